@@ -1,0 +1,38 @@
+# Conclave: the two commands a user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+GO      ?= go
+BIN     := bin/conclave
+PG_BIN  ?= /usr/lib/postgresql/15/bin
+export PG_BIN
+
+.PHONY: all build demo test vet unit integration bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/conclave
+
+# Three agents with real PostgreSQL on 127.0.0.1 under a temporary folder;
+# Ctrl-C stops everything it started.
+demo: build
+	./scripts/demo.sh
+
+# go vet, unit tests, then integration tests with real agents and PostgreSQL.
+test: vet unit integration
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./integration/
+
+unit:
+	$(GO) test -count=1 -race ./...
+
+integration: build
+	$(GO) test -tags integration -count=1 -timeout 25m -v ./integration/ 2>&1 | tee integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:' ; test $${PIPESTATUS[0]} -eq 0
+
+# Figures for the README (see README "Figures").
+bench: build
+	./scripts/bench.sh
+
+clean:
+	rm -rf bin integration.log

@@ -1,0 +1,148 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+func TestConfigGet_MatchesTheCapture(t *testing.T) {
+	srv := newTestServer(t, leaderNode(), compatCluster(t))
+	code, got := srv.getJSON("/config")
+	if code != http.StatusOK || !jsonEqual(got, compatJSON(t, "rest_leader_config.txt")) {
+		t.Fatalf("GET /config = %d %v", code, got)
+	}
+	st := compatCluster(t)
+	st.Config = nil
+	srv = newTestServer(t, leaderNode(), st)
+	if _, got := srv.getJSON("/config"); !jsonEqual(got, map[string]any{}) {
+		t.Fatalf("GET /config without config = %v, want {}", got)
+	}
+}
+
+func TestConfigPatch_MergesDeletesNullsAndWrites(t *testing.T) {
+	srv := newTestServer(t, leaderNode(), compatCluster(t))
+	rec := srv.do(http.MethodPatch, "/config",
+		`{"ttl": 40, "synchronous_mode": null, "postgresql": {"parameters": {"max_connections": 100, "wal_keep_size": null}}}`)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("PATCH /config = %d %s", rec.Code, rec.Body)
+	}
+	want := compatConfig(t)
+	want["ttl"] = 40
+	delete(want, "synchronous_mode")
+	params := want["postgresql"].(map[string]any)["parameters"].(map[string]any)
+	params["max_connections"] = 100
+	delete(params, "wal_keep_size")
+
+	w := srv.writer
+	if w.calls != 1 || w.expectIndex != 7 {
+		t.Fatalf("SetConfig calls=%d expectIndex=%d, want 1 call at index 7", w.calls, w.expectIndex)
+	}
+	if !jsonEqual(w.cfg, want) {
+		t.Errorf("SetConfig got %v\nwant %v", w.cfg, want)
+	}
+	var body any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || !jsonEqual(body, want) {
+		t.Errorf("response %s, want the merged config", rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("content type %q", ct)
+	}
+}
+
+func TestConfigPut_ReplacesTheWholeConfig(t *testing.T) {
+	srv := newTestServer(t, leaderNode(), compatCluster(t))
+	rec := srv.do(http.MethodPut, "/config", `{"ttl": 30, "loop_wait": 10, "retry_timeout": 10, "pause": null}`)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("PUT /config = %d %s", rec.Code, rec.Body)
+	}
+	want := map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}
+	if !jsonEqual(srv.writer.cfg, want) {
+		t.Errorf("SetConfig got %v, want %v", srv.writer.cfg, want)
+	}
+}
+
+func TestConfigWrite_RejectsBadInputWithoutWriting(t *testing.T) {
+	cases := []struct {
+		name, method, body, mention string
+	}{
+		{"invalid value", http.MethodPatch, `{"ttl": "abc"}`, "ttl"},
+		{"unknown key", http.MethodPatch, `{"tll": 30}`, "tll"},
+		{"nested invalid", http.MethodPatch, `{"postgresql": {"use_slots": "yes"}}`, "postgresql.use_slots"},
+		{"ttl too short after merge", http.MethodPatch, `{"ttl": 5}`, "ttl"},
+		{"put invalid", http.MethodPut, `{"loop_wait": 0}`, "loop_wait"},
+		{"malformed JSON", http.MethodPatch, `{"ttl": `, "malformed JSON"},
+		{"trailing data", http.MethodPatch, `{"ttl": 30} {}`, "malformed JSON"},
+		{"array body", http.MethodPatch, `[1, 2]`, "JSON object"},
+		{"null body", http.MethodPut, `null`, "JSON object"},
+		{"string body", http.MethodPut, `"x"`, "JSON object"},
+		{"empty body", http.MethodPatch, ``, "empty body"},
+		{"blank body", http.MethodPut, "  \n", "empty body"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newTestServer(t, leaderNode(), compatCluster(t))
+			rec := srv.do(tc.method, "/config", tc.body)
+			if rec.Code != http.StatusBadRequest {
+				t.Fatalf("%s /config %q = %d, want 400", tc.method, tc.body, rec.Code)
+			}
+			var e map[string]string
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || !strings.Contains(e["error"], tc.mention) {
+				t.Errorf("error body %s does not mention %q", rec.Body, tc.mention)
+			}
+			if srv.writer.calls != 0 {
+				t.Errorf("ConfigWriter called %d times", srv.writer.calls)
+			}
+		})
+	}
+}
+
+func TestConfigWrite_MapsWriterErrors(t *testing.T) {
+	cases := map[string]struct {
+		err  error
+		want int
+	}{
+		"conflict":          {fmt.Errorf("propose: %w", fsm.ErrConfigConflict), http.StatusConflict},
+		"rejected by apply": {fmt.Errorf("propose: %w: dcs key \"ttl\"", fsm.ErrInvalidConfig), http.StatusBadRequest},
+		"no quorum":         {fmt.Errorf("propose: raft: not leader"), http.StatusServiceUnavailable},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			srv := newTestServer(t, leaderNode(), compatCluster(t))
+			srv.writer.err = tc.err
+			if rec := srv.do(http.MethodPatch, "/config", `{"ttl": 31}`); rec.Code != tc.want {
+				t.Fatalf("PATCH /config = %d, want %d (%s)", rec.Code, tc.want, rec.Body)
+			}
+		})
+	}
+}
+
+func TestConfigWrite_WithoutWriterIsUnavailable(t *testing.T) {
+	src := &fakeSource{node: leaderNode(), state: compatCluster(t)}
+	srv, err := New(Config{Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{t: t, src: src, srv: srv}
+	if rec := ts.do(http.MethodPatch, "/config", `{"ttl": 31}`); rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("PATCH /config without writer = %d, want 503", rec.Code)
+	}
+	if rec := ts.do(http.MethodGet, "/config", ""); rec.Code != http.StatusOK {
+		t.Fatalf("GET /config without writer = %d, want 200", rec.Code)
+	}
+}
+
+func TestConfigWrite_BodyLimit(t *testing.T) {
+	srv := newTestServer(t, leaderNode(), compatCluster(t))
+	big := `{"postgresql": {"parameters": {"x": "` + strings.Repeat("a", maxBodyBytes) + `"}}}`
+	if rec := srv.do(http.MethodPatch, "/config", big); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("PATCH with a 1 MiB body = %d, want 413", rec.Code)
+	}
+	if srv.writer.calls != 0 {
+		t.Fatal("ConfigWriter called")
+	}
+}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/conclave-ha/conclave/config"
+	"github.com/conclave-ha/conclave/fsm"
+	"github.com/conclave-ha/conclave/ha"
+	"github.com/conclave-ha/conclave/pgctl"
+)
+
+// postgres adapts pgctl to ha.Postgres. It owns the merge of the local and
+// dynamic configuration into the files PostgreSQL reads, and caches the last
+// full status for the REST API.
+type postgres struct {
+	inst    *pgctl.Instance
+	cfg     *config.Config
+	dynamic func() fsm.DynamicConfig
+	log     hclog.Logger
+
+	mu        sync.Mutex
+	followed  *fsm.Member // whom the standby configuration points at; nil = primary
+	last      pgctl.Status
+	lastState pgctl.DataDirState
+}
+
+func newPostgres(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hclog.Logger) (*postgres, error) {
+	pg := cfg.PostgreSQL
+	socketDir := ""
+	if s, ok := pg.Parameters["unix_socket_directories"].(string); ok && s != "" {
+		socketDir = firstListItem(s)
+	}
+	inst, err := pgctl.New(pgctl.Config{
+		Name:        cfg.Name,
+		DataDir:     pg.DataDir,
+		BinDir:      pg.BinDir,
+		ListenHosts: pg.ListenHosts(),
+		Port:        pg.ListenPort(),
+		SocketDir:   socketDir,
+		Superuser:   pgctl.Credentials(pg.Authentication.Superuser),
+		Replication: pgctl.Credentials(pg.Authentication.Replication),
+		Rewind:      pgctl.Credentials(pg.Authentication.Rewind),
+		PgpassPath:  pg.Pgpass,
+		StartTimeout: time.Duration(pg.PgCtlTimeout) * time.Second,
+		Runner:      pgctl.ExecRunner{Logger: logger.Named("pgctl")},
+		Logger:      logger.Named("pgctl"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgresql: %w", err)
+	}
+	return &postgres{inst: inst, cfg: cfg, dynamic: dynamic, log: logger.Named("postgres")}, nil
+}
+
+func firstListItem(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ',' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// Last returns the last full status, for the REST API.
+func (p *postgres) Last() pgctl.Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+func (p *postgres) Observe(ctx context.Context) ha.PGStatus {
+	dd, err := p.inst.DataDirState()
+	out := ha.PGStatus{DataDir: dataDirState(dd, err), Err: err}
+	if out.DataDir != ha.DataDirValid {
+		p.remember(pgctl.Status{}, dd)
+		return out
+	}
+	p.mu.Lock()
+	if p.followed != nil {
+		out.Following = p.followed.Name
+	}
+	p.mu.Unlock()
+	if _, alive := p.inst.PostmasterPID(); alive {
+		octx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		st, err := p.inst.Observe(octx)
+		cancel()
+		if err == nil {
+			p.remember(st, dd)
+			out.Running, out.InRecovery, out.Timeline, out.SystemID = st.Running, st.InRecovery, st.Timeline, st.SystemID
+			out.WALPosition, out.ReceivedLSN, out.ReplayedLSN = st.WALPosition, st.ReceiveLSN, st.ReplayLSN
+			out.Streaming = st.WALReceiverStatus == "streaming"
+			out.PendingRestart = st.PendingRestart
+			return out
+		}
+		// A live postmaster that does not answer (starting, crash recovery,
+		// shutting down) counts as running so nobody starts a second one.
+		out.Running = true
+		out.Err = err
+	}
+	cd, err := p.inst.ControlData(ctx)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	out.SystemID, out.Timeline = cd.SystemID, cd.Timeline
+	out.InRecovery = p.inst.HasStandbySignal() || cd.ClusterState == pgctl.StateShutDownInRecovery || cd.ClusterState == pgctl.StateInArchiveRecovery
+	out.WALPosition = cd.CheckpointLSN
+	if !out.Running {
+		p.remember(pgctl.Status{SystemID: cd.SystemID, Timeline: cd.Timeline}, dd)
+	}
+	return out
+}
+
+func (p *postgres) remember(st pgctl.Status, dd pgctl.DataDirState) {
+	p.mu.Lock()
+	p.last, p.lastState = st, dd
+	p.mu.Unlock()
+}
+
+func dataDirState(s pgctl.DataDirState, err error) ha.DataDirState {
+	if err != nil {
+		return ha.DataDirUnknown
+	}
+	switch s {
+	case pgctl.DataDirMissing:
+		return ha.DataDirMissing
+	case pgctl.DataDirEmpty:
+		return ha.DataDirEmpty
+	case pgctl.DataDirValid:
+		return ha.DataDirValid
+	case pgctl.DataDirInvalid:
+		return ha.DataDirInvalid
+	}
+	return ha.DataDirUnknown
+}
+
+// serverConfig merges the dynamic postgresql.parameters with the local ones
+// (local wins) and picks pg_hba lines: local, then dynamic, then bootstrap.
+func (p *postgres) serverConfig(follow *fsm.Member) pgctl.ServerConfig {
+	dyn := p.dynamic()
+	params := map[string]any{}
+	for k, v := range dyn.Parameters {
+		params[k] = v
+	}
+	for k, v := range p.cfg.PostgreSQL.Parameters {
+		params[k] = v
+	}
+	hba := p.cfg.PostgreSQL.PgHBA
+	if len(hba) == 0 {
+		hba = dyn.PgHBA
+	}
+	if len(hba) == 0 {
+		hba = p.cfg.Bootstrap.PgHBA
+	}
+	if len(hba) == 0 {
+		hba = defaultHBA(p.cfg)
+	}
+	sc := pgctl.ServerConfig{Parameters: params, PgHBA: hba}
+	if follow != nil {
+		sc.Standby = &pgctl.StandbyConfig{}
+		if follow.Host != "" {
+			repl := p.cfg.PostgreSQL.Authentication.Replication
+			sc.Standby.Primary = pgctl.ConnInfo{Host: follow.Host, Port: follow.Port, User: repl.Username, Password: repl.Password, AppName: p.cfg.Name}
+			if dyn.UseSlots {
+				sc.Standby.SlotName = config.SlotName(p.cfg.Name)
+			}
+		}
+	}
+	return sc
+}
+
+// defaultHBA lets the replication and superuser roles in with passwords
+// when neither the local, dynamic nor bootstrap configuration gives pg_hba.
+func defaultHBA(cfg *config.Config) []string {
+	return []string{
+		"local all all trust",
+		"host replication " + cfg.PostgreSQL.Authentication.Replication.Username + " all md5",
+		"host all all all md5",
+	}
+}
+
+func (p *postgres) writeConfig(follow *fsm.Member) (bool, error) {
+	changed, err := p.inst.WriteConfig(p.serverConfig(follow))
+	if err != nil {
+		return false, err
+	}
+	p.mu.Lock()
+	p.followed = nil
+	if follow != nil {
+		f := *follow
+		p.followed = &f
+	}
+	p.mu.Unlock()
+	return changed, nil
+}
+
+func (p *postgres) Bootstrap(ctx context.Context) (string, error) {
+	flags := make([]string, 0, len(p.cfg.Bootstrap.Initdb))
+	for _, o := range p.cfg.Bootstrap.Initdb {
+		flags = append(flags, o.Flag())
+	}
+	if err := p.inst.Initdb(ctx, flags); err != nil {
+		return "", err
+	}
+	if _, err := p.writeConfig(nil); err != nil {
+		return "", err
+	}
+	if err := p.inst.Start(ctx); err != nil {
+		return "", err
+	}
+	users := map[string]pgctl.User{}
+	for name, u := range p.cfg.Bootstrap.Users {
+		users[name] = pgctl.User{Password: u.Password, Options: u.Options}
+	}
+	if err := p.inst.CreateRoles(ctx, users); err != nil {
+		return "", err
+	}
+	st, err := p.inst.Observe(ctx)
+	if err != nil {
+		return "", err
+	}
+	return st.SystemID, nil
+}
+
+func (p *postgres) Clone(ctx context.Context, from fsm.Member) error {
+	repl := p.cfg.PostgreSQL.Authentication.Replication
+	return p.inst.Basebackup(ctx, pgctl.ConnInfo{Host: from.Host, Port: from.Port, User: repl.Username, Password: repl.Password, AppName: p.cfg.Name})
+}
+
+func (p *postgres) Start(ctx context.Context, follow *fsm.Member) error {
+	if _, err := p.writeConfig(follow); err != nil {
+		return err
+	}
+	err := p.inst.Start(ctx)
+	if errors.Is(err, pgctl.ErrAlreadyRunning) {
+		return nil
+	}
+	return err
+}
+
+func (p *postgres) Follow(ctx context.Context, primary fsm.Member) error {
+	changed, err := p.writeConfig(&primary)
+	if err != nil || !changed {
+		return err
+	}
+	// primary_conninfo and primary_slot_name are reloadable since PostgreSQL 13.
+	return p.inst.Reload(ctx)
+}
+
+func (p *postgres) Promote(ctx context.Context) error {
+	if err := p.inst.Promote(ctx); err != nil {
+		return err
+	}
+	_, err := p.writeConfig(nil)
+	return err
+}
+
+// Demote stops the primary at once (another member holds the key), rewinds
+// it onto the new primary's timeline when use_pg_rewind is on, and starts
+// it as a standby.
+func (p *postgres) Demote(ctx context.Context, primary *fsm.Member) error {
+	if err := p.inst.Stop(ctx, pgctl.StopOptions{Mode: pgctl.StopImmediate, Timeout: 30 * time.Second}); err != nil && !errors.Is(err, pgctl.ErrNotRunning) {
+		return err
+	}
+	if primary != nil && primary.Host != "" && p.useRewind() {
+		rw := p.cfg.PostgreSQL.Authentication.Rewind
+		if err := p.inst.Rewind(ctx, pgctl.ConnInfo{Host: primary.Host, Port: primary.Port, User: rw.Username, Password: rw.Password}); err != nil {
+			return fmt.Errorf("pg_rewind from %s: %w", primary.Name, err)
+		}
+	}
+	return p.Start(ctx, primary)
+}
+
+func (p *postgres) useRewind() bool {
+	if v := p.cfg.PostgreSQL.UsePgRewind; v != nil {
+		return *v
+	}
+	return p.dynamic().UsePgRewind
+}
+
+func (p *postgres) Fence(ctx context.Context) error {
+	err := p.inst.Stop(ctx, pgctl.StopOptions{Mode: pgctl.StopImmediate, Timeout: 10 * time.Second})
+	if errors.Is(err, pgctl.ErrNotRunning) {
+		return nil
+	}
+	return err
+}
+
+func (p *postgres) Stop(ctx context.Context) error {
+	if _, alive := p.inst.PostmasterPID(); !alive {
+		return nil
+	}
+	return p.inst.StopEscalating(ctx, time.Duration(p.cfg.PostgreSQL.PgCtlTimeout)*time.Second)
+}
+
+// setLocalConfig takes a reloaded configuration file (SIGHUP) and applies
+// its PostgreSQL parameters and pg_hba with a reload when they changed.
+func (p *postgres) setLocalConfig(next *config.Config) {
+	p.mu.Lock()
+	p.cfg = next
+	follow := p.followed
+	p.mu.Unlock()
+	if _, alive := p.inst.PostmasterPID(); !alive {
+		return
+	}
+	if changed, err := p.writeConfig(follow); err != nil {
+		p.log.Error("writing configuration after reload failed", "error", err)
+	} else if changed {
+		if err := p.inst.Reload(context.Background()); err != nil {
+			p.log.Error("reloading PostgreSQL failed", "error", err)
+		}
+	}
+}

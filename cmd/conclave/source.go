@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/conclave-ha/conclave/api"
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+// Status implements api.Source from the loop's last turn, the last full
+// PostgreSQL status and Raft's own figures.
+func (a *agent) Status(ctx context.Context) api.NodeStatus {
+	snap := a.loop.Snapshot()
+	last := a.pg.Last()
+	rs := a.store.Stats()
+	st := api.NodeStatus{
+		Name: a.cfg.Name, Scope: a.cfg.Scope, Version: version,
+		State: snap.State, Role: snap.Role, HoldsLeaderKey: snap.HoldsLeaderKey,
+		ServerVersion: last.ServerVersion, Timeline: snap.PG.Timeline,
+		SystemID:       snap.PG.SystemID,
+		PendingRestart: snap.PG.PendingRestart,
+		Tags:           memberTags(a.cfg.Tags),
+		LoopLastRun:    snap.LastRun, LoopInterval: snap.LoopWait,
+		Raft: api.RaftStatus{State: rs.State, Term: rs.Term, CommitIndex: rs.CommitIndex, AppliedIndex: rs.AppliedIndex,
+			Leader: rs.Leader, Voters: rs.Voters, LastContact: rs.LastContact, Healthy: rs.Leader != ""},
+	}
+	if st.State == "" {
+		st.State = "starting"
+	}
+	if rs.Leader != "" {
+		st.DCSLastSeen = time.Now()
+	}
+	if last.Running {
+		t := last.PostmasterStartTime
+		st.PostmasterStartTime = &t
+		if last.InRecovery {
+			st.ReceivedLocation, st.ReplayedLocation = last.ReceiveLSN, last.ReplayLSN
+			st.ReplayedTimestamp, st.ReplayPaused = last.ReplayTimestamp, last.ReplayPaused
+			st.WALReceiverStreaming = last.WALReceiverStatus == "streaming"
+		} else {
+			st.XLogLocation = last.WALPosition
+		}
+		for _, r := range last.Replication {
+			st.Replication = append(st.Replication, api.Replication{Usename: r.Username, ApplicationName: r.ApplicationName,
+				ClientAddr: r.ClientAddr, State: r.State, SyncState: r.SyncState, SyncPriority: r.SyncPriority})
+		}
+	}
+	return st
+}
+
+// Cluster implements api.Source.
+func (a *agent) Cluster() fsm.State { return a.store.State() }
+
+func splitHostPort(addr string) (string, int) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	port, _ := strconv.Atoi(p)
+	return h, port
+}

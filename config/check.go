@@ -1,0 +1,80 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// Binaries CheckEnvironment requires in postgresql.bin_dir.
+var requiredBinaries = []string{"postgres", "initdb", "pg_ctl", "pg_basebackup", "pg_rewind"}
+
+const accessWrite = 0x2 // W_OK
+
+// CheckEnvironment checks what the configuration needs from this machine:
+// postgresql.data_dir and raft.data_dir (or their parent directories when
+// they do not exist yet) are writable by the current user, postgresql.bin_dir
+// holds the PostgreSQL server binaries, and the restapi.listen and Raft
+// listen ports are free. It creates nothing. Every problem is reported.
+func (c *Config) CheckEnvironment() error {
+	var errs []error
+	errs = append(errs, checkDir("postgresql.data_dir", c.PostgreSQL.DataDir))
+	errs = append(errs, checkDir("raft.data_dir", c.Raft.DataDir))
+	for _, b := range requiredBinaries {
+		p := filepath.Join(c.PostgreSQL.BinDir, b)
+		fi, err := os.Stat(p)
+		if err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			errs = append(errs, fmt.Errorf("postgresql.bin_dir %q: %s not found; install PostgreSQL 15 server binaries (apt-get install postgresql-15) or set postgresql.bin_dir", c.PostgreSQL.BinDir, b))
+		}
+	}
+	raftKey, raftAddr := "raft.self_addr", c.Raft.SelfAddr
+	if c.Raft.BindAddr != "" {
+		raftKey, raftAddr = "raft.bind_addr", c.Raft.BindAddr
+	}
+	errs = append(errs, checkPortFree("restapi.listen", c.RestAPI.Listen))
+	errs = append(errs, checkPortFree(raftKey, raftAddr))
+	return errors.Join(errs...)
+}
+
+// checkDir accepts an existing writable directory, or a missing one whose
+// parent is an existing writable directory.
+func checkDir(key, dir string) error {
+	if dir == "" {
+		return fmt.Errorf("%s is not set", key)
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return fmt.Errorf("%s %q exists and is not a directory", key, dir)
+	case err == nil:
+		if syscall.Access(dir, accessWrite) != nil {
+			return fmt.Errorf("%s %q is not writable by the current user (uid %d); chown it to the user running conclave", key, dir, os.Getuid())
+		}
+		return nil
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s %q: %w", key, dir, err)
+	}
+	parent := filepath.Dir(filepath.Clean(dir))
+	pfi, err := os.Stat(parent)
+	if err != nil || !pfi.IsDir() {
+		return fmt.Errorf("%s %q: parent directory %q does not exist; create it or change %s", key, dir, parent, key)
+	}
+	if syscall.Access(parent, accessWrite) != nil {
+		return fmt.Errorf("%s %q does not exist and its parent %q is not writable by the current user (uid %d); create it or fix permissions", key, dir, parent, os.Getuid())
+	}
+	return nil
+}
+
+func checkPortFree(key, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s %q: cannot listen: %w; stop whatever holds the port or change %s", key, addr, err, key)
+	}
+	return l.Close()
+}

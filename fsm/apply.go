@@ -1,0 +1,159 @@
+package fsm
+
+import "sort"
+
+func applyClaimInitialize(s *State, c Command, _ uint64) error {
+	cmd := c.(ClaimInitialize)
+	if cmd.Member == "" {
+		return reject(ErrInvalidCommand, "claim initialize: empty member")
+	}
+	switch {
+	case s.Initialize == nil:
+		s.Initialize = &Initialize{Member: cmd.Member}
+		return nil
+	case s.Initialize.Member == cmd.Member && s.Initialize.SystemID == "":
+		return nil // idempotent retry
+	default:
+		return reject(ErrInitializeHeld, "held by %s", s.Initialize.Member)
+	}
+}
+
+func applySetInitialize(s *State, c Command, _ uint64) error {
+	cmd := c.(SetInitialize)
+	if cmd.SystemID == "" {
+		return reject(ErrInvalidCommand, "set initialize: empty system identifier")
+	}
+	switch {
+	case s.Initialize == nil:
+		return reject(ErrInitializeHeld, "not claimed")
+	case s.Initialize.SystemID != "":
+		if s.Initialize.SystemID == cmd.SystemID {
+			return nil
+		}
+		return reject(ErrSystemIDMismatch, "cluster has %s, %s reported %s", s.Initialize.SystemID, cmd.Member, cmd.SystemID)
+	case s.Initialize.Member != cmd.Member:
+		return reject(ErrInitializeHeld, "held by %s", s.Initialize.Member)
+	}
+	s.Initialize.SystemID = cmd.SystemID
+	return nil
+}
+
+func applyAbortInitialize(s *State, c Command, _ uint64) error {
+	cmd := c.(AbortInitialize)
+	if s.Initialize == nil || s.Initialize.Member != cmd.Member || s.Initialize.SystemID != "" {
+		return reject(ErrInitializeHeld, "nothing to abort for %s", cmd.Member)
+	}
+	s.Initialize = nil
+	return nil
+}
+
+func applyAcquireLeader(s *State, c Command, index uint64) error {
+	cmd := c.(AcquireLeader)
+	if cmd.Member == "" || cmd.TTL <= 0 {
+		return reject(ErrInvalidCommand, "acquire leader: member and ttl are required")
+	}
+	if cmd.ExpectIndex != s.LeaderIndex {
+		return reject(ErrLeaderChanged, "expected index %d, leader key is at %d", cmd.ExpectIndex, s.LeaderIndex)
+	}
+	s.Leader = &Leader{Member: cmd.Member, Epoch: index, TTL: cmd.TTL, AcquiredAt: cmd.ProposedAt, RenewedAt: cmd.ProposedAt}
+	s.LeaderIndex = index
+	return nil
+}
+
+func applyRenewLeader(s *State, c Command, index uint64) error {
+	cmd := c.(RenewLeader)
+	if s.Leader == nil || s.Leader.Member != cmd.Member || s.Leader.Epoch != cmd.Epoch {
+		return reject(ErrNotLeaderHolder, "%s (epoch %d) cannot renew", cmd.Member, cmd.Epoch)
+	}
+	if cmd.TTL > 0 {
+		s.Leader.TTL = cmd.TTL
+	}
+	s.Leader.RenewedAt = cmd.ProposedAt
+	s.LeaderIndex = index
+	return nil
+}
+
+func applyReleaseLeader(s *State, c Command, index uint64) error {
+	cmd := c.(ReleaseLeader)
+	if s.Leader == nil || s.Leader.Member != cmd.Member || s.Leader.Epoch != cmd.Epoch {
+		return reject(ErrNotLeaderHolder, "%s (epoch %d) cannot release", cmd.Member, cmd.Epoch)
+	}
+	s.Leader = nil
+	s.LeaderIndex = index
+	return nil
+}
+
+func applyUpsertMember(s *State, c Command, index uint64) error {
+	m := c.(UpsertMember).Member
+	if m.Name == "" {
+		return reject(ErrInvalidCommand, "upsert member: empty name")
+	}
+	m.UpdatedIndex = index
+	if s.Members == nil {
+		s.Members = map[string]Member{}
+	}
+	s.Members[m.Name] = m
+	return nil
+}
+
+func applyRemoveMember(s *State, c Command, _ uint64) error {
+	name := c.(RemoveMember).Name
+	if _, ok := s.Members[name]; !ok {
+		return reject(ErrInvalidCommand, "remove member: no member %q", name)
+	}
+	delete(s.Members, name)
+	return nil
+}
+
+func applySetConfig(s *State, c Command, index uint64) error {
+	cmd := c.(SetConfig)
+	if cmd.IfEmpty && s.Config != nil {
+		return nil // first formation already stored one: keep it
+	}
+	if cmd.ExpectIndex != nil && *cmd.ExpectIndex != s.ConfigIndex {
+		return reject(ErrConfigConflict, "expected index %d, config is at %d", *cmd.ExpectIndex, s.ConfigIndex)
+	}
+	if err := ValidateDynamicConfig(cmd.Config); err != nil {
+		return reject(ErrInvalidConfig, "%v", err)
+	}
+	if cmd.Config == nil {
+		cmd.Config = map[string]any{}
+	}
+	s.Config = cmd.Config
+	s.ConfigIndex = index
+	return nil
+}
+
+func applySetSync(s *State, c Command, _ uint64) error {
+	cmd := c.(SetSync)
+	if s.Leader == nil || s.Leader.Member != cmd.Leader || s.Leader.Epoch != cmd.Epoch {
+		return reject(ErrNotLeaderHolder, "%s (epoch %d) cannot set synchronous standbys", cmd.Leader, cmd.Epoch)
+	}
+	members := append([]string(nil), cmd.Members...)
+	sort.Strings(members)
+	s.Sync = Sync{Leader: cmd.Leader, Members: members}
+	return nil
+}
+
+func applyAppendHistory(s *State, c Command, _ uint64) error {
+	e := c.(AppendHistory).Entry
+	if n := len(s.History); n > 0 && s.History[n-1].Timeline >= e.Timeline {
+		return reject(ErrInvalidCommand, "history: timeline %d not after %d", e.Timeline, s.History[n-1].Timeline)
+	}
+	s.History = append(s.History, e)
+	return nil
+}
+
+func applySetPending(s *State, c Command, _ uint64) error {
+	p := c.(SetPending).Pending
+	if p.Kind != "switchover" && p.Kind != "failover" {
+		return reject(ErrInvalidCommand, "pending: unknown kind %q", p.Kind)
+	}
+	s.Pending = &p
+	return nil
+}
+
+func applyClearPending(s *State, _ Command, _ uint64) error {
+	s.Pending = nil
+	return nil
+}

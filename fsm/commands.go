@@ -1,0 +1,166 @@
+package fsm
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// CommandType is the first byte of every log entry. Numbers are only ever
+// appended; a retired number stays listed as "retired: do not reuse".
+// The high bit (FlagIgnorable) marks commands an older node may skip because
+// losing them cannot break safety.
+type CommandType uint8
+
+// FlagIgnorable marks a command type that older nodes may ignore.
+const FlagIgnorable CommandType = 0x80
+
+const (
+	CmdClaimInitialize CommandType = 1  // body: ClaimInitialize
+	CmdSetInitialize   CommandType = 2  // body: SetInitialize
+	CmdAbortInitialize CommandType = 3  // body: AbortInitialize
+	CmdAcquireLeader   CommandType = 4  // body: AcquireLeader
+	CmdRenewLeader     CommandType = 5  // body: RenewLeader
+	CmdReleaseLeader   CommandType = 6  // body: ReleaseLeader
+	CmdUpsertMember    CommandType = 7  // body: UpsertMember
+	CmdRemoveMember    CommandType = 8  // body: RemoveMember
+	CmdSetConfig       CommandType = 9  // body: SetConfig
+	CmdSetSync         CommandType = 10 // body: SetSync
+	CmdAppendHistory   CommandType = 11 // body: AppendHistory
+	CmdSetPending      CommandType = 12 // body: SetPending
+	CmdClearPending    CommandType = 13 // body: ClearPending
+)
+
+// Command is a typed change to the replicated state.
+type Command interface {
+	Type() CommandType
+}
+
+// ClaimInitialize takes the right to run initdb for the cluster (or, for an
+// existing data directory, to publish its system identifier).
+type ClaimInitialize struct {
+	Member string `json:"member"`
+}
+
+// SetInitialize records the system identifier once the claimant's data
+// directory exists. It is set once and never changes afterwards.
+type SetInitialize struct {
+	Member   string `json:"member"`
+	SystemID string `json:"system_id"`
+}
+
+// AbortInitialize gives the claim back after a failed initdb so another
+// member may try.
+type AbortInitialize struct {
+	Member string `json:"member"`
+}
+
+// AcquireLeader takes the leader key if it has not changed since
+// ExpectIndex (State.LeaderIndex as the proposer saw it).
+type AcquireLeader struct {
+	Member      string    `json:"member"`
+	ExpectIndex uint64    `json:"expect_index"`
+	TTL         int       `json:"ttl"`
+	ProposedAt  time.Time `json:"proposed_at"`
+}
+
+// RenewLeader extends the lease of the current tenure (Epoch).
+type RenewLeader struct {
+	Member     string    `json:"member"`
+	Epoch      uint64    `json:"epoch"`
+	TTL        int       `json:"ttl"`
+	ProposedAt time.Time `json:"proposed_at"`
+}
+
+// ReleaseLeader gives the leader key up (clean shutdown, switchover, demotion).
+type ReleaseLeader struct {
+	Member string `json:"member"`
+	Epoch  uint64 `json:"epoch"`
+}
+
+// UpsertMember publishes one member's status.
+type UpsertMember struct {
+	Member Member `json:"member"`
+}
+
+// RemoveMember deletes a member from the list (leave, remove).
+type RemoveMember struct {
+	Name string `json:"name"`
+}
+
+// SetConfig replaces the dynamic configuration. With IfEmpty it applies only
+// when no configuration is stored yet (first formation). With ExpectIndex set
+// it applies only if the config has not changed since that index.
+type SetConfig struct {
+	Config      map[string]any `json:"config"`
+	IfEmpty     bool           `json:"if_empty,omitempty"`
+	ExpectIndex *uint64        `json:"expect_index,omitempty"`
+}
+
+// SetSync records the synchronous standbys of the tenure Epoch of Leader.
+type SetSync struct {
+	Leader  string   `json:"leader"`
+	Epoch   uint64   `json:"epoch"`
+	Members []string `json:"members"`
+}
+
+// AppendHistory records a timeline switch.
+type AppendHistory struct {
+	Entry HistoryEntry `json:"entry"`
+}
+
+// SetPending requests a switchover or failover.
+type SetPending struct {
+	Pending Pending `json:"pending"`
+}
+
+// ClearPending removes a pending request.
+type ClearPending struct{}
+
+func (ClaimInitialize) Type() CommandType { return CmdClaimInitialize }
+func (SetInitialize) Type() CommandType   { return CmdSetInitialize }
+func (AbortInitialize) Type() CommandType { return CmdAbortInitialize }
+func (AcquireLeader) Type() CommandType   { return CmdAcquireLeader }
+func (RenewLeader) Type() CommandType     { return CmdRenewLeader }
+func (ReleaseLeader) Type() CommandType   { return CmdReleaseLeader }
+func (UpsertMember) Type() CommandType    { return CmdUpsertMember }
+func (RemoveMember) Type() CommandType    { return CmdRemoveMember }
+func (SetConfig) Type() CommandType       { return CmdSetConfig }
+func (SetSync) Type() CommandType         { return CmdSetSync }
+func (AppendHistory) Type() CommandType   { return CmdAppendHistory }
+func (SetPending) Type() CommandType      { return CmdSetPending }
+func (ClearPending) Type() CommandType    { return CmdClearPending }
+
+// Encode returns the log entry bytes: [type][JSON body].
+func Encode(c Command) ([]byte, error) {
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode command %d: %w", c.Type(), err)
+	}
+	return append([]byte{byte(c.Type())}, body...), nil
+}
+
+// Decode parses log entry bytes. An unknown type yields ErrUnknownCommand.
+func Decode(b []byte) (Command, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("decode command: empty entry")
+	}
+	t := CommandType(b[0])
+	h, ok := handlers[t]
+	if !ok {
+		return nil, fmt.Errorf("%w: type %d", ErrUnknownCommand, t)
+	}
+	c, err := h.decode(b[1:])
+	if err != nil {
+		return nil, fmt.Errorf("decode command %d: %w", t, err)
+	}
+	return c, nil
+}
+
+func decodeAs[T Command](body []byte) (Command, error) {
+	var c T
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

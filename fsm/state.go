@@ -1,0 +1,159 @@
+package fsm
+
+import (
+	"encoding/json"
+	"sort"
+	"time"
+)
+
+// Roles a member reports, as Patroni names them in /cluster.
+const (
+	RolePrimary       = "primary"
+	RoleReplica       = "replica"
+	RoleUninitialized = "uninitialized"
+)
+
+// State is the whole replicated state. Readers always get a deep copy.
+type State struct {
+	// Index is the Raft index of the last applied entry.
+	Index uint64 `json:"index"`
+	// Initialize is nil until a member claims the right to run initdb.
+	Initialize *Initialize `json:"initialize,omitempty"`
+	// Leader is the holder of the primary role, nil when the cluster is unlocked.
+	Leader *Leader `json:"leader,omitempty"`
+	// LeaderIndex is the Raft index at which the leader key last changed
+	// (acquired, renewed or released); AcquireLeader compares against it.
+	LeaderIndex uint64            `json:"leader_index"`
+	Members     map[string]Member `json:"members"`
+	// Config is the dynamic configuration as the user wrote it (Patroni's
+	// bootstrap.dcs / PATCH /config document). ParseDynamicConfig gives the typed view.
+	Config      map[string]any `json:"config,omitempty"`
+	ConfigIndex uint64         `json:"config_index"`
+	Sync        Sync           `json:"sync"`
+	History     []HistoryEntry `json:"history,omitempty"`
+	Pending     *Pending       `json:"pending,omitempty"`
+}
+
+// Initialize is the initialize key. SystemID is empty while the claiming
+// member is still running initdb.
+type Initialize struct {
+	Member   string `json:"member"`
+	SystemID string `json:"system_id,omitempty"`
+}
+
+// Leader is the leader key. Epoch is the Raft index at which Member acquired
+// it and serves as the fencing token of this tenure.
+type Leader struct {
+	Member     string    `json:"member"`
+	Epoch      uint64    `json:"epoch"`
+	TTL        int       `json:"ttl"`
+	AcquiredAt time.Time `json:"acquired_at"`
+	RenewedAt  time.Time `json:"renewed_at"`
+}
+
+// Member is what one agent last reported about itself.
+type Member struct {
+	Name           string         `json:"name"`
+	APIURL         string         `json:"api_url"`
+	Host           string         `json:"host"`
+	Port           int            `json:"port"`
+	Role           string         `json:"role"`
+	State          string         `json:"state"`
+	Timeline       int            `json:"timeline,omitempty"`
+	WALPosition    uint64         `json:"wal_position,omitempty"`
+	ReceivedLSN    uint64         `json:"received_lsn,omitempty"`
+	ReplayedLSN    uint64         `json:"replayed_lsn,omitempty"`
+	Tags           map[string]any `json:"tags,omitempty"`
+	PendingRestart bool           `json:"pending_restart,omitempty"`
+	Version        string         `json:"version,omitempty"`
+	ServerVersion  int            `json:"server_version,omitempty"`
+	SystemID       string         `json:"system_id,omitempty"`
+	RaftAddr       string         `json:"raft_addr,omitempty"`
+	UpdatedAt      time.Time      `json:"updated_at"`
+	// UpdatedIndex is set by Apply: the Raft index of this report.
+	UpdatedIndex uint64 `json:"updated_index"`
+}
+
+// Tag reports a boolean tag such as nofailover or nosync.
+func (m Member) Tag(name string) bool {
+	v, ok := m.Tags[name].(bool)
+	return ok && v
+}
+
+// Sync is the set of synchronous standbys the primary may rely on. It is
+// written before the primary lists them in synchronous_standby_names.
+type Sync struct {
+	Leader  string   `json:"leader,omitempty"`
+	Members []string `json:"members,omitempty"`
+}
+
+// HistoryEntry is one timeline switch, as Patroni's /history shows it.
+type HistoryEntry struct {
+	Timeline  int       `json:"timeline"`
+	LSN       uint64    `json:"lsn"`
+	Reason    string    `json:"reason"`
+	Timestamp time.Time `json:"timestamp"`
+	NewLeader string    `json:"new_leader"`
+}
+
+// Pending is a requested switchover or failover.
+type Pending struct {
+	Kind        string     `json:"kind"` // "switchover" or "failover"
+	Leader      string     `json:"leader,omitempty"`
+	Candidate   string     `json:"candidate,omitempty"`
+	ScheduledAt *time.Time `json:"scheduled_at,omitempty"`
+	RequestedAt time.Time  `json:"requested_at"`
+}
+
+// SystemID returns the cluster's PostgreSQL system identifier, "" if unset.
+func (s State) SystemID() string {
+	if s.Initialize == nil {
+		return ""
+	}
+	return s.Initialize.SystemID
+}
+
+// LeaderName returns the leader key holder, "" when unlocked.
+func (s State) LeaderName() string {
+	if s.Leader == nil {
+		return ""
+	}
+	return s.Leader.Member
+}
+
+// MemberNames returns the member names in sorted order.
+func (s State) MemberNames() []string {
+	names := make([]string, 0, len(s.Members))
+	for n := range s.Members {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// IsSync reports whether name is recorded as a synchronous standby.
+func (s State) IsSync(name string) bool {
+	for _, m := range s.Sync.Members {
+		if m == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Clone returns a deep copy. State is small, so a JSON round trip is simple
+// and copies every nested map and slice.
+func (s State) Clone() State {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic("fsm: state not encodable: " + err.Error())
+	}
+	var out State
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic("fsm: state not decodable: " + err.Error())
+	}
+	if out.Members == nil {
+		out.Members = map[string]Member{}
+	}
+	return out
+}

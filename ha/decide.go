@@ -1,0 +1,140 @@
+package ha
+
+import (
+	"fmt"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+// Decide is the whole HA policy: a pure function of the observation. It
+// never mutates its input.
+func Decide(o Observation) Plan {
+	if o.Config.Pause {
+		return decidePaused(o)
+	}
+	switch o.PG.DataDir {
+	case DataDirInvalid:
+		return plan("data directory holds files but no PostgreSQL cluster: refusing to touch it")
+	case DataDirUnknown:
+		return plan(fmt.Sprintf("data directory state unknown: %v", o.PG.Err))
+	}
+	if p, done := decideInitialize(o); done {
+		return p
+	}
+	if o.PG.DataDir != DataDirValid {
+		return decideClone(o)
+	}
+	if o.Lease.Held {
+		return decideHolder(o)
+	}
+	if l := o.State.Leader; l != nil && !o.Lease.Expired {
+		return decideFollower(o, l.Member)
+	}
+	return decideElection(o)
+}
+
+// Rule 5: when paused the agent touches neither PostgreSQL nor the roles.
+// A running primary keeps renewing the key so that resume finds it in place.
+func decidePaused(o Observation) Plan {
+	if o.Lease.Held && o.PG.Running && !o.PG.InRecovery {
+		return plan("paused: keeping the leader key, no automatic action", act(ActRenew))
+	}
+	return plan("paused: no automatic action")
+}
+
+// Rule 3: initdb happens once per cluster. Only the member that won the
+// initialize claim runs it, and never over a data directory that exists.
+func decideInitialize(o Observation) (Plan, bool) {
+	init := o.State.Initialize
+	hasData := o.PG.DataDir == DataDirValid
+	switch {
+	case init == nil && hasData:
+		if o.PG.InRecovery {
+			return plan("cluster not initialized; local data is a standby: waiting for a primary to initialize"), true
+		}
+		return plan("cluster not initialized: adopting the existing primary data directory", act(ActAdoptData)), true
+	case init == nil && o.Tags.NoFailover:
+		return plan("cluster not initialized: nofailover members do not bootstrap"), true
+	case init == nil:
+		return plan("cluster not initialized: bootstrapping", act(ActBootstrap)), true
+	case init.SystemID == "" && init.Member != o.Self:
+		return plan(fmt.Sprintf("cluster is being initialized by %s", init.Member)), true
+	case init.SystemID == "" && hasData:
+		return plan("finishing interrupted initialization", act(ActFinishInitialize)), true
+	case init.SystemID == "":
+		return plan("retrying interrupted initialization", act(ActBootstrap)), true
+	case hasData && o.PG.SystemID != "" && o.PG.SystemID != init.SystemID:
+		return plan(fmt.Sprintf("data directory has system identifier %s but the cluster has %s: refusing to join",
+			o.PG.SystemID, init.SystemID), act(ActRefuse)), true
+	}
+	return Plan{}, false
+}
+
+func decideClone(o Observation) Plan {
+	l := o.State.Leader
+	if l == nil || l.Member == o.Self {
+		return plan("no data directory: waiting for a leader to clone from")
+	}
+	src, ok := o.State.Members[l.Member]
+	if !ok || src.Role != fsm.RolePrimary || src.State != "running" {
+		return plan(fmt.Sprintf("no data directory: waiting for leader %s to run", l.Member))
+	}
+	return plan("no data directory: cloning from the leader",
+		actOn(ActClone, src), actOn(ActStartReplica, src))
+}
+
+// decideHolder runs when the state names this node as the leader. Renewal
+// comes first; if it fails while PostgreSQL is writable and the lease is no
+// longer trusted, the executor fences (rule 1).
+func decideHolder(o Observation) Plan {
+	renew := Action{Kind: ActRenew}
+	switch {
+	case !o.PG.Running:
+		return plan("leader with PostgreSQL stopped: starting it as primary", renew, act(ActStartPrimary))
+	case o.PG.InRecovery:
+		return plan("leader with PostgreSQL in recovery: promoting", renew, act(ActPromote))
+	case !o.Lease.Valid:
+		return plan("leader without a trusted lease: renewing, fencing if that fails", renew)
+	}
+	return plan("no action: I am the leader with the lease", renew)
+}
+
+func decideFollower(o Observation, leaderName string) Plan {
+	target, ok := o.State.Members[leaderName]
+	if !ok {
+		target = fsm.Member{Name: leaderName}
+	}
+	switch {
+	case !o.PG.Running:
+		return plan(fmt.Sprintf("starting as a replica of %s", leaderName), actOn(ActStartReplica, target))
+	case !o.PG.InRecovery:
+		// A writable primary while another member holds the key: demote at once.
+		return plan(fmt.Sprintf("%s holds the leader key: demoting the local primary", leaderName), actOn(ActDemote, target))
+	case o.PG.Following != leaderName && target.Host != "":
+		return plan(fmt.Sprintf("following the new leader %s", leaderName), actOn(ActFollow, target))
+	}
+	return plan(fmt.Sprintf("no action: streaming from leader %s", leaderName))
+}
+
+func decideElection(o Observation) Plan {
+	prev := o.State.LeaderName()
+	if o.PG.Running && !o.PG.InRecovery && prev != "" {
+		// The key is named to someone else whose lease ran out, yet this node
+		// is writable: it must not stay so without a lease of its own.
+		return plan(fmt.Sprintf("writable without the leader key (held by %s, expired): fencing", prev), act(ActFence))
+	}
+	if !o.PG.Running {
+		return plan("no leader: starting as a standby first", actOn(ActStartReplica, fsm.Member{}))
+	}
+	if why := ineligible(o); why != "" {
+		return plan("no leader; not a candidate: " + why)
+	}
+	if better := betterCandidate(o); better != "" {
+		return plan(fmt.Sprintf("no leader; %s is a better candidate", better))
+	}
+	a := Action{Kind: ActAcquire, ExpectIndex: o.State.LeaderIndex}
+	if prev == "" {
+		return plan("no leader: taking the leader key", a)
+	}
+	return plan(fmt.Sprintf("leader %s lease expired: taking over", prev), a)
+}

@@ -1,0 +1,174 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+// timelineSwitchReason is what PostgreSQL writes in a timeline history file
+// after a plain promotion; Patroni's history shows the same text.
+const timelineSwitchReason = "no recovery target specified"
+
+// execute runs the plan's actions in order and stops at the first error.
+func (l *Loop) execute(ctx context.Context, o Observation, p Plan) error {
+	for _, a := range p.Actions {
+		if err := l.run(ctx, o, a); err != nil {
+			return fmt.Errorf("%s: %w", a.Kind, err)
+		}
+	}
+	return nil
+}
+
+func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
+	switch a.Kind {
+	case ActWait:
+		return nil
+	case ActBootstrap:
+		return l.bootstrap(ctx, o)
+	case ActAdoptData:
+		if _, err := l.propose(ctx, o, fsm.ClaimInitialize{Member: o.Self}); err != nil {
+			return err
+		}
+		_, err := l.propose(ctx, o, fsm.SetInitialize{Member: o.Self, SystemID: o.PG.SystemID})
+		return err
+	case ActFinishInitialize:
+		_, err := l.propose(ctx, o, fsm.SetInitialize{Member: o.Self, SystemID: o.PG.SystemID})
+		return err
+	case ActClone:
+		return l.pg.Clone(ctx, a.Target)
+	case ActStartReplica:
+		return l.pg.Start(ctx, &a.Target)
+	case ActStartPrimary:
+		if !l.trusted() {
+			return errors.New("lease not trusted: not starting as primary")
+		}
+		if err := l.pg.Start(ctx, nil); err != nil {
+			return err
+		}
+		l.setWritable(true)
+		return nil
+	case ActAcquire:
+		return l.acquire(ctx, o, a.ExpectIndex)
+	case ActRenew:
+		return l.renew(ctx, o)
+	case ActPromote:
+		return l.promote(ctx, o)
+	case ActFollow:
+		return l.pg.Follow(ctx, a.Target)
+	case ActDemote:
+		l.lease.Drop()
+		err := l.pg.Demote(ctx, &a.Target)
+		if err == nil {
+			l.setWritable(false)
+		}
+		return err
+	case ActFence:
+		l.lease.Drop()
+		l.fence(ctx)
+		return nil
+	case ActRefuse:
+		return fmt.Errorf("%w: %s", ErrRefused, l.lastReason)
+	}
+	return fmt.Errorf("unknown action %v", a.Kind)
+}
+
+func (l *Loop) trusted() bool {
+	epoch, until := l.lease.TrustUntil()
+	return epoch != 0 && l.cfg.Clock.Now().Before(until)
+}
+
+// bootstrap: claim the initialize key, run initdb, publish the system
+// identifier and take the leader key. A failed initdb gives the claim back.
+func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
+	if _, err := l.propose(ctx, o, fsm.ClaimInitialize{Member: o.Self}); err != nil {
+		if errors.Is(err, fsm.ErrInitializeHeld) {
+			return nil // another member won the race
+		}
+		return err
+	}
+	l.log.Info("initializing a new cluster")
+	sysid, err := l.pg.Bootstrap(ctx)
+	if err != nil {
+		if _, aerr := l.propose(context.WithoutCancel(ctx), o, fsm.AbortInitialize{Member: o.Self}); aerr != nil {
+			l.log.Error("giving back the initialize claim failed", "error", aerr)
+		}
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	l.setWritable(true)
+	if _, err := l.propose(ctx, o, fsm.SetInitialize{Member: o.Self, SystemID: sysid}); err != nil {
+		return err
+	}
+	st := l.cluster.State()
+	return l.takeKey(ctx, o, st.LeaderIndex)
+}
+
+// takeKey proposes AcquireLeader and, on success, starts the lease counted
+// from the moment the proposal was sent.
+func (l *Loop) takeKey(ctx context.Context, o Observation, expect uint64) error {
+	sent := l.cfg.Clock.Now()
+	ttl := o.Config.TTL
+	idx, err := l.propose(ctx, o, fsm.AcquireLeader{Member: o.Self, ExpectIndex: expect, TTL: ttl, ProposedAt: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	l.lease.Renewed(idx, sent, time.Duration(ttl)*time.Second)
+	l.log.Info("acquired the leader key", "epoch", idx)
+	return nil
+}
+
+func (l *Loop) acquire(ctx context.Context, o Observation, expect uint64) error {
+	if err := l.takeKey(ctx, o, expect); err != nil {
+		if errors.Is(err, fsm.ErrLeaderChanged) {
+			return nil // someone else was faster, or the holder renewed
+		}
+		return err
+	}
+	if o.PG.InRecovery {
+		return l.promote(ctx, o)
+	}
+	return nil
+}
+
+// renew extends the lease. When it fails and the lease is no longer trusted
+// while PostgreSQL is writable, fence at once (rule 1).
+func (l *Loop) renew(ctx context.Context, o Observation) error {
+	if o.State.Leader == nil || o.State.Leader.Member != o.Self {
+		return errors.New("not the leader key holder")
+	}
+	sent := l.cfg.Clock.Now()
+	ttl := o.Config.TTL
+	_, err := l.propose(ctx, o, fsm.RenewLeader{Member: o.Self, Epoch: o.State.Leader.Epoch, TTL: ttl, ProposedAt: time.Now().UTC()})
+	if err == nil {
+		l.lease.Renewed(o.State.Leader.Epoch, sent, time.Duration(ttl)*time.Second)
+		return nil
+	}
+	if errors.Is(err, fsm.ErrNotLeaderHolder) {
+		l.lease.Drop()
+	}
+	if !l.trusted() && o.PG.Running && !o.PG.InRecovery {
+		l.log.Error("renewal failed without a trusted lease: fencing PostgreSQL", "error", err)
+		l.fence(ctx)
+	}
+	return fmt.Errorf("renew lease: %w", err)
+}
+
+func (l *Loop) promote(ctx context.Context, o Observation) error {
+	if !l.trusted() {
+		return errors.New("lease not trusted: not promoting")
+	}
+	oldTimeline, switchLSN := o.PG.Timeline, o.PG.WALPosition
+	if err := l.pg.Promote(ctx); err != nil {
+		return err
+	}
+	l.setWritable(true)
+	l.log.Info("promoted", "timeline", oldTimeline+1)
+	entry := fsm.HistoryEntry{Timeline: oldTimeline, LSN: switchLSN, Reason: timelineSwitchReason, Timestamp: time.Now().UTC(), NewLeader: o.Self}
+	if _, err := l.propose(ctx, o, fsm.AppendHistory{Entry: entry}); err != nil {
+		l.log.Warn("recording the timeline switch failed", "error", err)
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package ha
+
+import (
+	"testing"
+	"time"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+func leaderState(holder string, index uint64) fsm.State {
+	return fsm.State{Leader: &fsm.Leader{Member: holder, Epoch: 5, TTL: 3}, LeaderIndex: index, Members: map[string]fsm.Member{}}
+}
+
+func TestLease_ObserverCountsFullTTLFromFirstObservation(t *testing.T) {
+	l := NewLease(750 * time.Millisecond)
+	st := leaderState("n1", 7)
+	l.Observe(st, t0)
+	if v := l.View(st, "n2", t0.Add(2999*time.Millisecond)); v.Expired {
+		t.Fatal("expired before a full TTL")
+	}
+	if v := l.View(st, "n2", t0.Add(3*time.Second)); !v.Expired {
+		t.Fatal("not expired after a full TTL")
+	}
+}
+
+func TestLease_RenewalSeenLaterRestartsTheCount(t *testing.T) {
+	l := NewLease(750 * time.Millisecond)
+	l.Observe(leaderState("n1", 7), t0)
+	renewed := leaderState("n1", 9)
+	l.Observe(renewed, t0.Add(2*time.Second))
+	if v := l.View(renewed, "n2", t0.Add(4*time.Second)); v.Expired {
+		t.Fatal("expired although a renewal was seen 2s ago")
+	}
+	if v := l.View(renewed, "n2", t0.Add(5*time.Second)); !v.Expired {
+		t.Fatal("not expired a full TTL after the last renewal")
+	}
+}
+
+func TestLease_UnobservedStateNeverExpires(t *testing.T) {
+	l := NewLease(750 * time.Millisecond)
+	l.Observe(leaderState("n1", 7), t0)
+	newer := leaderState("n1", 8)
+	if v := l.View(newer, "n2", t0.Add(time.Hour)); v.Expired {
+		t.Fatal("a leader index never passed to Observe must not count as expired")
+	}
+}
+
+func TestLease_HolderStopsTrustingBeforeOthersMayTakeOver(t *testing.T) {
+	margin := 750 * time.Millisecond
+	holder, other := NewLease(margin), NewLease(margin)
+	st := leaderState("n1", 7)
+	sent := t0
+	commitSeen := t0.Add(20 * time.Millisecond) // the other node applies after commit
+	holder.Renewed(5, sent, 3*time.Second)
+	other.Observe(st, commitSeen)
+	_, trustUntil := holder.TrustUntil()
+	expires := other.View(st, "n2", commitSeen).ExpiresAt
+	if gap := expires.Sub(trustUntil); gap < margin {
+		t.Fatalf("holder trusts until %v, others may take over at %v: gap %v < margin %v", trustUntil, expires, gap, margin)
+	}
+	if v := holder.View(st, "n1", trustUntil.Add(-time.Millisecond)); !v.Held || !v.Valid {
+		t.Fatalf("holder view before trustUntil = %+v", v)
+	}
+	if v := holder.View(st, "n1", trustUntil); v.Valid {
+		t.Fatal("holder still trusts its lease at trustUntil")
+	}
+}
+
+func TestLease_OtherEpochIsNotTrusted(t *testing.T) {
+	l := NewLease(time.Second)
+	l.Renewed(4, t0, 3*time.Second)
+	if v := l.View(leaderState("n1", 7), "n1", t0); v.Valid {
+		t.Fatal("a lease of epoch 4 must not be valid for epoch 5")
+	}
+}
+
+func TestLease_LiveMembersForgetSilentOnes(t *testing.T) {
+	l := NewLease(time.Second)
+	st := fsm.State{Members: map[string]fsm.Member{"a": {Name: "a", UpdatedIndex: 1}, "b": {Name: "b", UpdatedIndex: 1}}}
+	l.Observe(st, t0)
+	st.Members["a"] = fsm.Member{Name: "a", UpdatedIndex: 2}
+	l.Observe(st, t0.Add(2*time.Second))
+	live := l.LiveMembers(3*time.Second, t0.Add(4*time.Second))
+	if !live["a"] || live["b"] {
+		t.Fatalf("live = %v, want only a", live)
+	}
+}

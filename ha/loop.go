@@ -1,0 +1,294 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+// ErrRefused stops the agent: continuing would break a safety rule.
+var ErrRefused = errors.New("refusing to continue")
+
+// Config configures a Loop.
+type Config struct {
+	Name string
+	Tags Tags
+	// Member is this node's static report (API URL, host, port, tags,
+	// version); the loop fills in role, state and WAL positions.
+	Member fsm.Member
+	// FenceMargin is how long before its lease would run out for the others
+	// the holder stops trusting it. Default 750ms.
+	FenceMargin time.Duration
+	// GuardInterval is how often the lease guard checks. Default 50ms.
+	GuardInterval time.Duration
+	Clock         Clock
+	Logger        hclog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.FenceMargin <= 0 {
+		c.FenceMargin = 750 * time.Millisecond
+	}
+	if c.GuardInterval <= 0 {
+		c.GuardInterval = 50 * time.Millisecond
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	return c
+}
+
+// Loop runs the HA decisions of one node.
+type Loop struct {
+	cfg     Config
+	cluster Cluster
+	pg      Postgres
+	lease   *Lease
+	log     hclog.Logger
+	wake    chan struct{}
+
+	mu         sync.Mutex
+	snap       Snapshot
+	lastReason string
+	writable   bool // PostgreSQL last seen (or made) a primary
+}
+
+// Snapshot is what the loop last saw and did, for the API and metrics.
+type Snapshot struct {
+	PG             PGStatus
+	State          string // Patroni's member state: running, streaming, stopped, starting…
+	Role           string
+	HoldsLeaderKey bool
+	LastRun        time.Time
+	LastPlan       string
+	LoopWait       time.Duration
+}
+
+// New builds a Loop.
+func New(cfg Config, cluster Cluster, pg Postgres) *Loop {
+	cfg = cfg.withDefaults()
+	return &Loop{
+		cfg: cfg, cluster: cluster, pg: pg,
+		lease: NewLease(cfg.FenceMargin),
+		log:   cfg.Logger.Named("ha"),
+		wake:  make(chan struct{}, 1),
+	}
+}
+
+// Snapshot returns the last observation summary.
+func (l *Loop) Snapshot() Snapshot {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.snap
+}
+
+// Wake makes the loop run its next turn now.
+func (l *Loop) Wake() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run turns the loop until ctx is done or a safety rule refuses to go on.
+func (l *Loop) Run(ctx context.Context) error {
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go l.watchState(watchCtx)
+	go l.guardLease(watchCtx)
+	for {
+		next, err := l.turn(ctx)
+		if err != nil {
+			return err
+		}
+		timer := time.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-l.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// watchState notes every leader-key change the moment it is applied here, so
+// the lease is counted from the earliest local observation.
+func (l *Loop) watchState(ctx context.Context) {
+	for {
+		ch := l.cluster.Changed()
+		l.lease.Observe(l.cluster.State(), l.cfg.Clock.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		}
+	}
+}
+
+// guardLease fences PostgreSQL when this node's trusted lease runs out
+// without a renewal, even while the loop itself is stuck in a slow step.
+func (l *Loop) guardLease(ctx context.Context) {
+	t := time.NewTicker(l.cfg.GuardInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		epoch, until := l.lease.TrustUntil()
+		if epoch == 0 || l.cfg.Clock.Now().Before(until) {
+			continue
+		}
+		l.mu.Lock()
+		writable := l.writable
+		l.mu.Unlock()
+		l.lease.Drop()
+		if writable {
+			l.log.Error("lease not renewed in time: fencing PostgreSQL", "epoch", epoch)
+			l.fence(ctx)
+		}
+	}
+}
+
+func (l *Loop) fence(ctx context.Context) {
+	if err := l.pg.Fence(ctx); err != nil {
+		l.log.Error("fence failed", "error", err)
+		return
+	}
+	l.setWritable(false)
+}
+
+func (l *Loop) setWritable(w bool) {
+	l.mu.Lock()
+	l.writable = w
+	l.mu.Unlock()
+}
+
+// observe gathers one Observation.
+func (l *Loop) observe(ctx context.Context) Observation {
+	st := l.cluster.State()
+	now := l.cfg.Clock.Now()
+	l.lease.Observe(st, now)
+	dyn, err := fsm.ParseDynamicConfig(st.Config)
+	if err != nil {
+		l.log.Error("stored dynamic configuration is invalid; using defaults", "error", err)
+		dyn = fsm.DefaultDynamicConfig()
+	}
+	pgs := l.pg.Observe(ctx)
+	l.setWritable(pgs.Running && !pgs.InRecovery)
+	ttl := time.Duration(dyn.TTL) * time.Second
+	return Observation{
+		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
+		Lease:       l.lease.View(st, l.cfg.Name, now),
+		LiveMembers: l.lease.LiveMembers(ttl, now),
+	}
+}
+
+// turn runs one observe-decide-execute step and returns when to run next.
+func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
+	o := l.observe(ctx)
+	p := Decide(o)
+	if p.Reason != l.lastReason {
+		l.log.Info(p.Reason, "plan", p.String())
+		l.lastReason = p.Reason
+	} else {
+		l.log.Debug(p.Reason, "plan", p.String())
+	}
+	err := l.execute(ctx, o, p)
+	if errors.Is(err, ErrRefused) {
+		return 0, err
+	}
+	if err != nil && ctx.Err() == nil {
+		l.log.Error("action failed", "plan", p.String(), "error", err)
+	}
+	after := l.pg.Observe(ctx)
+	l.publish(ctx, o, after, p)
+	loopWait := time.Duration(o.Config.LoopWait) * time.Second
+	next := loopWait
+	// A candidate wakes exactly when the old leader's lease runs out.
+	if !o.Lease.Held && !o.Lease.ExpiresAt.IsZero() {
+		if d := o.Lease.ExpiresAt.Sub(l.cfg.Clock.Now()); d > 0 && d < next {
+			next = d + 10*time.Millisecond
+		}
+	}
+	return next, nil
+}
+
+func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan) {
+	role, state := memberRoleState(pgs)
+	m := l.cfg.Member
+	m.Name = l.cfg.Name
+	m.Role, m.State = role, state
+	m.Timeline = pgs.Timeline
+	m.WALPosition, m.ReceivedLSN, m.ReplayedLSN = pgs.WALPosition, pgs.ReceivedLSN, pgs.ReplayedLSN
+	m.PendingRestart = pgs.PendingRestart
+	m.SystemID = pgs.SystemID
+	m.UpdatedAt = time.Now().UTC()
+	st := l.cluster.State()
+	held := st.Leader != nil && st.Leader.Member == l.cfg.Name
+	l.mu.Lock()
+	l.snap = Snapshot{PG: pgs, State: state, Role: role, HoldsLeaderKey: held && l.lease.View(st, l.cfg.Name, l.cfg.Clock.Now()).Valid,
+		LastRun: time.Now(), LastPlan: p.String(), LoopWait: time.Duration(o.Config.LoopWait) * time.Second}
+	l.mu.Unlock()
+	pctx, cancel := context.WithTimeout(ctx, time.Duration(o.Config.RetryTimeout)*time.Second)
+	defer cancel()
+	if _, err := l.cluster.Propose(pctx, fsm.UpsertMember{Member: m}); err != nil && ctx.Err() == nil {
+		l.log.Debug("publishing member status failed", "error", err)
+	}
+}
+
+// memberRoleState maps PostgreSQL facts to Patroni's role and state names.
+func memberRoleState(pgs PGStatus) (role, state string) {
+	switch {
+	case pgs.DataDir != DataDirValid:
+		return fsm.RoleUninitialized, "stopped"
+	case !pgs.Running:
+		if pgs.InRecovery {
+			return fsm.RoleReplica, "stopped"
+		}
+		return fsm.RoleReplica, "stopped"
+	case !pgs.InRecovery:
+		return fsm.RolePrimary, "running"
+	case pgs.Streaming:
+		return fsm.RoleReplica, "streaming"
+	}
+	return fsm.RoleReplica, "running"
+}
+
+func (l *Loop) propose(ctx context.Context, o Observation, c fsm.Command) (uint64, error) {
+	pctx, cancel := context.WithTimeout(ctx, time.Duration(o.Config.RetryTimeout)*time.Second)
+	defer cancel()
+	return l.cluster.Propose(pctx, c)
+}
+
+// Shutdown stops PostgreSQL cleanly and, when this node led, gives the key
+// back only after PostgreSQL stopped, so the replicas got every WAL record
+// a clean shutdown sends before anyone else may take over.
+func (l *Loop) Shutdown(ctx context.Context) error {
+	st := l.cluster.State()
+	stopErr := l.pg.Stop(ctx)
+	l.setWritable(false)
+	if st.Leader == nil || st.Leader.Member != l.cfg.Name {
+		return stopErr
+	}
+	l.lease.Drop()
+	if stopErr != nil {
+		return fmt.Errorf("stop PostgreSQL (leader key kept until its lease runs out): %w", stopErr)
+	}
+	if _, err := l.cluster.Propose(ctx, fsm.ReleaseLeader{Member: l.cfg.Name, Epoch: st.Leader.Epoch}); err != nil {
+		return fmt.Errorf("release leader key: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package ha
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+// ActionKind names one step of a Plan.
+type ActionKind int
+
+const (
+	// ActWait does nothing this turn.
+	ActWait ActionKind = iota
+	// ActBootstrap claims the initialize key, runs initdb, records the
+	// system identifier and takes the leader key.
+	ActBootstrap
+	// ActAdoptData publishes the system identifier of an existing primary's
+	// data directory (taking over a running cluster).
+	ActAdoptData
+	// ActFinishInitialize records the system identifier of a data directory
+	// this node created under its own claim before it restarted.
+	ActFinishInitialize
+	// ActClone copies the data directory from Target.
+	ActClone
+	// ActStartPrimary starts PostgreSQL as a primary (this node holds the key).
+	ActStartPrimary
+	// ActStartReplica starts PostgreSQL as a standby of Target (may be empty).
+	ActStartReplica
+	// ActAcquire takes the leader key with ExpectIndex, then promotes.
+	ActAcquire
+	// ActRenew renews this node's lease.
+	ActRenew
+	// ActPromote promotes the local standby (the lease is held and valid).
+	ActPromote
+	// ActFollow points the running standby at Target.
+	ActFollow
+	// ActDemote turns the local primary into a standby of Target.
+	ActDemote
+	// ActFence stops PostgreSQL at once: it may be writable without a valid lease.
+	ActFence
+	// ActRefuse stops the agent: continuing would break a safety rule.
+	ActRefuse
+)
+
+var actionNames = map[ActionKind]string{
+	ActWait: "wait", ActBootstrap: "bootstrap", ActAdoptData: "adopt-data",
+	ActFinishInitialize: "finish-initialize", ActClone: "clone", ActStartPrimary: "start-primary",
+	ActStartReplica: "start-replica", ActAcquire: "acquire", ActRenew: "renew", ActPromote: "promote",
+	ActFollow: "follow", ActDemote: "demote", ActFence: "fence", ActRefuse: "refuse",
+}
+
+func (k ActionKind) String() string {
+	if s, ok := actionNames[k]; ok {
+		return s
+	}
+	return fmt.Sprintf("action(%d)", int(k))
+}
+
+// Action is one step. Target is the member to clone from or follow.
+type Action struct {
+	Kind        ActionKind
+	Target      fsm.Member
+	ExpectIndex uint64
+}
+
+// Plan is Decide's answer: the steps to run in order, and why.
+type Plan struct {
+	Actions []Action
+	Reason  string
+}
+
+func (p Plan) String() string {
+	kinds := make([]string, len(p.Actions))
+	for i, a := range p.Actions {
+		kinds[i] = a.Kind.String()
+		if a.Target.Name != "" {
+			kinds[i] += "(" + a.Target.Name + ")"
+		}
+	}
+	return strings.Join(kinds, ",") + ": " + p.Reason
+}
+
+// Kinds lists the action kinds, for tests and logs.
+func (p Plan) Kinds() []ActionKind {
+	out := make([]ActionKind, len(p.Actions))
+	for i, a := range p.Actions {
+		out[i] = a.Kind
+	}
+	return out
+}
+
+func plan(reason string, actions ...Action) Plan {
+	if len(actions) == 0 {
+		actions = []Action{{Kind: ActWait}}
+	}
+	return Plan{Actions: actions, Reason: reason}
+}
+
+func act(kind ActionKind) Action { return Action{Kind: kind} }
+
+func actOn(kind ActionKind, target fsm.Member) Action { return Action{Kind: kind, Target: target} }

@@ -1,0 +1,99 @@
+package ha
+
+import (
+	"context"
+	"time"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+// Cluster is the replicated state as the loop needs it.
+type Cluster interface {
+	State() fsm.State
+	// Propose commits a command through Raft and returns its index.
+	Propose(ctx context.Context, c fsm.Command) (uint64, error)
+	// Changed is closed at the next state change.
+	Changed() <-chan struct{}
+}
+
+// Postgres drives the local instance. Implementations decide nothing.
+type Postgres interface {
+	Observe(ctx context.Context) PGStatus
+	// Bootstrap runs initdb, writes the configuration, starts the server as
+	// a primary and creates the roles; it returns the new system identifier.
+	Bootstrap(ctx context.Context) (systemID string, err error)
+	// Clone copies the data directory from the given primary (pg_basebackup).
+	Clone(ctx context.Context, from fsm.Member) error
+	// Start starts PostgreSQL: as a primary when follow is nil, else as a
+	// standby of follow (an empty Name means a standby following nobody yet).
+	Start(ctx context.Context, follow *fsm.Member) error
+	// Follow points a running standby at a new primary.
+	Follow(ctx context.Context, primary fsm.Member) error
+	// Promote turns the standby into a primary and waits until it accepts writes.
+	Promote(ctx context.Context) error
+	// Demote stops a primary and restarts it as a standby of primary,
+	// rewinding it first when its timeline diverged.
+	Demote(ctx context.Context, primary *fsm.Member) error
+	// Fence stops accepting writes at once (immediate shutdown).
+	Fence(ctx context.Context) error
+	// Stop shuts PostgreSQL down cleanly.
+	Stop(ctx context.Context) error
+}
+
+// Clock gives time; Now must carry a monotonic reading. Tests inject fakes.
+type Clock interface{ Now() time.Time }
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// DataDirState says what is in PostgreSQL's data directory.
+type DataDirState int
+
+const (
+	DataDirUnknown DataDirState = iota
+	DataDirMissing
+	DataDirEmpty
+	DataDirValid
+	DataDirInvalid
+)
+
+// PGStatus is what the loop knows about the local PostgreSQL.
+type PGStatus struct {
+	DataDir     DataDirState
+	SystemID    string // from the running server or pg_controldata
+	Running     bool
+	InRecovery  bool
+	Timeline    int
+	WALPosition uint64 // primary: current; standby: max(received, replayed)
+	ReceivedLSN uint64
+	ReplayedLSN uint64
+	Streaming   bool   // WAL receiver streaming
+	Following   string // member name the standby configuration points at
+	// PendingRestart reports parameters that need a restart.
+	PendingRestart bool
+	Err            error // last observation error, for the log
+}
+
+// Tags are this node's own tags from its configuration.
+type Tags struct {
+	NoFailover       bool
+	NoSync           bool
+	FailoverPriority int
+}
+
+// Observation is everything Decide looks at.
+type Observation struct {
+	Self   string
+	Now    time.Time
+	State  fsm.State
+	Config fsm.DynamicConfig
+	PG     PGStatus
+	Tags   Tags
+	Lease  LeaseView
+	// LiveMembers are members whose reports kept arriving within a TTL,
+	// measured on this node's monotonic clock.
+	LiveMembers map[string]bool
+}

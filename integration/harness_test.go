@@ -1,0 +1,542 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	binary  string // the conclave binary under test
+	pgBin   = envOr("PG_BIN", "/usr/lib/postgresql/15/bin")
+	asRoot  = os.Geteuid() == 0
+	pgUser  *user.User
+	timeout = 1.0 // multiplied by 2 when CI is set
+)
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	if os.Getenv("CI") != "" {
+		timeout = 2
+	}
+	if _, err := os.Stat(filepath.Join(pgBin, "postgres")); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: PostgreSQL 15 server binaries not found in %s (set PG_BIN or apt-get install postgresql-15)\n", pgBin)
+		return 1
+	}
+	if asRoot {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "integration: running as root needs the postgres OS user (apt-get install postgresql-15 creates it)")
+			return 1
+		}
+		pgUser = u
+	}
+	dir, err := os.MkdirTemp("", "conclave-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	binary = filepath.Join(dir, "conclave")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/conclave")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: building conclave:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// scaled returns d multiplied for slow CI machines.
+func scaled(d time.Duration) time.Duration { return time.Duration(float64(d) * timeout) }
+
+// waitFor polls cond until it returns nil or the (scaled) timeout passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(scaled(d))
+	var last error
+	for time.Now().Before(deadline) {
+		if last = cond(); last == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s: %v", scaled(d), what, last)
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// workDir makes a folder the postgres user can use, removed at cleanup.
+func workDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "conclave-it-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	chownToPostgres(t, dir)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func chownToPostgres(t testing.TB, path string) {
+	if pgUser == nil {
+		return
+	}
+	uid, _ := strconv.Atoi(pgUser.Uid)
+	gid, _ := strconv.Atoi(pgUser.Gid)
+	filepath.Walk(path, func(p string, _ os.FileInfo, err error) error {
+		if err == nil {
+			os.Lchown(p, uid, gid)
+		}
+		return nil
+	})
+}
+
+// asPostgres wraps a command so it runs as the postgres OS user when the
+// tests run as root.
+func asPostgres(name string, args ...string) *exec.Cmd {
+	if asRoot {
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+	}
+	return exec.Command(name, args...)
+}
+
+// node is one member: its ports, folders and agent process.
+type node struct {
+	t        testing.TB
+	name     string
+	dir      string
+	cfgPath  string
+	pgPort   int
+	apiPort  int
+	raftPort int
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	exit error
+	logs *lineBuffer
+}
+
+func (n *node) dataDir() string { return filepath.Join(n.dir, "data") }
+func (n *node) apiURL() string  { return fmt.Sprintf("http://127.0.0.1:%d", n.apiPort) }
+
+// cluster is a set of nodes sharing one scope.
+type cluster struct {
+	t     testing.TB
+	scope string
+	dir   string
+	nodes []*node
+}
+
+// clusterOptions tune the generated configuration.
+type clusterOptions struct {
+	dcs   string // extra YAML lines under bootstrap.dcs (indented by 4)
+	extra func(n *node) string
+}
+
+func newCluster(t testing.TB, size int, opts clusterOptions) *cluster {
+	t.Helper()
+	c := &cluster{t: t, scope: "it" + strconv.Itoa(os.Getpid()%10000), dir: workDir(t)}
+	for i := 1; i <= size; i++ {
+		c.nodes = append(c.nodes, c.newNode(fmt.Sprintf("node%d", i)))
+	}
+	for _, n := range c.nodes {
+		c.writeConfig(n, opts)
+	}
+	t.Cleanup(c.stopAll)
+	return c
+}
+
+func (c *cluster) newNode(name string) *node {
+	n := &node{t: c.t, name: name, dir: filepath.Join(c.dir, name), pgPort: freePort(c.t), apiPort: freePort(c.t), raftPort: freePort(c.t)}
+	if err := os.MkdirAll(n.dir, 0o700); err != nil {
+		c.t.Fatal(err)
+	}
+	n.cfgPath = filepath.Join(n.dir, "conclave.yml")
+	return n
+}
+
+func (c *cluster) writeConfig(n *node, opts clusterOptions) {
+	var partners []string
+	for _, o := range c.nodes {
+		if o != n {
+			partners = append(partners, fmt.Sprintf("    - 127.0.0.1:%d", o.raftPort))
+		}
+	}
+	partnerYAML := " []"
+	if len(partners) > 0 {
+		partnerYAML = "\n" + strings.Join(partners, "\n")
+	}
+	extra := ""
+	if opts.extra != nil {
+		extra = opts.extra(n)
+	}
+	cfg := fmt.Sprintf(`scope: %[1]s
+name: %[2]s
+restapi:
+  listen: 127.0.0.1:%[3]d
+  connect_address: 127.0.0.1:%[3]d
+raft:
+  data_dir: %[4]s/raft
+  self_addr: 127.0.0.1:%[5]d
+  partner_addrs:%[6]s
+bootstrap:
+  dcs:
+    maximum_lag_on_failover: 1048576
+    postgresql:
+      use_pg_rewind: true
+      parameters:
+        max_connections: 40
+        shared_buffers: 16MB
+%[9]s
+  initdb:
+  - encoding: UTF8
+  - data-checksums
+  users:
+    app:
+      password: app-secret
+      options: [createdb]
+postgresql:
+  listen: 127.0.0.1:%[7]d
+  connect_address: 127.0.0.1:%[7]d
+  data_dir: %[4]s/data
+  bin_dir: %[8]s
+  pgpass: %[4]s/pgpass
+  authentication:
+    superuser: {username: postgres, password: super-secret}
+    replication: {username: replicator, password: repl-secret}
+    rewind: {username: rewinder, password: rewind-secret}
+  parameters:
+    unix_socket_directories: '%[4]s'
+  pg_hba:
+  - local all all trust
+  - host all all 127.0.0.1/32 md5
+  - host replication replicator 127.0.0.1/32 md5
+%[10]s`, c.scope, n.name, n.apiPort, n.dir, n.raftPort, partnerYAML, n.pgPort, pgBin, opts.dcs, extra)
+	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	chownToPostgres(c.t, n.dir)
+}
+
+// start launches the agent; its output goes to the test log, prefixed.
+func (n *node) start() {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		n.t.Fatalf("%s already running", n.name)
+	}
+	cmd := asPostgres(binary, "-c", n.cfgPath, "run")
+	cmd.Env = append(os.Environ(), "CONCLAVE_LOG_LEVEL=INFO")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if n.logs == nil {
+		n.logs = &lineBuffer{}
+	}
+	if err := cmd.Start(); err != nil {
+		n.t.Fatalf("start %s: %v", n.name, err)
+	}
+	n.cmd, n.done = cmd, make(chan struct{})
+	done, logs, name, t := n.done, n.logs, n.name, n.t
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			logs.add(sc.Text())
+			t.Logf("[%s] %s", name, sc.Text())
+		}
+		err := cmd.Wait()
+		n.mu.Lock()
+		n.exit = err
+		n.mu.Unlock()
+		close(done)
+	}()
+}
+
+// agentPID is the conclave process itself (runuser's child when root).
+func (n *node) agentPID() int {
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	if cmd == nil {
+		return 0
+	}
+	if !asRoot {
+		return cmd.Process.Pid
+	}
+	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+	if f := strings.Fields(string(kids)); len(f) > 0 {
+		pid, _ := strconv.Atoi(f[0])
+		return pid
+	}
+	return cmd.Process.Pid
+}
+
+// stop sends SIGTERM to the agent and waits for it to exit.
+func (n *node) stop() {
+	n.t.Helper()
+	n.signal(syscall.SIGTERM)
+	n.wait(60 * time.Second)
+}
+
+func (n *node) signal(sig syscall.Signal) {
+	if pid := n.agentPID(); pid > 0 {
+		syscall.Kill(pid, sig)
+	}
+}
+
+// wait blocks until the agent exits and returns its exit error.
+func (n *node) wait(d time.Duration) error {
+	n.mu.Lock()
+	done := n.done
+	n.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+	case <-time.After(scaled(d)):
+		n.t.Errorf("%s did not exit within %v; killing it", n.name, scaled(d))
+		n.signal(syscall.SIGKILL)
+		<-done
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cmd, n.done = nil, nil
+	return n.exit
+}
+
+// postmasterPID reads the live postmaster's PID of the node, 0 if none.
+func (n *node) postmasterPID() int {
+	b, err := os.ReadFile(filepath.Join(n.dataDir(), "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if pid > 0 && syscall.Kill(pid, 0) == nil {
+		return pid
+	}
+	return 0
+}
+
+// stopAll stops every agent and any PostgreSQL left behind.
+func (c *cluster) stopAll() {
+	for _, n := range c.nodes {
+		n.signal(syscall.SIGTERM)
+	}
+	for _, n := range c.nodes {
+		n.wait(60 * time.Second)
+	}
+	for _, n := range c.nodes {
+		if pid := n.postmasterPID(); pid > 0 {
+			syscall.Kill(pid, syscall.SIGQUIT)
+			deadline := time.Now().Add(10 * time.Second)
+			for n.postmasterPID() > 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+}
+
+func (c *cluster) startAll() {
+	for _, n := range c.nodes {
+		n.start()
+	}
+}
+
+// lineBuffer keeps an agent's output for assertions.
+type lineBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (b *lineBuffer) add(s string) {
+	b.mu.Lock()
+	b.lines = append(b.lines, s)
+	b.mu.Unlock()
+}
+
+func (b *lineBuffer) contains(sub string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, l := range b.lines {
+		if strings.Contains(l, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// --- REST and SQL helpers ---
+
+var httpClient = &http.Client{Timeout: 2 * time.Second}
+
+func getJSON(url string, out any) (int, error) {
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if out != nil {
+		if err := json.Unmarshal(body, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s: %w: %s", url, err, body)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+type clusterJSON struct {
+	Scope            string `json:"scope"`
+	SystemIdentifier string `json:"system_identifier"`
+	Members          []struct {
+		Name     string `json:"name"`
+		Role     string `json:"role"`
+		State    string `json:"state"`
+		Host     string `json:"host"`
+		Port     int    `json:"port"`
+		Timeline int    `json:"timeline"`
+		Lag      any    `json:"lag"`
+	} `json:"members"`
+}
+
+func (n *node) cluster() (clusterJSON, error) {
+	var c clusterJSON
+	code, err := getJSON(n.apiURL()+"/cluster", &c)
+	if err == nil && code != 200 {
+		err = fmt.Errorf("GET /cluster: HTTP %d", code)
+	}
+	return c, err
+}
+
+// waitHealthy waits until one leader runs and every other node streams.
+func (c *cluster) waitHealthy(d time.Duration) (leader *node) {
+	c.t.Helper()
+	waitFor(c.t, d, "one leader running and all replicas streaming", func() error {
+		leader = nil
+		for _, n := range c.nodes {
+			cl, err := n.cluster()
+			if err != nil {
+				return err
+			}
+			if len(cl.Members) != len(c.nodes) {
+				return fmt.Errorf("%s sees %d members", n.name, len(cl.Members))
+			}
+			for _, m := range cl.Members {
+				switch {
+				case m.Role == "leader" && m.State == "running":
+					if leader != nil && leader.name != m.Name {
+						return fmt.Errorf("two leaders: %s and %s", leader.name, m.Name)
+					}
+					leader = c.byName(m.Name)
+				case m.Role != "leader" && m.State == "streaming":
+				default:
+					return fmt.Errorf("%s: %s is %s/%s", n.name, m.Name, m.Role, m.State)
+				}
+			}
+		}
+		if leader == nil {
+			return errors.New("no leader")
+		}
+		return nil
+	})
+	return leader
+}
+
+func (c *cluster) byName(name string) *node {
+	for _, n := range c.nodes {
+		if n.name == name {
+			return n
+		}
+	}
+	c.t.Fatalf("no node %q", name)
+	return nil
+}
+
+// sql opens a superuser connection to the node's PostgreSQL over TCP.
+func (n *node) sql(ctx context.Context) (*pgx.Conn, error) {
+	return pgx.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%d user=postgres password=super-secret dbname=postgres connect_timeout=2", n.pgPort))
+}
+
+func (n *node) exec(t testing.TB, query string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := n.sql(ctx)
+	if err != nil {
+		t.Fatalf("%s: connect: %v", n.name, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, query, args...); err != nil {
+		t.Fatalf("%s: %s: %v", n.name, query, err)
+	}
+}
+
+func (n *node) queryString(query string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := n.sql(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var s string
+	err = conn.QueryRow(ctx, query).Scan(&s)
+	return s, err
+}
+
+// conclave runs a CLI command against a node's config and returns its output.
+func (n *node) conclave(args ...string) (string, error) {
+	cmd := exec.Command(binary, append([]string{"-c", n.cfgPath}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

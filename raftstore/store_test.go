@@ -1,0 +1,460 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), scaled(10*time.Second))
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func upsert(name string) fsm.Command {
+	return fsm.UpsertMember{Member: fsm.Member{Name: name}}
+}
+
+func voters(t *testing.T, s *Store) []string {
+	t.Helper()
+	servers, err := s.Servers(testCtx(t))
+	if err != nil {
+		t.Fatalf("servers: %v", err)
+	}
+	var out []string
+	for _, srv := range servers {
+		if srv.Voter {
+			out = append(out, srv.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func hasMember(s *Store, name string) error {
+	if _, ok := s.State().Members[name]; !ok {
+		return fmt.Errorf("%s has no member %q", s.cfg.Addr, name)
+	}
+	return nil
+}
+
+func TestCluster_ThreeNodesWithIdenticalPartnerLists_FormOneCluster(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	leader := c.Leader(t)
+	want := c.Addrs()
+	slices.Sort(want)
+	for i := range 3 {
+		s := c.Store(i)
+		if !s.Formed() {
+			t.Errorf("node %d not formed", i)
+		}
+		waitFor(t, 5*time.Second, func() error {
+			if got := voters(t, s); !slices.Equal(got, want) {
+				return fmt.Errorf("node %d voters %v, want %v", i, got, want)
+			}
+			return nil
+		})
+	}
+	st := leader.Stats()
+	if st.State != "Leader" || st.Voters != 3 || st.NumPeers != 2 || st.Leader != leader.cfg.Addr {
+		t.Errorf("leader stats %+v", st)
+	}
+	select {
+	case ev := <-leader.LeaderEvents():
+		if !ev {
+			t.Errorf("first leader event of the leader is %v", ev)
+		}
+	default:
+		t.Error("no leader event on the leader")
+	}
+}
+
+func TestFormation_SingleNodeWithoutPartners_BootstrapsAlone(t *testing.T) {
+	ln := testListener(t, "127.0.0.1:0")
+	s := openTestStore(t, testConfig(t, "solo", ln, nil), fsm.New())
+	waitFor(t, 5*time.Second, func() error {
+		if !s.IsLeader() {
+			return errors.New("not leader yet")
+		}
+		return nil
+	})
+	if _, err := s.Propose(testCtx(t), upsert("solo")); err != nil {
+		t.Fatalf("propose: %v", err)
+	}
+	if err := hasMember(s, "solo"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPropose_FromFollower_IsForwardedAndAppliedOnAllNodes(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	f := c.Follower(t)
+	idx, err := f.Propose(testCtx(t), upsert("pg-a"))
+	if err != nil {
+		t.Fatalf("propose via follower: %v", err)
+	}
+	if idx == 0 {
+		t.Fatal("index 0")
+	}
+	c.WaitApplied(t, idx)
+	for i := range 3 {
+		if err := hasMember(c.Store(i), "pg-a"); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestPropose_CASRejection_IsFSMSentinelOnLeaderAndViaFollower(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	bad := fsm.AcquireLeader{Member: "pg-a", ExpectIndex: 999, TTL: 3}
+	for name, s := range map[string]*Store{"leader": c.Leader(t), "follower": c.Follower(t)} {
+		_, err := s.Propose(testCtx(t), bad)
+		if !errors.Is(err, fsm.ErrLeaderChanged) || !errors.Is(err, ErrRejected) {
+			t.Errorf("%s: err = %v, want fsm.ErrLeaderChanged and ErrRejected", name, err)
+		}
+		if errors.Is(err, ErrUnknownOutcome) || errors.Is(err, ErrNotLeader) {
+			t.Errorf("%s: rejection also reads as a raft failure: %v", name, err)
+		}
+	}
+	// The right ExpectIndex is accepted, through a follower too.
+	st := c.Leader(t).State()
+	idx, err := c.Follower(t).Propose(testCtx(t), fsm.AcquireLeader{Member: "pg-a", ExpectIndex: st.LeaderIndex, TTL: 3})
+	if err != nil {
+		t.Fatalf("acquire: %v", err)
+	}
+	c.WaitApplied(t, idx)
+}
+
+func TestRestart_AllNodesFromExistingState_KeepStateWithoutBootstrap(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	var last uint64
+	for _, name := range []string{"a", "b", "c"} {
+		idx, err := c.Follower(t).Propose(testCtx(t), upsert(name))
+		if err != nil {
+			t.Fatalf("propose %s: %v", name, err)
+		}
+		last = idx
+	}
+	c.WaitApplied(t, last)
+	before := c.Store(0).State()
+
+	for i := range 3 {
+		c.Stop(i)
+	}
+	for i := range 3 {
+		c.Restart(i)
+	}
+	for i := range 3 {
+		s := c.Store(i)
+		if !s.hadState || s.bootstrapped.Load() {
+			t.Errorf("node %d: hadState=%v bootstrapped=%v, want true/false", i, s.hadState, s.bootstrapped.Load())
+		}
+	}
+	c.Leader(t)
+	c.WaitApplied(t, last)
+	for i := range 3 {
+		after := c.Store(i).State()
+		if !slices.Equal(after.MemberNames(), before.MemberNames()) {
+			t.Errorf("node %d members %v, want %v", i, after.MemberNames(), before.MemberNames())
+		}
+	}
+	if got := voters(t, c.Leader(t)); len(got) != 3 {
+		t.Errorf("voters after restart %v", got)
+	}
+	idx, err := c.Follower(t).Propose(testCtx(t), upsert("d"))
+	if err != nil {
+		t.Fatalf("propose after restart: %v", err)
+	}
+	c.WaitApplied(t, idx)
+}
+
+// deadAddr returns a loopback address nobody listens on.
+func deadAddr(t *testing.T) string {
+	ln := testListener(t, "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func notFormed(stores ...*Store) func() error {
+	return func() error {
+		for _, s := range stores {
+			if s.Formed() {
+				return fmt.Errorf("%s formed", s.cfg.Addr)
+			}
+		}
+		return nil
+	}
+}
+
+func TestFormation_DifferentPartnerSets_DoNotBootstrap(t *testing.T) {
+	lx, ly := testListener(t, "127.0.0.1:0"), testListener(t, "127.0.0.1:0")
+	x, y := lx.Addr().String(), ly.Addr().String()
+	sx := openTestStore(t, testConfig(t, "x", lx, []string{x, y, deadAddr(t)}), fsm.New())
+	sy := openTestStore(t, testConfig(t, "y", ly, []string{x, y, deadAddr(t)}), fsm.New())
+	// Each sees a majority of its own set (2 of 3), but the sets differ.
+	holdsFor(t, time.Second, notFormed(sx, sy))
+
+	// Without a cluster a proposal waits for a leader until ctx is done.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := sx.Propose(ctx, upsert("nowhere"))
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, ErrNoLeader) {
+		t.Errorf("propose without a cluster: %v, want ErrTimeout and ErrNoLeader", err)
+	}
+}
+
+func TestFormation_WaitsForMajority_ThenBootstraps(t *testing.T) {
+	lx, ly := testListener(t, "127.0.0.1:0"), testListener(t, "127.0.0.1:0")
+	lz := testListener(t, "127.0.0.1:0")
+	set := []string{lx.Addr().String(), ly.Addr().String(), lz.Addr().String()}
+	lz.Close() // z stays down
+	sx := openTestStore(t, testConfig(t, "x", lx, set), fsm.New())
+	holdsFor(t, 500*time.Millisecond, notFormed(sx)) // 1 of 3: no majority
+	sy := openTestStore(t, testConfig(t, "y", ly, set), fsm.New())
+	waitFor(t, 10*time.Second, func() error {
+		if !sx.IsLeader() && !sy.IsLeader() {
+			return errors.New("no leader")
+		}
+		return nil
+	})
+	if _, err := sx.Propose(testCtx(t), upsert("m")); err != nil {
+		t.Fatalf("propose: %v", err)
+	}
+}
+
+func TestFormation_SecretMismatch_DoesNotBootstrap(t *testing.T) {
+	lx, ly := testListener(t, "127.0.0.1:0"), testListener(t, "127.0.0.1:0")
+	set := []string{lx.Addr().String(), ly.Addr().String()}
+	cx, cy := testConfig(t, "x", lx, set), testConfig(t, "y", ly, set)
+	cx.Secret, cy.Secret = "one", "two"
+	sx, sy := openTestStore(t, cx, fsm.New()), openTestStore(t, cy, fsm.New())
+	holdsFor(t, 500*time.Millisecond, notFormed(sx, sy))
+}
+
+func TestJoin_NodeOfAnotherScope_IsRefused(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	i := c.AddNode(t, func(cfg *Config) { cfg.Scope = "other" })
+	holdsFor(t, time.Second, notFormed(c.Store(i)))
+	if err := c.Store(i).JoinRejected(); !errors.Is(err, ErrRejected) {
+		t.Errorf("JoinRejected of the other-scope node: %v, want ErrRejected", err)
+	}
+	if got := voters(t, c.Leader(t)); len(got) != 3 {
+		t.Errorf("voters %v, want 3", got)
+	}
+	err := c.Follower(t).Join(testCtx(t), JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: "other"})
+	if !errors.Is(err, ErrRejected) {
+		t.Errorf("direct join of another scope: %v, want ErrRejected", err)
+	}
+}
+
+func TestJoin_FourthFreshNode_JoinsAsVoter_UnlessValidateJoinRefuses(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	c.SetValidateJoin(func(req JoinRequest, _ fsm.State) error {
+		return fmt.Errorf("%w: node %s", fsm.ErrSystemIDMismatch, req.Name)
+	})
+	i := c.AddNode(t, nil)
+	holdsFor(t, time.Second, notFormed(c.Store(i)))
+	if err := c.Store(i).JoinRejected(); !errors.Is(err, ErrRejected) || !errors.Is(err, fsm.ErrSystemIDMismatch) {
+		t.Errorf("JoinRejected of the refused node: %v, want ErrRejected and fsm.ErrSystemIDMismatch", err)
+	}
+	if got := voters(t, c.Leader(t)); len(got) != 3 {
+		t.Fatalf("voters %v after refused join, want 3", got)
+	}
+	err := c.Follower(t).Join(testCtx(t), JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: TestScope, Name: "x"})
+	if !errors.Is(err, ErrRejected) || !errors.Is(err, fsm.ErrSystemIDMismatch) {
+		t.Errorf("refused join via follower: %v, want ErrRejected and fsm.ErrSystemIDMismatch", err)
+	}
+
+	// Accept from now on: the new node keeps retrying and gets in.
+	c.SetValidateJoin(nil)
+	waitFor(t, 10*time.Second, func() error { return c.checkVoters(4) })
+	waitFor(t, 10*time.Second, func() error {
+		if !c.Store(i).Formed() {
+			return errors.New("new node not formed")
+		}
+		return nil
+	})
+	idx, err := c.Store(i).Propose(testCtx(t), upsert("from-new"))
+	if err != nil {
+		t.Fatalf("propose from the new node: %v", err)
+	}
+	c.WaitApplied(t, idx)
+
+	if err := c.Store(i).JoinRejected(); err != nil {
+		t.Errorf("JoinRejected after joining: %v", err)
+	}
+
+	// Join is idempotent.
+	if err := c.Store(0).Join(testCtx(t), JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: TestScope}); err != nil {
+		t.Fatalf("join again: %v", err)
+	}
+	if got := voters(t, c.Leader(t)); len(got) != 4 {
+		t.Errorf("voters %v after repeated join, want 4", got)
+	}
+}
+
+func TestJoin_SameAddressNewID_ReplacesTheOldEntry(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	dead := deadAddr(t)
+	ctx := testCtx(t)
+	if err := c.Follower(t).Join(ctx, JoinRequest{ID: "old", Addr: dead, Scope: TestScope}); err != nil {
+		t.Fatalf("join old: %v", err)
+	}
+	if err := c.Follower(t).Join(ctx, JoinRequest{ID: dead, Addr: dead, Scope: TestScope}); err != nil {
+		t.Fatalf("join new: %v", err)
+	}
+	got := voters(t, c.Leader(t))
+	if slices.Contains(got, "old") || !slices.Contains(got, dead) || len(got) != 4 {
+		t.Errorf("voters %v, want the 3 nodes and %s", got, dead)
+	}
+	if err := c.Follower(t).Remove(ctx, dead); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+}
+
+func TestRemoveAndLeave_ShrinkToOneVoter_AndRefuseRemovingTheLast(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	ctx := testCtx(t)
+	leader := c.Leader(t)
+	var f1, f2 *Store
+	for i := range 3 {
+		if s := c.Store(i); s != leader {
+			if f1 == nil {
+				f1 = s
+			} else {
+				f2 = s
+			}
+		}
+	}
+	// Remove a follower, asked on the other follower.
+	if err := f2.Remove(ctx, f1.cfg.Addr); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	waitFor(t, 5*time.Second, func() error { return c.checkVoters(2) })
+	if err := f2.Remove(ctx, f1.cfg.Addr); err != nil {
+		t.Errorf("remove again (idempotent): %v", err)
+	}
+	// The leader leaves: leadership moves to f2 first.
+	if err := leader.Leave(ctx); err != nil {
+		t.Fatalf("leader leave: %v", err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if !f2.IsLeader() {
+			return errors.New("f2 not leader")
+		}
+		return c.checkVoters(1)
+	})
+	if err := f2.Leave(ctx); !errors.Is(err, ErrRejected) {
+		t.Errorf("last voter leave: %v, want ErrRejected", err)
+	}
+	if err := f2.Remove(ctx, f2.cfg.Addr); !errors.Is(err, ErrRejected) {
+		t.Errorf("remove last voter: %v, want ErrRejected", err)
+	}
+	idx, err := f2.Propose(ctx, upsert("alone"))
+	if err != nil {
+		t.Fatalf("propose on the one-voter cluster: %v", err)
+	}
+	if err := f2.waitFSM(ctx, idx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLinearizableState_OnFollower_SeesWriteJustMadeOnLeader(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	ctx := testCtx(t)
+	leader, f := c.Leader(t), c.Follower(t)
+	for i := range 20 {
+		name := fmt.Sprintf("m%d", i)
+		if _, err := leader.Propose(ctx, upsert(name)); err != nil {
+			t.Fatalf("propose: %v", err)
+		}
+		st, err := f.LinearizableState(ctx)
+		if err != nil {
+			t.Fatalf("linearizable read: %v", err)
+		}
+		if _, ok := st.Members[name]; !ok {
+			t.Fatalf("follower's linearizable state lacks %s (index %d)", name, st.Index)
+		}
+	}
+	st, err := leader.LinearizableState(ctx)
+	if err != nil || len(st.Members) != 20 {
+		t.Fatalf("leader linearizable read: %d members, %v", len(st.Members), err)
+	}
+}
+
+func TestPort_GarbageBytes_DoNotCrashAndRaftStillWorks(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	addr := c.Addr(0)
+	big := make([]byte, maxRPCBody+1024)
+	for i := range big {
+		big[i] = '['
+	}
+	payloads := [][]byte{
+		{},         // connect and close
+		{rpcMagic}, // magic then close
+		append([]byte{rpcMagic}, "not json at all"...),
+		append([]byte{rpcMagic}, big...), // oversized body
+		append([]byte{rpcMagic}, `{"op":"nope"}`...),
+		append([]byte{0}, "garbage after an append-entries type byte"...),
+		append([]byte{3}, 0xff, 0xfe, 0xfd), // timeout-now with a broken body
+		{0xff, 0x00, 0x13, 0x37},            // unknown type byte
+		[]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+	}
+	for i, p := range payloads {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := conn.Write(p); err != nil && i != 3 {
+			t.Logf("payload %d: write: %v", i, err)
+		}
+		conn.Close()
+	}
+	// A silent connection does not hold up others.
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+
+	idx, err := c.Follower(t).Propose(testCtx(t), upsert("after-garbage"))
+	if err != nil {
+		t.Fatalf("propose after garbage: %v", err)
+	}
+	c.WaitApplied(t, idx)
+	if _, err := c.Store(0).LinearizableState(testCtx(t)); err != nil {
+		t.Fatalf("read after garbage: %v", err)
+	}
+	// Close does not wait for the silent connection's peek deadline.
+	start := time.Now()
+	c.Stop(0)
+	if d := time.Since(start); d > peekTimeout/2 {
+		t.Errorf("close took %v with a silent connection open", d)
+	}
+}
+
+func TestRPC_WrongSecret_IsRejected(t *testing.T) {
+	c := NewTestCluster(t, 1)
+	probe := &Store{cfg: Config{Secret: "wrong", Addr: "probe"}}
+	resp, err := probe.call(testCtx(t), c.Addr(0), rpcRequest{Op: opHello})
+	if err != nil {
+		t.Fatalf("call: %v", err)
+	}
+	if err := decodeErr(resp); !errors.Is(err, ErrRejected) || resp.Hello != nil {
+		t.Errorf("hello with a wrong secret: %v, hello %+v", err, resp.Hello)
+	}
+	probe.cfg.Secret = ""
+	resp, err = probe.call(testCtx(t), c.Addr(0), rpcRequest{Op: opHello})
+	if err != nil || resp.Hello == nil || !resp.Hello.HasState || resp.Hello.Scope != TestScope {
+		t.Errorf("hello: %+v %v", resp, err)
+	}
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# make demo: three Conclave agents with real PostgreSQL 15 on 127.0.0.1,
+# under a temporary folder. Ctrl-C stops everything this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$PWD/bin/conclave
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+if [ ! -x "$PG_BIN/postgres" ]; then
+  echo "demo: PostgreSQL 15 server binaries not found in $PG_BIN; install them with 'apt-get install postgresql-15' (or set PG_BIN)" >&2
+  exit 1
+fi
+run_as=()
+if [ "$(id -u)" = 0 ]; then
+  id postgres >/dev/null 2>&1 || { echo "demo: running as root needs the postgres OS user (apt-get install postgresql-15 creates it)" >&2; exit 1; }
+  run_as=(runuser -u postgres --)
+fi
+
+W=$(mktemp -d /tmp/conclave-demo.XXXXXX)
+chmod 755 "$W"
+cp "$BIN" "$W/conclave"
+BIN=$W/conclave
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping the demo cluster..."
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for i in 1 2 3; do
+    if [ -f "$W/node$i/data/postmaster.pid" ]; then
+      "${run_as[@]}" "$PG_BIN/pg_ctl" -D "$W/node$i/data" stop -m immediate >/dev/null 2>&1 || true
+    fi
+  done
+  rm -rf "$W"
+  echo "removed $W"
+}
+trap cleanup INT TERM EXIT
+
+# Ports: PostgreSQL 254x1.., REST 258x1.., Raft 259x1.. (pick a free base).
+base=$((20000 + RANDOM % 20000 / 10 * 10))
+for i in 1 2 3; do
+  mkdir -p "$W/node$i"
+  partners=""
+  for j in 1 2 3; do [ "$j" = "$i" ] || partners+="
+    - 127.0.0.1:$((base + 200 + j))"; done
+  cat >"$W/node$i/conclave.yml" <<YAML
+scope: demo
+name: node$i
+restapi:
+  listen: 127.0.0.1:$((base + 100 + i))
+  connect_address: 127.0.0.1:$((base + 100 + i))
+raft:
+  data_dir: $W/node$i/raft
+  self_addr: 127.0.0.1:$((base + 200 + i))
+  partner_addrs:$partners
+bootstrap:
+  dcs:
+    postgresql:
+      use_pg_rewind: true
+      parameters:
+        max_connections: 50
+        shared_buffers: 32MB
+  initdb:
+  - encoding: UTF8
+  - data-checksums
+postgresql:
+  listen: 127.0.0.1:$((base + i))
+  connect_address: 127.0.0.1:$((base + i))
+  data_dir: $W/node$i/data
+  bin_dir: $PG_BIN
+  pgpass: $W/node$i/pgpass
+  authentication:
+    superuser: {username: postgres, password: postgres}
+    replication: {username: replicator, password: replicator}
+  parameters:
+    unix_socket_directories: '$W/node$i'
+  pg_hba:
+  - local all all trust
+  - host all all 127.0.0.1/32 md5
+  - host replication replicator 127.0.0.1/32 md5
+YAML
+done
+[ ${#run_as[@]} -gt 0 ] && chown -R postgres "$W"
+
+for i in 1 2 3; do
+  "${run_as[@]}" "$BIN" -c "$W/node$i/conclave.yml" run >"$W/node$i/agent.log" 2>&1 &
+  pids+=($!)
+done
+echo "starting three agents under $W (logs: $W/node*/agent.log) ..."
+
+ready=""
+for _ in $(seq 1 180); do
+  out=$("$BIN" -c "$W/node1/conclave.yml" list 2>/dev/null || true)
+  if [ "$(grep -c '| Leader  | running' <<<"$out")" = 1 ] && [ "$(grep -c 'streaming' <<<"$out")" = 2 ]; then ready=1; break; fi
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "demo: an agent exited; see $W/node*/agent.log" >&2; tail -n 20 "$W"/node*/agent.log >&2; exit 1; }; done
+  sleep 1
+done
+[ -n "$ready" ] || { echo "demo: the cluster did not become healthy in 180 s; last log lines:" >&2; tail -n 20 "$W"/node*/agent.log >&2; exit 1; }
+
+echo
+"$BIN" -c "$W/node1/conclave.yml" list
+echo
+for i in 1 2 3; do echo "node$i REST API: http://127.0.0.1:$((base + 100 + i))/patroni   PostgreSQL: 127.0.0.1:$((base + i))"; done
+echo
+echo "try:  $BIN -c $W/node1/conclave.yml list"
+echo "      curl -s http://127.0.0.1:$((base + 101))/cluster"
+echo "      psql 'host=127.0.0.1,127.0.0.1,127.0.0.1 port=$((base + 1)),$((base + 2)),$((base + 3)) user=postgres password=postgres target_session_attrs=read-write'"
+echo
+echo "Ctrl-C stops the cluster and removes $W"
+wait
