@@ -309,14 +309,6 @@ watchdog:
 	}
 }
 
-func TestSlotName_ReplacesCharactersOutsideSlotAlphabet(t *testing.T) {
-	for in, want := range map[string]string{"node1": "node1", "Node-1.dc": "node_1_dc", "pg_A": "pg_a", "é": "_"} {
-		if got := SlotName(in); got != want {
-			t.Errorf("SlotName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestLoad_FileProblems_HaveClearMessages(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, data []byte) string {

@@ -1,9 +1,6 @@
 package config
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // Defaults applied by Parse and Load for keys the file and environment leave unset.
 const (
@@ -143,18 +140,4 @@ type Watchdog struct {
 	Mode         string // off, automatic or required
 	Device       string
 	SafetyMargin int // seconds
-}
-
-// SlotName converts a member name to a replication slot name as Patroni
-// does: lower case, every character outside [a-z0-9_] replaced by '_'.
-func SlotName(member string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(member) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
 }

@@ -107,7 +107,10 @@ func applyRemoveMember(s *State, c Command, _ uint64) error {
 
 func applySetConfig(s *State, c Command, index uint64) error {
 	cmd := c.(SetConfig)
-	if cmd.IfEmpty && s.Config != nil {
+	// ConfigIndex, not Config != nil: an empty stored document becomes nil
+	// through a snapshot (omitempty), and a restored node would then apply
+	// what the others skip.
+	if cmd.IfEmpty && s.ConfigIndex != 0 {
 		return nil // first formation already stored one: keep it
 	}
 	if cmd.ExpectIndex != nil && *cmd.ExpectIndex != s.ConfigIndex {

@@ -96,6 +96,9 @@ func decideHolder(o Observation) Plan {
 	case !o.Lease.Valid:
 		return plan("leader without a trusted lease: renewing, fencing if that fails", renew)
 	}
+	if o.Config.UseSlots {
+		return plan("no action: I am the leader with the lease", renew, act(ActSyncSlots))
+	}
 	return plan("no action: I am the leader with the lease", renew)
 }
 

@@ -98,6 +98,12 @@ func TestDecide(t *testing.T) {
 			o.Self = "n1"
 			o.PG.InRecovery = false
 			o.Lease = LeaseView{Held: true, Valid: true}
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_RunningPrimaryWithoutSlots_OnlyRenews", func(o *Observation) {
+			o.Self = "n1"
+			o.PG.InRecovery = false
+			o.Config.UseSlots = false
+			o.Lease = LeaseView{Held: true, Valid: true}
 		}, []ActionKind{ActRenew}, ""},
 		{"Holder_WithoutTrustedLease_RenewsOrFences", func(o *Observation) {
 			o.Self = "n1"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/conclave-ha/conclave/fsm"
@@ -70,6 +71,8 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		l.lease.Drop()
 		l.fence(ctx)
 		return nil
+	case ActSyncSlots:
+		return l.syncSlots(ctx, o)
 	case ActRefuse:
 		return fmt.Errorf("%w: %s", ErrRefused, l.lastReason)
 	}
@@ -171,4 +174,24 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 		l.log.Warn("recording the timeline switch failed", "error", err)
 	}
 	return nil
+}
+
+// syncSlots keeps a physical slot for every other member, so a replica
+// that falls behind or restarts still finds the WAL it needs, and for the
+// permanent slots of the dynamic configuration.
+func (l *Loop) syncSlots(ctx context.Context, o Observation) error {
+	var members []string
+	for _, name := range o.State.MemberNames() {
+		if name != o.Self {
+			members = append(members, name)
+		}
+	}
+	var permanent []string
+	for name, slot := range o.Config.Slots {
+		if slot.Type == "" || slot.Type == "physical" {
+			permanent = append(permanent, name)
+		}
+	}
+	sort.Strings(permanent)
+	return l.pg.SyncSlots(ctx, members, permanent)
 }

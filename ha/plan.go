@@ -42,13 +42,15 @@ const (
 	ActFence
 	// ActRefuse stops the agent: continuing would break a safety rule.
 	ActRefuse
+	// ActSyncSlots keeps one physical slot per member on the primary.
+	ActSyncSlots
 )
 
 var actionNames = map[ActionKind]string{
 	ActWait: "wait", ActBootstrap: "bootstrap", ActAdoptData: "adopt-data",
 	ActFinishInitialize: "finish-initialize", ActClone: "clone", ActStartPrimary: "start-primary",
 	ActStartReplica: "start-replica", ActAcquire: "acquire", ActRenew: "renew", ActPromote: "promote",
-	ActFollow: "follow", ActDemote: "demote", ActFence: "fence", ActRefuse: "refuse",
+	ActFollow: "follow", ActDemote: "demote", ActFence: "fence", ActRefuse: "refuse", ActSyncSlots: "sync-slots",
 }
 
 func (k ActionKind) String() string {

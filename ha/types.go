@@ -38,6 +38,9 @@ type Postgres interface {
 	Fence(ctx context.Context) error
 	// Stop shuts PostgreSQL down cleanly.
 	Stop(ctx context.Context) error
+	// SyncSlots makes the primary's physical replication slots one per
+	// member (by name) plus the permanent ones, dropping the rest.
+	SyncSlots(ctx context.Context, members []string, permanent []string) error
 }
 
 // Clock gives time; Now must carry a monotonic reading. Tests inject fakes.

@@ -114,7 +114,13 @@ func workDir(t testing.TB) string {
 	}
 	os.Chmod(dir, 0o755)
 	chownToPostgres(t, dir)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("KEEP_FAILED") != "" {
+			t.Logf("KEEP_FAILED: leaving %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
 	return dir
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 
@@ -22,18 +23,24 @@ func historyCommand() *cli.Command {
 			if err := newAPIClient(cfg).getJSON(c.Context, "/history", &rows); err != nil {
 				return err
 			}
-			t := &table{headers: []string{"TL", "LSN", "Reason", "Timestamp", "New Leader"}, right: map[int]bool{0: true, 1: true}}
-			for _, r := range rows {
-				cells := make([]string, 5)
-				for i := 0; i < 5 && i < len(r); i++ {
-					cells[i] = historyCell(r[i])
-				}
-				t.add(cells...)
-			}
-			t.write(os.Stdout)
+			renderHistory(os.Stdout, rows)
 			return nil
 		},
 	}
+}
+
+// renderHistory prints patronictl's history table from GET /history rows
+// ([timeline, lsn, reason, timestamp, new leader]); short rows get empty cells.
+func renderHistory(w io.Writer, rows [][]any) {
+	t := &table{headers: []string{"TL", "LSN", "Reason", "Timestamp", "New Leader"}, right: map[int]bool{0: true, 1: true}}
+	for _, r := range rows {
+		cells := make([]string, 5)
+		for i := 0; i < 5 && i < len(r); i++ {
+			cells[i] = historyCell(r[i])
+		}
+		t.add(cells...)
+	}
+	t.write(w)
 }
 
 func historyCell(v any) string {

@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -83,16 +85,14 @@ func renderList(w io.Writer, view clusterView, topology bool) {
 	}
 }
 
+// roleTitle spells a role as patronictl does (role.replace('_', ' ').title()):
+// "leader" → "Leader", "sync_standby" → "Sync Standby", "standby_leader" → "Standby Leader".
 func roleTitle(role string) string {
-	switch role {
-	case "leader":
-		return "Leader"
-	case "sync_standby":
-		return "Sync Standby"
-	case "replica":
-		return "Replica"
+	words := strings.Fields(strings.ReplaceAll(role, "_", " "))
+	for i, w := range words {
+		words[i] = strings.ToUpper(w[:1]) + strings.ToLower(w[1:])
 	}
-	return role
+	return strings.Join(words, " ")
 }
 
 func timelineCell(tl *int) string {
@@ -102,14 +102,15 @@ func timelineCell(tl *int) string {
 	return strconv.Itoa(*tl)
 }
 
-// lagCell shows the lag in whole MB, as patronictl rounds it.
+// lagCell shows the lag in whole MB, as patronictl rounds it (Python's
+// round(), which rounds halves to even).
 func lagCell(m clusterMember) string {
 	if m.Role == "leader" {
 		return ""
 	}
 	switch v := m.Lag.(type) {
 	case float64:
-		return strconv.FormatInt(int64(v/1024/1024+0.5), 10)
+		return strconv.FormatInt(int64(math.RoundToEven(v/1024/1024)), 10)
 	case string:
 		return v
 	}

@@ -37,19 +37,19 @@ func newPostgres(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hc
 		socketDir = firstListItem(s)
 	}
 	inst, err := pgctl.New(pgctl.Config{
-		Name:        cfg.Name,
-		DataDir:     pg.DataDir,
-		BinDir:      pg.BinDir,
-		ListenHosts: pg.ListenHosts(),
-		Port:        pg.ListenPort(),
-		SocketDir:   socketDir,
-		Superuser:   pgctl.Credentials(pg.Authentication.Superuser),
-		Replication: pgctl.Credentials(pg.Authentication.Replication),
-		Rewind:      pgctl.Credentials(pg.Authentication.Rewind),
-		PgpassPath:  pg.Pgpass,
+		Name:         cfg.Name,
+		DataDir:      pg.DataDir,
+		BinDir:       pg.BinDir,
+		ListenHosts:  pg.ListenHosts(),
+		Port:         pg.ListenPort(),
+		SocketDir:    socketDir,
+		Superuser:    pgctl.Credentials(pg.Authentication.Superuser),
+		Replication:  pgctl.Credentials(pg.Authentication.Replication),
+		Rewind:       pgctl.Credentials(pg.Authentication.Rewind),
+		PgpassPath:   pg.Pgpass,
 		StartTimeout: time.Duration(pg.PgCtlTimeout) * time.Second,
-		Runner:      pgctl.ExecRunner{Logger: logger.Named("pgctl")},
-		Logger:      logger.Named("pgctl"),
+		Runner:       pgctl.ExecRunner{Logger: logger.Named("pgctl")},
+		Logger:       logger.Named("pgctl"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgresql: %w", err)
@@ -167,7 +167,7 @@ func (p *postgres) serverConfig(follow *fsm.Member) pgctl.ServerConfig {
 			repl := p.cfg.PostgreSQL.Authentication.Replication
 			sc.Standby.Primary = pgctl.ConnInfo{Host: follow.Host, Port: follow.Port, User: repl.Username, Password: repl.Password, AppName: p.cfg.Name}
 			if dyn.UseSlots {
-				sc.Standby.SlotName = config.SlotName(p.cfg.Name)
+				sc.Standby.SlotName = pgctl.SlotName(p.cfg.Name)
 			}
 		}
 	}
@@ -315,4 +315,12 @@ func (p *postgres) setLocalConfig(next *config.Config) {
 			p.log.Error("reloading PostgreSQL failed", "error", err)
 		}
 	}
+}
+
+func (p *postgres) SyncSlots(ctx context.Context, members, permanent []string) error {
+	want := append([]string(nil), permanent...)
+	for _, m := range members {
+		want = append(want, pgctl.SlotName(m))
+	}
+	return p.inst.EnsureSlots(ctx, want)
 }

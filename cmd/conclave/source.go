@@ -27,8 +27,13 @@ func (a *agent) Status(ctx context.Context) api.NodeStatus {
 		Raft: api.RaftStatus{State: rs.State, Term: rs.Term, CommitIndex: rs.CommitIndex, AppliedIndex: rs.AppliedIndex,
 			Leader: rs.Leader, Voters: rs.Voters, LastContact: rs.LastContact, Healthy: rs.Leader != ""},
 	}
-	if st.State == "" {
+	switch st.State {
+	case "":
 		st.State = "starting"
+	case "streaming":
+		// /patroni reports PostgreSQL's state; "streaming" is the member
+		// state /cluster shows for replicas.
+		st.State = "running"
 	}
 	if rs.Leader != "" {
 		st.DCSLastSeen = time.Now()

@@ -31,20 +31,11 @@ func (t *table) write(w io.Writer) {
 		}
 	}
 	border := t.border(widths)
-	if t.title != "" {
-		title := "+ " + t.title + " "
-		for utf8.RuneCountInString(title) >= len(border) {
-			widths[len(widths)-1]++
-			border = t.border(widths)
-		}
-		fmt.Fprintln(w, title+border[len(title):])
-	} else {
-		fmt.Fprintln(w, border)
-	}
-	fmt.Fprintln(w, t.line(widths, t.headers, true))
+	fmt.Fprintln(w, t.titled(border))
+	fmt.Fprintln(w, t.line(widths, t.headers))
 	fmt.Fprintln(w, border)
 	for _, r := range t.rows {
-		fmt.Fprintln(w, t.line(widths, r, false))
+		fmt.Fprintln(w, t.line(widths, r))
 	}
 	fmt.Fprintln(w, border)
 }
@@ -59,7 +50,24 @@ func (t *table) border(widths []int) string {
 	return b.String()
 }
 
-func (t *table) line(widths []int, cells []string, header bool) string {
+// titled lays " title " over the border after its first "+", as
+// patronictl's PatronictlPrettyTable does: a title too long for the
+// border is cut so that the border keeps its length and its last "+".
+func (t *table) titled(border string) string {
+	if t.title == "" {
+		return border
+	}
+	b := []rune(border) // the border is ASCII, the title may not be
+	title := []rune(" " + t.title + " ")
+	if len(title) > len(b)-2 {
+		title = title[:len(b)-2]
+	}
+	return string(b[:1]) + string(title) + string(b[1+len(title):])
+}
+
+// line renders one row; a header cell is aligned like its column, as
+// prettytable does (patronictl history shows "|      LSN |").
+func (t *table) line(widths []int, cells []string) string {
 	var b strings.Builder
 	b.WriteString("|")
 	for i, w := range widths {
@@ -68,7 +76,7 @@ func (t *table) line(widths []int, cells []string, header bool) string {
 			c = cells[i]
 		}
 		pad := strings.Repeat(" ", w-utf8.RuneCountInString(c))
-		if t.right[i] && !header {
+		if t.right[i] {
 			b.WriteString(" " + pad + c + " |")
 		} else {
 			b.WriteString(" " + c + pad + " |")
