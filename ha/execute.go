@@ -61,14 +61,14 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 	case ActFollow:
 		return l.pg.Follow(ctx, a.Target)
 	case ActDemote:
-		l.lease.Drop()
+		l.dropLease()
 		err := l.pg.Demote(ctx, &a.Target)
 		if err == nil {
 			l.setWritable(false)
 		}
 		return err
 	case ActFence:
-		l.lease.Drop()
+		l.dropLease()
 		l.fence(ctx)
 		return nil
 	case ActSyncSlots:
@@ -118,7 +118,7 @@ func (l *Loop) takeKey(ctx context.Context, o Observation, expect uint64) error 
 	if err != nil {
 		return err
 	}
-	l.lease.Renewed(idx, sent, time.Duration(ttl)*time.Second)
+	l.renewed(idx, sent, time.Duration(ttl)*time.Second)
 	l.log.Info("acquired the leader key", "epoch", idx)
 	return nil
 }
@@ -146,11 +146,11 @@ func (l *Loop) renew(ctx context.Context, o Observation) error {
 	ttl := o.Config.TTL
 	_, err := l.propose(ctx, o, fsm.RenewLeader{Member: o.Self, Epoch: o.State.Leader.Epoch, TTL: ttl, ProposedAt: time.Now().UTC()})
 	if err == nil {
-		l.lease.Renewed(o.State.Leader.Epoch, sent, time.Duration(ttl)*time.Second)
+		l.renewed(o.State.Leader.Epoch, sent, time.Duration(ttl)*time.Second)
 		return nil
 	}
 	if errors.Is(err, fsm.ErrNotLeaderHolder) {
-		l.lease.Drop()
+		l.dropLease()
 	}
 	if !l.trusted() && o.PG.Running && !o.PG.InRecovery {
 		l.log.Error("renewal failed without a trusted lease: fencing PostgreSQL", "error", err)

@@ -29,6 +29,8 @@ type Config struct {
 	GuardInterval time.Duration
 	Clock         Clock
 	Logger        hclog.Logger
+	// Watchdog is armed at every renewal with the lease's trust deadline.
+	Watchdog Watchdog
 }
 
 func (c Config) withDefaults() Config {
@@ -43,6 +45,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
+	}
+	if c.Watchdog == nil {
+		c.Watchdog = NoWatchdog{}
 	}
 	return c
 }
@@ -154,7 +159,7 @@ func (l *Loop) guardLease(ctx context.Context) {
 		l.mu.Lock()
 		writable := l.writable
 		l.mu.Unlock()
-		l.lease.Drop()
+		l.dropLease()
 		if writable {
 			l.log.Error("lease not renewed in time: fencing PostgreSQL", "epoch", epoch)
 			l.fence(ctx)
@@ -283,7 +288,7 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 	if st.Leader == nil || st.Leader.Member != l.cfg.Name {
 		return stopErr
 	}
-	l.lease.Drop()
+	l.dropLease()
 	if stopErr != nil {
 		return fmt.Errorf("stop PostgreSQL (leader key kept until its lease runs out): %w", stopErr)
 	}
@@ -291,4 +296,24 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("release leader key: %w", err)
 	}
 	return nil
+}
+
+// renewed records a successful acquire or renewal and re-arms the watchdog
+// with the new trust deadline.
+func (l *Loop) renewed(epoch uint64, sent time.Time, ttl time.Duration) {
+	l.lease.Renewed(epoch, sent, ttl)
+	if _, until := l.lease.TrustUntil(); !until.IsZero() {
+		if err := l.cfg.Watchdog.Arm(until); err != nil {
+			l.log.Error("arming the watchdog failed", "error", err)
+		}
+	}
+}
+
+// dropLease forgets this node's lease; PostgreSQL is no longer (or about to
+// be no longer) a primary, so the watchdog stands down.
+func (l *Loop) dropLease() {
+	l.lease.Drop()
+	if err := l.cfg.Watchdog.Disarm(); err != nil {
+		l.log.Error("disarming the watchdog failed", "error", err)
+	}
 }

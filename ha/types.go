@@ -43,6 +43,20 @@ type Postgres interface {
 	SyncSlots(ctx context.Context, members []string, permanent []string) error
 }
 
+// Watchdog fences PostgreSQL from outside the agent: armed with the moment
+// this node stops trusting its lease, it stops PostgreSQL at that moment
+// unless re-armed first, even when the agent process is paused or dead.
+type Watchdog interface {
+	Arm(until time.Time) error
+	Disarm() error
+}
+
+// NoWatchdog is used when no watchdog is configured.
+type NoWatchdog struct{}
+
+func (NoWatchdog) Arm(time.Time) error { return nil }
+func (NoWatchdog) Disarm() error       { return nil }
+
 // Clock gives time; Now must carry a monotonic reading. Tests inject fakes.
 type Clock interface{ Now() time.Time }
 
