@@ -14,8 +14,7 @@ func ineligible(o Observation) string {
 	// Rule 2: in synchronous mode only a recorded synchronous standby may be
 	// promoted, so no acknowledged commit is lost. The previous leader itself
 	// is also fine: it has every commit it acknowledged.
-	if o.Config.SynchronousMode && len(o.State.Sync.Members) > 0 &&
-		!o.State.IsSync(o.Self) && o.State.Sync.Leader != o.Self {
+	if o.Config.SynchronousMode && !o.State.IsSync(o.Self) && o.State.Sync.Leader != o.Self {
 		return "synchronous mode and not a recorded synchronous standby"
 	}
 	if ref := referencePosition(o); ref > o.PG.WALPosition {
@@ -57,7 +56,7 @@ func betterCandidate(o Observation) string {
 		if m.State != "running" && m.State != "streaming" || m.Tag("nofailover") {
 			continue
 		}
-		if o.Config.SynchronousMode && len(o.State.Sync.Members) > 0 && !o.State.IsSync(name) {
+		if o.Config.SynchronousMode && !o.State.IsSync(name) {
 			continue
 		}
 		other := candidate{name: name, timeline: m.Timeline, pos: m.WALPosition, priority: tagInt(m, "failover_priority")}

@@ -2,6 +2,7 @@ package ha
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/conclave-ha/conclave/fsm"
 )
@@ -89,23 +90,45 @@ func decideClone(o Observation) Plan {
 func decideHolder(o Observation) Plan {
 	renew := Action{Kind: ActRenew}
 	switch {
+	case !o.PG.Running && !o.PrimaryDownSince.IsZero() &&
+		o.Now.Sub(o.PrimaryDownSince) >= time.Duration(o.Config.PrimaryStartTimeout)*time.Second:
+		return plan(fmt.Sprintf("PostgreSQL did not start within primary_start_timeout (%ds): giving up the leader key",
+			o.Config.PrimaryStartTimeout), act(ActRelease))
 	case !o.PG.Running:
-		return plan("leader with PostgreSQL stopped: starting it as primary", renew, act(ActStartPrimary))
+		// Renewed: start as primary in place. Not renewed (no quorum): start
+		// read-only, so the data stays readable but nothing is acknowledged.
+		return plan("leader with PostgreSQL stopped: starting it (as primary if the lease is renewed, else read-only)",
+			act(ActRecoverPrimary))
 	case o.PG.InRecovery:
+		if o.Config.SynchronousMode {
+			// Promote only with a synchronous_standby_names that cannot
+			// acknowledge commits no recorded standby has (rule 2).
+			return plan("leader with PostgreSQL in recovery: promoting", renew,
+				Action{Kind: ActSetSyncStandbys}, act(ActPromote))
+		}
 		return plan("leader with PostgreSQL in recovery: promoting", renew, act(ActPromote))
 	case !o.Lease.Valid:
 		return plan("leader without a trusted lease: renewing, fencing if that fails", renew)
 	}
+	actions := []Action{renew}
+	reason := "no action: I am the leader with the lease"
 	if o.Config.UseSlots {
-		return plan("no action: I am the leader with the lease", renew, act(ActSyncSlots))
+		actions = append(actions, act(ActSyncSlots))
 	}
-	return plan("no action: I am the leader with the lease", renew)
+	if a, why := syncStep(o); a != nil {
+		actions = append(actions, *a)
+		reason = why
+	}
+	return plan(reason, actions...)
 }
 
 func decideFollower(o Observation, leaderName string) Plan {
 	target, ok := o.State.Members[leaderName]
 	if !ok {
 		target = fsm.Member{Name: leaderName}
+	}
+	if p, ok := decideDiverged(o, target); ok {
+		return p
 	}
 	switch {
 	case !o.PG.Running:

@@ -94,6 +94,12 @@ func TestDecide(t *testing.T) {
 		{"Primary_WhileOtherHoldsKey_Demotes", func(o *Observation) {
 			o.PG.InRecovery = false
 		}, []ActionKind{ActDemote}, "n1"},
+		{"Holder_NotRenewedRecently_KeepsTryingToRenew", func(o *Observation) {
+			o.Self = "n1"
+			o.PG.InRecovery = false
+			o.Lease = LeaseView{Held: true}
+			o.Config.UseSlots = false
+		}, []ActionKind{ActRenew}, ""},
 		{"Holder_RunningPrimary_Renews", func(o *Observation) {
 			o.Self = "n1"
 			o.PG.InRecovery = false
@@ -110,11 +116,71 @@ func TestDecide(t *testing.T) {
 			o.PG.InRecovery = false
 			o.Lease = LeaseView{Held: true}
 		}, []ActionKind{ActRenew}, ""},
-		{"Holder_PostgresStopped_RenewsAndStartsPrimary", func(o *Observation) {
+		{"Holder_PostgresStopped_RecoversInPlace", func(o *Observation) {
 			o.Self = "n1"
 			o.PG.Running = false
+			o.PG.InRecovery = false
+			o.PrimaryDownSince = t0.Add(-10 * time.Second)
 			o.Lease = LeaseView{Held: true, Valid: true}
-		}, []ActionKind{ActRenew, ActStartPrimary}, ""},
+		}, []ActionKind{ActRecoverPrimary}, ""},
+		{"Holder_PostgresDownLongerThanStartTimeout_ReleasesKey", func(o *Observation) {
+			o.Self = "n1"
+			o.PG.Running = false
+			o.Config.PrimaryStartTimeout = 30
+			o.PrimaryDownSince = t0.Add(-30 * time.Second)
+			o.Lease = LeaseView{Held: true, Valid: true}
+		}, []ActionKind{ActRelease}, ""},
+		{"Holder_PostgresDown_StartTimeoutZero_ReleasesAtOnce", func(o *Observation) {
+			o.Self = "n1"
+			o.PG.Running = false
+			o.Config.PrimaryStartTimeout = 0
+			o.PrimaryDownSince = t0
+			o.Lease = LeaseView{Held: true, Valid: true}
+		}, []ActionKind{ActRelease}, ""},
+		{"Holder_InRecovery_SyncMode_SetsSafeSyncNamesBeforePromoting", func(o *Observation) {
+			o.Self = "n1"
+			o.Config.SynchronousMode = true
+			o.Lease = LeaseView{Held: true, Valid: true}
+		}, []ActionKind{ActRenew, ActSetSyncStandbys, ActPromote}, ""},
+		{"Follower_CrashedOldPrimaryOnOlderTimeline_Rewinds", func(o *Observation) {
+			o.Config.UsePgRewind = true
+			o.PG.Running = false
+			o.PG.InRecovery = false
+			setMember(o, "n1", func(m *fsm.Member) { m.Timeline = 2 })
+		}, []ActionKind{ActRewind, ActStartReplica}, "n1"},
+		{"Follower_DivergedWithoutRewind_MovesDataAside", func(o *Observation) {
+			o.Config.UsePgRewind = false
+			o.PG.Running = false
+			o.PG.InRecovery = false
+			setMember(o, "n1", func(m *fsm.Member) { m.Timeline = 2 })
+		}, []ActionKind{ActMoveAside}, ""},
+		{"Follower_RewindFailed_MovesDataAside", func(o *Observation) {
+			o.Config.UsePgRewind = true
+			o.RewindFailed = true
+			o.PG.Running = false
+			o.PG.InRecovery = false
+			setMember(o, "n1", func(m *fsm.Member) { m.Timeline = 2 })
+		}, []ActionKind{ActMoveAside}, ""},
+		{"Follower_StandbyPastTheForkPoint_Rewinds", func(o *Observation) {
+			o.Config.UsePgRewind = true
+			o.PG.Streaming = false
+			o.PG.WALPosition = 1200
+			o.State.History = []fsm.HistoryEntry{{Timeline: 1, LSN: 1100}}
+			setMember(o, "n1", func(m *fsm.Member) { m.Timeline = 2 })
+		}, []ActionKind{ActRewind, ActStartReplica}, "n1"},
+		{"Follower_StandbyBeforeTheForkPoint_JustFollows", func(o *Observation) {
+			o.Config.UsePgRewind = true
+			o.PG.Streaming = false
+			o.PG.WALPosition = 1000
+			o.PG.Following = "n3"
+			o.State.History = []fsm.HistoryEntry{{Timeline: 1, LSN: 1100}}
+			setMember(o, "n1", func(m *fsm.Member) { m.Timeline = 2 })
+		}, []ActionKind{ActFollow}, "n1"},
+		{"Follower_StreamingOnNewTimeline_NoRewind", func(o *Observation) {
+			o.Config.UsePgRewind = true
+			o.PG.Timeline = 2
+			setMember(o, "n1", func(m *fsm.Member) { m.Timeline = 2 })
+		}, []ActionKind{ActWait}, ""},
 		{"Holder_InRecovery_RenewsAndPromotes", func(o *Observation) {
 			o.Self = "n1"
 			o.Lease = LeaseView{Held: true, Valid: true}
@@ -227,4 +293,10 @@ func TestDecide_AcquireCarriesObservedLeaderIndex(t *testing.T) {
 	if p.Actions[0].ExpectIndex != o.State.LeaderIndex {
 		t.Fatalf("ExpectIndex %d, want %d", p.Actions[0].ExpectIndex, o.State.LeaderIndex)
 	}
+}
+
+func setMember(o *Observation, name string, edit func(m *fsm.Member)) {
+	m := o.State.Members[name]
+	edit(&m)
+	o.State.Members[name] = m
 }

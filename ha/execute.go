@@ -43,15 +43,6 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		return l.pg.Clone(ctx, a.Target)
 	case ActStartReplica:
 		return l.pg.Start(ctx, &a.Target)
-	case ActStartPrimary:
-		if !l.trusted() {
-			return errors.New("lease not trusted: not starting as primary")
-		}
-		if err := l.pg.Start(ctx, nil); err != nil {
-			return err
-		}
-		l.setWritable(true)
-		return nil
 	case ActAcquire:
 		return l.acquire(ctx, o, a.ExpectIndex)
 	case ActRenew:
@@ -73,6 +64,29 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		return nil
 	case ActSyncSlots:
 		return l.syncSlots(ctx, o)
+	case ActRecoverPrimary:
+		return l.recoverPrimary(ctx, o)
+	case ActRelease:
+		return l.release(ctx, o)
+	case ActRewind:
+		if err := l.pg.Rewind(ctx, a.Target); err != nil {
+			l.mu.Lock()
+			l.rewindFailedEpoch = o.State.Leader.Epoch
+			l.mu.Unlock()
+			return err
+		}
+		return nil
+	case ActMoveAside:
+		path, err := l.pg.MoveAside(ctx)
+		if err == nil {
+			l.log.Warn("moved the diverged data directory aside; remove it once no longer needed", "path", path)
+		}
+		return err
+	case ActSetSync:
+		_, err := l.propose(ctx, o, fsm.SetSync{Leader: o.Self, Epoch: o.State.Leader.Epoch, Members: a.Names})
+		return err
+	case ActSetSyncStandbys:
+		return l.pg.SetSyncStandbys(ctx, a.Names, o.Config.SynchronousMode && o.Config.SynchronousModeStrict)
 	case ActRefuse:
 		return fmt.Errorf("%w: %s", ErrRefused, l.lastReason)
 	}
@@ -163,9 +177,13 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	if !l.trusted() {
 		return errors.New("lease not trusted: not promoting")
 	}
-	oldTimeline, switchLSN := o.PG.Timeline, o.PG.WALPosition
-	if err := l.pg.Promote(ctx); err != nil {
+	oldTimeline := o.PG.Timeline
+	switchLSN, err := l.pg.Promote(ctx)
+	if err != nil {
 		return err
+	}
+	if switchLSN == 0 {
+		switchLSN = o.PG.WALPosition
 	}
 	l.setWritable(true)
 	l.log.Info("promoted", "timeline", oldTimeline+1)
@@ -194,4 +212,30 @@ func (l *Loop) syncSlots(ctx context.Context, o Observation) error {
 	}
 	sort.Strings(permanent)
 	return l.pg.SyncSlots(ctx, members, permanent)
+}
+
+// recoverPrimary renews the lease of a leader whose PostgreSQL is down and
+// starts it as primary; without a renewed lease it starts it read-only.
+func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
+	renewErr := l.renew(ctx, o)
+	if renewErr == nil && l.trusted() {
+		if err := l.pg.Start(ctx, nil); err != nil {
+			return err
+		}
+		l.setWritable(true)
+		return nil
+	}
+	l.log.Warn("leader key not renewed: starting PostgreSQL read-only", "error", renewErr)
+	if err := l.pg.Start(ctx, &fsm.Member{}); err != nil {
+		return err
+	}
+	return renewErr
+}
+
+// release gives the leader key up; PostgreSQL is down, so nothing is
+// writable here and others may take over at once.
+func (l *Loop) release(ctx context.Context, o Observation) error {
+	l.dropLease()
+	_, err := l.propose(ctx, o, fsm.ReleaseLeader{Member: o.Self, Epoch: o.State.Leader.Epoch})
+	return err
 }

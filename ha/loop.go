@@ -31,6 +31,9 @@ type Config struct {
 	Logger        hclog.Logger
 	// Watchdog is armed at every renewal with the lease's trust deadline.
 	Watchdog Watchdog
+	// UsePgRewind, when set, overrides the dynamic postgresql.use_pg_rewind
+	// (Patroni allows it in the local postgresql: section too).
+	UsePgRewind *bool
 }
 
 func (c Config) withDefaults() Config {
@@ -61,10 +64,12 @@ type Loop struct {
 	log     hclog.Logger
 	wake    chan struct{}
 
-	mu         sync.Mutex
-	snap       Snapshot
-	lastReason string
-	writable   bool // PostgreSQL last seen (or made) a primary
+	mu                sync.Mutex
+	snap              Snapshot
+	lastReason        string
+	writable          bool      // PostgreSQL last seen (or made) a primary
+	primaryDownSince  time.Time // this leader's PostgreSQL first seen down
+	rewindFailedEpoch uint64    // leader tenure onto which pg_rewind failed
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -191,13 +196,30 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		l.log.Error("stored dynamic configuration is invalid; using defaults", "error", err)
 		dyn = fsm.DefaultDynamicConfig()
 	}
+	if l.cfg.UsePgRewind != nil {
+		dyn.UsePgRewind = *l.cfg.UsePgRewind
+	}
 	pgs := l.pg.Observe(ctx)
 	l.setWritable(pgs.Running && !pgs.InRecovery)
 	ttl := time.Duration(dyn.TTL) * time.Second
+	l.mu.Lock()
+	leads := st.Leader != nil && st.Leader.Member == l.cfg.Name
+	if leads && pgs.DataDir == DataDirValid && !pgs.Running {
+		if l.primaryDownSince.IsZero() {
+			l.primaryDownSince = now
+		}
+	} else {
+		l.primaryDownSince = time.Time{}
+	}
+	downSince := l.primaryDownSince
+	rewindFailed := st.Leader != nil && l.rewindFailedEpoch == st.Leader.Epoch
+	l.mu.Unlock()
 	return Observation{
 		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
-		Lease:       l.lease.View(st, l.cfg.Name, now),
-		LiveMembers: l.lease.LiveMembers(ttl, now),
+		Lease:            l.lease.View(st, l.cfg.Name, now),
+		LiveMembers:      l.lease.LiveMembers(ttl, now),
+		PrimaryDownSince: downSince,
+		RewindFailed:     rewindFailed,
 	}
 }
 
@@ -292,8 +314,12 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 	if stopErr != nil {
 		return fmt.Errorf("stop PostgreSQL (leader key kept until its lease runs out): %w", stopErr)
 	}
-	if _, err := l.cluster.Propose(ctx, fsm.ReleaseLeader{Member: l.cfg.Name, Epoch: st.Leader.Epoch}); err != nil {
-		return fmt.Errorf("release leader key: %w", err)
+	// Bounded: when the whole cluster stops at once there may be no quorum
+	// left; the key then simply expires, which is as safe, only slower.
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := l.cluster.Propose(rctx, fsm.ReleaseLeader{Member: l.cfg.Name, Epoch: st.Leader.Epoch}); err != nil {
+		return fmt.Errorf("release leader key (it will expire instead): %w", err)
 	}
 	return nil
 }

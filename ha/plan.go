@@ -24,8 +24,6 @@ const (
 	ActFinishInitialize
 	// ActClone copies the data directory from Target.
 	ActClone
-	// ActStartPrimary starts PostgreSQL as a primary (this node holds the key).
-	ActStartPrimary
 	// ActStartReplica starts PostgreSQL as a standby of Target (may be empty).
 	ActStartReplica
 	// ActAcquire takes the leader key with ExpectIndex, then promotes.
@@ -44,13 +42,28 @@ const (
 	ActRefuse
 	// ActSyncSlots keeps one physical slot per member on the primary.
 	ActSyncSlots
+	// ActRecoverPrimary renews the lease of a leader whose PostgreSQL is
+	// down: started as primary when renewed, read-only (a standby
+	// following nobody) when not.
+	ActRecoverPrimary
+	// ActRelease gives the leader key back.
+	ActRelease
+	// ActRewind runs pg_rewind onto Target's timeline.
+	ActRewind
+	// ActMoveAside renames a diverged data directory so it can be re-cloned.
+	ActMoveAside
+	// ActSetSync records Names as the synchronous standbys in the state.
+	ActSetSync
+	// ActSetSyncStandbys writes Names into synchronous_standby_names.
+	ActSetSyncStandbys
 )
 
 var actionNames = map[ActionKind]string{
 	ActWait: "wait", ActBootstrap: "bootstrap", ActAdoptData: "adopt-data",
-	ActFinishInitialize: "finish-initialize", ActClone: "clone", ActStartPrimary: "start-primary",
-	ActStartReplica: "start-replica", ActAcquire: "acquire", ActRenew: "renew", ActPromote: "promote",
+	ActFinishInitialize: "finish-initialize", ActClone: "clone", ActStartReplica: "start-replica", ActAcquire: "acquire", ActRenew: "renew", ActPromote: "promote",
 	ActFollow: "follow", ActDemote: "demote", ActFence: "fence", ActRefuse: "refuse", ActSyncSlots: "sync-slots",
+	ActRecoverPrimary: "recover-primary", ActRelease: "release", ActRewind: "rewind", ActMoveAside: "move-aside",
+	ActSetSync: "set-sync", ActSetSyncStandbys: "set-sync-standbys",
 }
 
 func (k ActionKind) String() string {
@@ -65,6 +78,7 @@ type Action struct {
 	Kind        ActionKind
 	Target      fsm.Member
 	ExpectIndex uint64
+	Names       []string // ActSetSync, ActSetSyncStandbys
 }
 
 // Plan is Decide's answer: the steps to run in order, and why.
@@ -79,6 +93,9 @@ func (p Plan) String() string {
 		kinds[i] = a.Kind.String()
 		if a.Target.Name != "" {
 			kinds[i] += "(" + a.Target.Name + ")"
+		}
+		if a.Kind == ActSetSync || a.Kind == ActSetSyncStandbys {
+			kinds[i] += "[" + strings.Join(a.Names, " ") + "]"
 		}
 	}
 	return strings.Join(kinds, ",") + ": " + p.Reason

@@ -29,11 +29,22 @@ type Postgres interface {
 	Start(ctx context.Context, follow *fsm.Member) error
 	// Follow points a running standby at a new primary.
 	Follow(ctx context.Context, primary fsm.Member) error
-	// Promote turns the standby into a primary and waits until it accepts writes.
-	Promote(ctx context.Context) error
-	// Demote stops a primary and restarts it as a standby of primary,
-	// rewinding it first when its timeline diverged.
+	// Promote turns the standby into a primary and waits until it accepts
+	// writes. It returns the LSN at which the new timeline forked off.
+	Promote(ctx context.Context) (switchLSN uint64, err error)
+	// Demote stops a primary at once (immediate shutdown) and restarts it
+	// as a standby of primary.
 	Demote(ctx context.Context, primary *fsm.Member) error
+	// Rewind stops PostgreSQL if it runs and rewinds the data directory onto
+	// primary's timeline with pg_rewind.
+	Rewind(ctx context.Context, primary fsm.Member) error
+	// MoveAside renames the data directory out of the way (never deletes
+	// it) so a fresh clone can take its place.
+	MoveAside(ctx context.Context) (newPath string, err error)
+	// SetSyncStandbys sets synchronous_standby_names so that every listed
+	// standby must confirm each commit; an empty list means none, or any
+	// standby ('*') when strict.
+	SetSyncStandbys(ctx context.Context, names []string, strict bool) error
 	// Fence stops accepting writes at once (immediate shutdown).
 	Fence(ctx context.Context) error
 	// Stop shuts PostgreSQL down cleanly.
@@ -91,7 +102,21 @@ type PGStatus struct {
 	Following   string // member name the standby configuration points at
 	// PendingRestart reports parameters that need a restart.
 	PendingRestart bool
-	Err            error // last observation error, for the log
+	// SyncStandbys are the names in synchronous_standby_names (primary);
+	// SyncAny is true for '*'.
+	SyncStandbys []string
+	SyncAny      bool
+	// Replicas are the primary's pg_stat_replication rows.
+	Replicas []Replica
+	Err      error // last observation error, for the log
+}
+
+// Replica is one standby connected to the local primary.
+type Replica struct {
+	Name      string // application_name
+	State     string // streaming, catchup…
+	SyncState string // async, sync, potential, quorum
+	FlushLSN  uint64
 }
 
 // Tags are this node's own tags from its configuration.
@@ -113,4 +138,9 @@ type Observation struct {
 	// LiveMembers are members whose reports kept arriving within a TTL,
 	// measured on this node's monotonic clock.
 	LiveMembers map[string]bool
+	// PrimaryDownSince is when this leader's PostgreSQL was first seen down
+	// (zero when it runs or this node does not lead).
+	PrimaryDownSince time.Time
+	// RewindFailed is set when pg_rewind onto the current leader failed.
+	RewindFailed bool
 }

@@ -57,6 +57,7 @@ func newApp() *cli.App {
 			historyCommand(),
 			showConfigCommand(),
 			versionCommand(),
+			watchdogCommand(), // hidden: the agent's fencing sidecar
 		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return usageError{err}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +29,8 @@ type postgres struct {
 
 	mu        sync.Mutex
 	followed  *fsm.Member // whom the standby configuration points at; nil = primary
+	syncNames []string    // synchronous_standby_names the primary must wait for
+	syncAny   bool        // '*' (strict synchronous mode without a recorded standby)
 	last      pgctl.Status
 	lastState pgctl.DataDirState
 }
@@ -95,6 +100,12 @@ func (p *postgres) Observe(ctx context.Context) ha.PGStatus {
 			out.WALPosition, out.ReceivedLSN, out.ReplayedLSN = st.WALPosition, st.ReceiveLSN, st.ReplayLSN
 			out.Streaming = st.WALReceiverStatus == "streaming"
 			out.PendingRestart = st.PendingRestart
+			for _, r := range st.Replication {
+				out.Replicas = append(out.Replicas, ha.Replica{Name: r.ApplicationName, State: r.State, SyncState: r.SyncState, FlushLSN: r.FlushLSN})
+			}
+			if !st.InRecovery {
+				out.SyncStandbys, out.SyncAny = p.currentSyncNames(octx)
+			}
 			return out
 		}
 		// A live postmaster that does not answer (starting, crash recovery,
@@ -161,6 +172,13 @@ func (p *postgres) serverConfig(follow *fsm.Member) pgctl.ServerConfig {
 		hba = defaultHBA(p.cfg)
 	}
 	sc := pgctl.ServerConfig{Parameters: params, PgHBA: hba}
+	// A standby gets the same synchronous_standby_names it must start
+	// with after a promotion: none, or '*' in strict mode.
+	names, any := p.syncNames, p.syncAny
+	if follow != nil {
+		names, any = nil, any && dyn.SynchronousModeStrict
+	}
+	params["synchronous_standby_names"] = renderSyncNames(names, any)
 	if follow != nil {
 		sc.Standby = &pgctl.StandbyConfig{}
 		if follow.Host != "" {
@@ -252,35 +270,150 @@ func (p *postgres) Follow(ctx context.Context, primary fsm.Member) error {
 	return p.inst.Reload(ctx)
 }
 
-func (p *postgres) Promote(ctx context.Context) error {
+func (p *postgres) Promote(ctx context.Context) (uint64, error) {
 	if err := p.inst.Promote(ctx); err != nil {
-		return err
+		return 0, err
 	}
-	_, err := p.writeConfig(nil)
-	return err
+	if _, err := p.writeConfig(nil); err != nil {
+		return 0, err
+	}
+	return p.switchPoint(ctx), nil
 }
 
-// Demote stops the primary at once (another member holds the key), rewinds
-// it onto the new primary's timeline when use_pg_rewind is on, and starts
-// it as a standby.
+// switchPoint reads where the current timeline forked off its parent from
+// the timeline history file PostgreSQL wrote at promotion (0 if unknown).
+func (p *postgres) switchPoint(ctx context.Context) uint64 {
+	var content string
+	err := p.inst.QueryRow(ctx, `SELECT pg_catalog.pg_read_file('pg_wal/' || lpad(upper(to_hex(timeline_id)), 8, '0') || '.history')
+		FROM pg_catalog.pg_control_checkpoint()`, nil, &content)
+	if err != nil {
+		p.log.Warn("reading the timeline history file failed", "error", err)
+		return 0
+	}
+	return lastSwitchPoint(content)
+}
+
+// lastSwitchPoint parses the last "parentTLI<TAB>LSN<TAB>reason" line.
+func lastSwitchPoint(history string) uint64 {
+	var lsn uint64
+	for _, line := range strings.Split(history, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if v, err := pgctl.ParseLSN(f[1]); err == nil {
+			lsn = v
+		}
+	}
+	return lsn
+}
+
+// Demote stops the primary at once (another member holds the key) and
+// starts it as a standby of primary. If its history diverged, the next turn
+// sees it and rewinds (ha's rule 4).
 func (p *postgres) Demote(ctx context.Context, primary *fsm.Member) error {
 	if err := p.inst.Stop(ctx, pgctl.StopOptions{Mode: pgctl.StopImmediate, Timeout: 30 * time.Second}); err != nil && !errors.Is(err, pgctl.ErrNotRunning) {
 		return err
 	}
-	if primary != nil && primary.Host != "" && p.useRewind() {
-		rw := p.cfg.PostgreSQL.Authentication.Rewind
-		if err := p.inst.Rewind(ctx, pgctl.ConnInfo{Host: primary.Host, Port: primary.Port, User: rw.Username, Password: rw.Password}); err != nil {
-			return fmt.Errorf("pg_rewind from %s: %w", primary.Name, err)
-		}
-	}
+	p.mu.Lock()
+	p.syncNames, p.syncAny = nil, false
+	p.mu.Unlock()
 	return p.Start(ctx, primary)
 }
 
-func (p *postgres) useRewind() bool {
-	if v := p.cfg.PostgreSQL.UsePgRewind; v != nil {
-		return *v
+// Rewind stops PostgreSQL (fast, then immediate) if it runs, then rewinds
+// onto primary's timeline. Start rewrites the configuration afterwards,
+// since pg_rewind copies the source's postgresql.conf.
+func (p *postgres) Rewind(ctx context.Context, primary fsm.Member) error {
+	if err := p.Stop(ctx); err != nil {
+		return err
 	}
-	return p.dynamic().UsePgRewind
+	rw := p.cfg.PostgreSQL.Authentication.Rewind
+	return p.inst.Rewind(ctx, pgctl.ConnInfo{Host: primary.Host, Port: primary.Port, User: rw.Username, Password: rw.Password})
+}
+
+// MoveAside renames the data directory to <data_dir>.diverged-<unix time>;
+// nothing is deleted.
+func (p *postgres) MoveAside(ctx context.Context) (string, error) {
+	if err := p.Stop(ctx); err != nil {
+		return "", err
+	}
+	dir := p.cfg.PostgreSQL.DataDir
+	dest := fmt.Sprintf("%s.diverged-%d", dir, time.Now().Unix())
+	if err := os.Rename(dir, dest); err != nil {
+		return "", fmt.Errorf("move %s aside: %w", dir, err)
+	}
+	return dest, nil
+}
+
+// SetSyncStandbys writes synchronous_standby_names and reloads.
+func (p *postgres) SetSyncStandbys(ctx context.Context, names []string, strict bool) error {
+	p.mu.Lock()
+	p.syncNames = append([]string(nil), names...)
+	p.syncAny = strict && len(names) == 0
+	follow := p.followed
+	p.mu.Unlock()
+	changed, err := p.writeConfig(follow)
+	if err != nil || !changed {
+		return err
+	}
+	if _, alive := p.inst.PostmasterPID(); !alive {
+		return nil
+	}
+	return p.inst.Reload(ctx)
+}
+
+// currentSyncNames reads synchronous_standby_names from the server.
+func (p *postgres) currentSyncNames(ctx context.Context) ([]string, bool) {
+	var v string
+	if err := p.inst.QueryRow(ctx, "SHOW synchronous_standby_names", nil, &v); err != nil {
+		return nil, false
+	}
+	return parseSyncNames(v)
+}
+
+// renderSyncNames lists every name with a count equal to their number, so
+// each listed standby must confirm each commit.
+func renderSyncNames(names []string, any bool) string {
+	if len(names) == 0 {
+		if any {
+			return "*"
+		}
+		return ""
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = `"` + strings.ReplaceAll(n, `"`, `""`) + `"`
+	}
+	return fmt.Sprintf("%d (%s)", len(names), strings.Join(quoted, ", "))
+}
+
+// parseSyncNames reads "", "*", "a", "N (a, b)", "FIRST N (...)" or "ANY N (...)".
+func parseSyncNames(v string) ([]string, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, false
+	}
+	if open := strings.Index(v, "("); open >= 0 && strings.HasSuffix(v, ")") {
+		v = v[open+1 : len(v)-1]
+	}
+	var names []string
+	any := false
+	for _, part := range strings.Split(v, ",") {
+		n := strings.TrimSpace(part)
+		if len(n) >= 2 && n[0] == '"' && n[len(n)-1] == '"' {
+			n = strings.ReplaceAll(n[1:len(n)-1], `""`, `"`)
+		}
+		switch n {
+		case "":
+		case "*":
+			any = true
+		default:
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names, any
 }
 
 func (p *postgres) Fence(ctx context.Context) error {

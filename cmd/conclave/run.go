@@ -75,17 +75,24 @@ func runAgent(ctx context.Context, cfg *config.Config, logger hclog.Logger) erro
 	}
 	defer a.store.Close()
 
+	// Rule 1 while this process is paused or dead: see watchdog.go.
+	wd, err := startWatchdog(cfg, logger)
+	if err != nil {
+		return err
+	}
 	if err := a.waitForCluster(ctx); err != nil {
 		return err
 	}
 	a.loop = ha.New(ha.Config{
-		Name: cfg.Name,
-		Tags: ha.Tags{NoFailover: cfg.Tags.NoFailover, NoSync: cfg.Tags.NoSync, FailoverPriority: cfg.Tags.FailoverPriority},
+		Name:        cfg.Name,
+		Tags:        ha.Tags{NoFailover: cfg.Tags.NoFailover, NoSync: cfg.Tags.NoSync, FailoverPriority: cfg.Tags.FailoverPriority},
+		UsePgRewind: cfg.PostgreSQL.UsePgRewind,
 		Member: fsm.Member{
 			APIURL: cfg.APIURL() + "/patroni", Host: connectHost(cfg), Port: connectPort(cfg),
 			Tags: memberTags(cfg.Tags), Version: version, RaftAddr: cfg.Raft.SelfAddr,
 		},
-		Logger: logger,
+		Logger:   logger,
+		Watchdog: wd,
 	}, a.store, a.pg)
 
 	srv, err := api.New(api.Config{

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestSyncNames_RenderedListIsParsedBack(t *testing.T) {
+	cases := []struct {
+		names []string
+		any   bool
+		text  string
+	}{
+		{nil, false, ""},
+		{nil, true, "*"},
+		{[]string{"node2"}, false, `1 ("node2")`},
+		{[]string{"a", `we"ird`}, false, `2 ("a", "we""ird")`},
+	}
+	for _, c := range cases {
+		if got := renderSyncNames(c.names, c.any); got != c.text {
+			t.Errorf("render(%v, %v) = %q, want %q", c.names, c.any, got, c.text)
+		}
+		names, any := parseSyncNames(c.text)
+		if !reflect.DeepEqual(names, c.names) || any != c.any {
+			t.Errorf("parse(%q) = %v, %v; want %v, %v", c.text, names, any, c.names, c.any)
+		}
+	}
+	for text, want := range map[string][]string{"node2": {"node2"}, "FIRST 1 (b, a)": {"a", "b"}, "ANY 2 (x,y)": {"x", "y"}} {
+		if got, _ := parseSyncNames(text); !reflect.DeepEqual(got, want) {
+			t.Errorf("parse(%q) = %v, want %v", text, got, want)
+		}
+	}
+}
+
+func TestLastSwitchPoint_ReadsTheLastHistoryLine(t *testing.T) {
+	history := "1\t0/3000148\tno recovery target specified\n\n2\t0/5000060\tno recovery target specified\n"
+	if got := lastSwitchPoint(history); got != 0x5000060 {
+		t.Fatalf("switch point %X, want 5000060", got)
+	}
+	if got := lastSwitchPoint(""); got != 0 {
+		t.Fatalf("empty history gave %X", got)
+	}
+}
