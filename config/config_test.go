@@ -47,7 +47,7 @@ func TestLoad_PatroniTutorialConfig_ParsesUnchanged(t *testing.T) {
 		t.Fatalf("bootstrap.pg_hba %v", c.Bootstrap.PgHBA)
 	}
 	p := c.PostgreSQL
-	if p.Pgpass != "/tmp/pgpass" || p.Parameters["unix_socket_directories"] != "." || p.DataDir != "data/postgresql0" ||
+	if p.Pgpass != "/tmp/pgpass" || p.Parameters["unix_socket_directories"] != "." || p.DataDir != mustAbs(t, "data/postgresql0") ||
 		p.BinDir != DefaultBinDir || p.PgCtlTimeout != 60 || p.UsePgRewind != nil {
 		t.Fatalf("postgresql %+v", p)
 	}
@@ -381,4 +381,13 @@ func TestCheckEnvironment_ReportsEachProblem(t *testing.T) {
 	if strings.Contains(err.Error(), "raft.") {
 		t.Errorf("raft checks should pass: %v", err)
 	}
+}
+
+func mustAbs(t *testing.T, rel string) string {
+	t.Helper()
+	abs, err := filepath.Abs(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
 }

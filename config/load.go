@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -62,6 +63,7 @@ func ParseWithEnv(data []byte, path string, getenv func(string) string) (*Config
 		d.applyEnv(c, getenv)
 	}
 	c.withDefaults(d.isSet)
+	c.absolutePaths()
 	d.validate(c)
 	if len(d.errs) > 0 {
 		return nil, errors.Join(d.errs...)
@@ -209,4 +211,18 @@ func describe(n *yaml.Node) string {
 		return n.Value
 	}
 	return "nothing"
+}
+
+// absolutePaths resolves relative paths against the working directory, as
+// Patroni does (its tutorial uses data_dir: data/postgresql0), so the rest
+// of the agent only sees absolute ones.
+func (c *Config) absolutePaths() {
+	for _, p := range []*string{&c.Raft.DataDir, &c.PostgreSQL.DataDir, &c.PostgreSQL.BinDir,
+		&c.PostgreSQL.ConfigDir, &c.PostgreSQL.Pgpass, &c.Log.Dir} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			if abs, err := filepath.Abs(*p); err == nil {
+				*p = abs
+			}
+		}
+	}
 }

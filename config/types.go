@@ -9,7 +9,7 @@ const (
 	DefaultPgCtlTimeout = 60 // seconds
 	DefaultLogLevel     = "INFO"
 	DefaultLogFormat    = "plain"
-	DefaultWatchdogMode = "off" // Patroni's default is automatic; Conclave has no watchdog support yet
+	DefaultWatchdogMode = "off" // accepted for compatibility; Conclave's process watchdog (cmd/conclave/watchdog.go) always runs
 	DefaultSafetyMargin = 5     // seconds, as Patroni
 	DefaultFailoverPrio = 1     // as Patroni
 	maxConfigFileBytes  = 1 << 20

@@ -63,6 +63,8 @@ type Loop struct {
 	lease   *Lease
 	log     hclog.Logger
 	wake    chan struct{}
+	// leaseMu keeps the lease and the watchdog in step (renewal vs guard).
+	leaseMu sync.Mutex
 
 	mu                sync.Mutex
 	snap              Snapshot
@@ -327,6 +329,8 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 // renewed records a successful acquire or renewal and re-arms the watchdog
 // with the new trust deadline.
 func (l *Loop) renewed(epoch uint64, sent time.Time, ttl time.Duration) {
+	l.leaseMu.Lock()
+	defer l.leaseMu.Unlock()
 	l.lease.Renewed(epoch, sent, ttl)
 	if _, until := l.lease.TrustUntil(); !until.IsZero() {
 		if err := l.cfg.Watchdog.Arm(until); err != nil {
@@ -338,6 +342,8 @@ func (l *Loop) renewed(epoch uint64, sent time.Time, ttl time.Duration) {
 // dropLease forgets this node's lease; PostgreSQL is no longer (or about to
 // be no longer) a primary, so the watchdog stands down.
 func (l *Loop) dropLease() {
+	l.leaseMu.Lock()
+	defer l.leaseMu.Unlock()
 	l.lease.Drop()
 	if err := l.cfg.Watchdog.Disarm(); err != nil {
 		l.log.Error("disarming the watchdog failed", "error", err)

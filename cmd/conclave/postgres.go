@@ -37,8 +37,10 @@ type postgres struct {
 
 func newPostgres(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hclog.Logger) (*postgres, error) {
 	pg := cfg.PostgreSQL
+	// As Patroni, the agent's own connections use TCP to postgresql.listen
+	// unless postgresql.use_unix_socket is set.
 	socketDir := ""
-	if s, ok := pg.Parameters["unix_socket_directories"].(string); ok && s != "" {
+	if s, ok := pg.Parameters["unix_socket_directories"].(string); ok && s != "" && pg.UseUnixSocket {
 		socketDir = firstListItem(s)
 	}
 	inst, err := pgctl.New(pgctl.Config{
