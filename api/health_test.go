@@ -1,7 +1,10 @@
 package api
 
 import (
+	"errors"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,5 +248,51 @@ func TestParseLag_AcceptsBytesAndUnits(t *testing.T) {
 		if n != want.n || ok != want.ok {
 			t.Errorf("parseLag(%q) = %d, %v; want %d, %v", in, n, ok, want.n, want.ok)
 		}
+	}
+}
+
+type fakeFailsafe struct {
+	leaders []string
+	err     error
+}
+
+func (f *fakeFailsafe) FailsafeHeartbeat(leader string) error {
+	f.leaders = append(f.leaders, leader)
+	return f.err
+}
+
+func TestFailsafe_HeartbeatIsAcceptedAndBadBodiesRefused(t *testing.T) {
+	src := &fakeSource{node: NodeStatus{Name: "node2", Scope: "anchor", State: "running", Role: "replica"}}
+	rec := &fakeFailsafe{}
+	s, err := New(Config{Source: src, Failsafe: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) int {
+		r := httptest.NewRequest(http.MethodPost, "/failsafe", strings.NewReader(body))
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		return w.Code
+	}
+	if code := post(`{"name": "node1", "api_url": "http://127.0.0.1:8008/patroni"}`); code != 200 {
+		t.Fatalf("heartbeat: %d, want 200", code)
+	}
+	if len(rec.leaders) != 1 || rec.leaders[0] != "node1" {
+		t.Fatalf("receiver got %v", rec.leaders)
+	}
+	for _, bad := range []string{``, `{}`, `[1]`, `{"name": 3}`} {
+		if code := post(bad); code != 400 {
+			t.Errorf("body %q: %d, want 400", bad, code)
+		}
+	}
+	rec.err = errors.New("this member holds the leader key")
+	if code := post(`{"name": "node1"}`); code != 503 {
+		t.Errorf("refused heartbeat: %d, want 503", code)
+	}
+	s2, _ := New(Config{Source: src})
+	w := httptest.NewRecorder()
+	s2.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/failsafe", strings.NewReader(`{"name":"node1"}`)))
+	if w.Code != 503 {
+		t.Errorf("without a receiver: %d, want 503", w.Code)
 	}
 }

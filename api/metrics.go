@@ -95,10 +95,10 @@ var metricsTable = []metric{
 		}},
 	{"patroni_cluster_unlocked", "Value is 1 if the cluster is unlocked, 0 if locked.", gauge,
 		func(v view) float64 { return b2f(v.cluster.Leader == nil) }},
-	// Failsafe mode keeps a primary running while the DCS is unreachable;
-	// with Raft in every agent Conclave never operates in it, so this is 0.
+	// Failsafe mode keeps a primary running while Raft is unavailable and
+	// every member acknowledges its heartbeat.
 	{"patroni_failsafe_mode_is_active", "Value is 1 if the cluster is unlocked, 0 if locked.", gauge,
-		func(view) float64 { return 0 }},
+		func(v view) float64 { return b2f(v.node.FailsafeActive) }},
 	{"patroni_postgres_timeline", "Postgres timeline of this node (if running), 0 otherwise.", counter,
 		func(v view) float64 {
 			if !v.queried() {

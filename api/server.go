@@ -54,6 +54,8 @@ type Config struct {
 	Logger hclog.Logger
 	// Registry receives the /metrics collector. Nil: a new registry.
 	Registry *prometheus.Registry
+	// Failsafe receives POST /failsafe; nil answers 503.
+	Failsafe FailsafeReceiver
 	// Auth, when set, is required for POST, PUT, PATCH and DELETE.
 	Auth *BasicAuth
 }
@@ -176,6 +178,7 @@ func (s *Server) registerRoutes() {
 	s.handle("/config", http.MethodPatch, s.patchConfig)
 	s.handle("/config", http.MethodPut, s.putConfig)
 	s.handle("/metrics", http.MethodGet, s.serveMetrics)
+	s.handle("/failsafe", http.MethodPost, s.failsafe)
 	delete(s.routes["/metrics"].methods, http.MethodOptions)
 	for _, rt := range s.routes {
 		names := make([]string, 0, len(rt.methods))

@@ -39,6 +39,9 @@ type NodeStatus struct {
 	LoopLastRun                        time.Time      // last HA loop run, for /liveness
 	LoopInterval                       time.Duration
 	Raft                               RaftStatus
+	// FailsafeActive: this primary keeps its role through failsafe mode
+	// (Raft unavailable, every member acknowledged its heartbeat).
+	FailsafeActive bool
 }
 
 // Replication is one pg_stat_replication row.

@@ -152,6 +152,9 @@ func decideElection(o Observation) Plan {
 	if !o.PG.Running {
 		return plan("no leader: starting as a standby first", actOn(ActStartReplica, fsm.Member{}))
 	}
+	if o.Config.FailsafeMode && prev != "" && o.FailsafeLeader == prev {
+		return plan(fmt.Sprintf("leader %s keeps its role in failsafe mode (its heartbeat arrived): not taking over", prev))
+	}
 	if why := ineligible(o); why != "" {
 		return plan("no leader; not a candidate: " + why)
 	}

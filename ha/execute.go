@@ -161,10 +161,13 @@ func (l *Loop) renew(ctx context.Context, o Observation) error {
 	_, err := l.propose(ctx, o, fsm.RenewLeader{Member: o.Self, Epoch: o.State.Leader.Epoch, TTL: ttl, ProposedAt: time.Now().UTC()})
 	if err == nil {
 		l.renewed(o.State.Leader.Epoch, sent, time.Duration(ttl)*time.Second)
+		l.setFailsafeActive(false)
 		return nil
 	}
 	if errors.Is(err, fsm.ErrNotLeaderHolder) {
 		l.dropLease()
+	} else if l.failsafeRenew(ctx, o) {
+		return nil
 	}
 	if !l.trusted() && o.PG.Running && !o.PG.InRecovery {
 		l.log.Error("renewal failed without a trusted lease: fencing PostgreSQL", "error", err)

@@ -31,6 +31,8 @@ type Config struct {
 	Logger        hclog.Logger
 	// Watchdog is armed at every renewal with the lease's trust deadline.
 	Watchdog Watchdog
+	// Peers reaches the other members for failsafe mode; nil disables it.
+	Peers Peers
 	// UsePgRewind, when set, overrides the dynamic postgresql.use_pg_rewind
 	// (Patroni allows it in the local postgresql: section too).
 	UsePgRewind *bool
@@ -72,6 +74,9 @@ type Loop struct {
 	writable          bool      // PostgreSQL last seen (or made) a primary
 	primaryDownSince  time.Time // this leader's PostgreSQL first seen down
 	rewindFailedEpoch uint64    // leader tenure onto which pg_rewind failed
+	failsafeFrom      string    // leader of the last failsafe heartbeat received
+	failsafeAt        time.Time // when it arrived (monotonic)
+	failsafeActive    bool      // this leader holds its role through failsafe
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -80,6 +85,7 @@ type Snapshot struct {
 	State          string // Patroni's member state: running, streaming, stopped, starting…
 	Role           string
 	HoldsLeaderKey bool
+	FailsafeActive bool
 	LastRun        time.Time
 	LastPlan       string
 	LoopWait       time.Duration
@@ -222,6 +228,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		LiveMembers:      l.lease.LiveMembers(ttl, now),
 		PrimaryDownSince: downSince,
 		RewindFailed:     rewindFailed,
+		FailsafeLeader:   l.failsafeLeader(now, ttl),
 	}
 }
 
@@ -269,7 +276,8 @@ func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan)
 	held := st.Leader != nil && st.Leader.Member == l.cfg.Name
 	l.mu.Lock()
 	l.snap = Snapshot{PG: pgs, State: state, Role: role, HoldsLeaderKey: held && l.lease.View(st, l.cfg.Name, l.cfg.Clock.Now()).Valid,
-		LastRun: time.Now(), LastPlan: p.String(), LoopWait: time.Duration(o.Config.LoopWait) * time.Second}
+		FailsafeActive: held && l.failsafeActive,
+		LastRun:        time.Now(), LastPlan: p.String(), LoopWait: time.Duration(o.Config.LoopWait) * time.Second}
 	l.mu.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, time.Duration(o.Config.RetryTimeout)*time.Second)
 	defer cancel()

@@ -143,4 +143,7 @@ type Observation struct {
 	PrimaryDownSince time.Time
 	// RewindFailed is set when pg_rewind onto the current leader failed.
 	RewindFailed bool
+	// FailsafeLeader is the member whose failsafe heartbeat this node
+	// accepted within the last ttl ("" if none).
+	FailsafeLeader string
 }

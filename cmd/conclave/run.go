@@ -87,6 +87,7 @@ func runAgent(ctx context.Context, cfg *config.Config, logger hclog.Logger) erro
 		Name:        cfg.Name,
 		Tags:        ha.Tags{NoFailover: cfg.Tags.NoFailover, NoSync: cfg.Tags.NoSync, FailoverPriority: cfg.Tags.FailoverPriority},
 		UsePgRewind: cfg.PostgreSQL.UsePgRewind,
+		Peers:       newPeers(cfg),
 		Member: fsm.Member{
 			APIURL: cfg.APIURL() + "/patroni", Host: connectHost(cfg), Port: connectPort(cfg),
 			Tags: memberTags(cfg.Tags), Version: version, RaftAddr: cfg.Raft.SelfAddr,
@@ -96,7 +97,7 @@ func runAgent(ctx context.Context, cfg *config.Config, logger hclog.Logger) erro
 	}, a.store, a.pg)
 
 	srv, err := api.New(api.Config{
-		Listen: cfg.RestAPI.Listen, Source: a, Config: configWriter{a.store}, Logger: logger,
+		Listen: cfg.RestAPI.Listen, Source: a, Config: configWriter{a.store}, Failsafe: a.loop, Logger: logger,
 		Registry: prometheus.NewRegistry(), Auth: basicAuth(cfg),
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ func (a *agent) Status(ctx context.Context) api.NodeStatus {
 		State: snap.State, Role: snap.Role, HoldsLeaderKey: snap.HoldsLeaderKey,
 		ServerVersion: last.ServerVersion, Timeline: snap.PG.Timeline,
 		SystemID:       snap.PG.SystemID,
+		FailsafeActive: snap.FailsafeActive,
 		PendingRestart: snap.PG.PendingRestart,
 		Tags:           memberTags(a.cfg.Tags),
 		LoopLastRun:    snap.LastRun, LoopInterval: snap.LoopWait,
