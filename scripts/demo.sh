@@ -31,6 +31,9 @@ cleanup() {
     if [ -f "$W/node$i/data/postmaster.pid" ]; then
       "${run_as[@]}" "$PG_BIN/pg_ctl" -D "$W/node$i/data" stop -m immediate >/dev/null 2>&1 || true
     fi
+    # An agent that died leaves its watchdog process behind on purpose.
+    wd=$(cat "$W/node$i/raft/watchdog.pid" 2>/dev/null || true)
+    if [ -n "$wd" ] && grep -qa "watchdog" "/proc/$wd/cmdline" 2>/dev/null; then kill -TERM "$wd" 2>/dev/null || true; fi
   done
   rm -rf "$W"
   echo "removed $W"

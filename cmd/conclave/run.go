@@ -80,6 +80,15 @@ func runAgent(ctx context.Context, cfg *config.Config, logger hclog.Logger) erro
 	if err != nil {
 		return err
 	}
+	defer func() {
+		// With PostgreSQL stopped there is nothing left to fence; a
+		// PostgreSQL still running keeps its watchdog.
+		if _, alive := a.pg.inst.PostmasterPID(); !alive {
+			if err := wd.Stop(); err != nil {
+				logger.Warn("stopping the watchdog", "error", err)
+			}
+		}
+	}()
 	if err := a.waitForCluster(ctx); err != nil {
 		return err
 	}

@@ -448,6 +448,22 @@ func (w *watchdog) Disarm() error {
 	return nil
 }
 
+// Stop disarms and ends the watchdog process. The agent calls it after a
+// clean shutdown, once PostgreSQL is stopped and there is nothing to fence.
+func (w *watchdog) Stop() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := writeDeadlineFile(w.deadlineFile, 0); err != nil {
+		return fmt.Errorf("watchdog: %w", err)
+	}
+	if pid, ok := w.running(); ok {
+		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+			return fmt.Errorf("watchdog: stop pid %d: %w", pid, err)
+		}
+	}
+	return nil
+}
+
 // running reports the watchdog process named by the pid file, if it is a
 // live watchdog for this deadline file.
 func (w *watchdog) running() (int, bool) {

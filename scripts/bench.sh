@@ -1,0 +1,417 @@
+#!/usr/bin/env bash
+# make bench: Conclave's figures measured the way /work/shared/bench/patroni measures
+# Patroni (three nodes, PostgreSQL 15, 127.0.0.1 only), printed next to the Patroni
+# figures of that README with the ratio.
+#
+#   ./scripts/bench.sh              # as root (agents run as the postgres OS user) or a normal user
+#
+# Env: RUNS (failover / PostgreSQL-crash rounds, default 10), BOOT_RUNS (default 3),
+#      JITTER (1: sleep a random 0..1 s (loop_wait) before each kill; 0: none),
+#      OUTDIR (default /tmp/conclave-bench-out: results.jsonl, table.md, logs/),
+#      PATRONI_BENCH (default ../shared/bench/patroni: writer.py, analyze.py, README.md),
+#      PATRONI_RESULTS (the anchor's results.jsonl, default /tmp/anchor-patroni-out/results.jsonl),
+#      CONCLAVE_BIN (default bin/conclave), KEEP_WORKDIR=1 (keep the work dir for inspection),
+#      PG_BIN, BOOT_TIMEOUT (180), HEALTH_TIMEOUT (120), RTO_TIMEOUT (60), REJOIN_TIMEOUT (120), IDLE_S (10).
+# Conclave runs with its default dynamic config (ttl 3, loop_wait 1, retry_timeout 1).
+set -uo pipefail   # no -e: a failed round is reported and the run goes on
+cd "$(dirname "$0")/.."
+REPO=$PWD
+HERE=$REPO/scripts/bench
+SRC_BIN=${CONCLAVE_BIN:-$REPO/bin/conclave}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+ANCHOR=${PATRONI_BENCH:-$REPO/../shared/bench/patroni}
+PATRONI_RESULTS=${PATRONI_RESULTS:-/tmp/anchor-patroni-out/results.jsonl}
+RUNS=${RUNS:-10}
+BOOT_RUNS=${BOOT_RUNS:-3}
+JITTER=${JITTER:-1}
+OUTDIR=${OUTDIR:-/tmp/conclave-bench-out}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-180}
+HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-120}
+RTO_TIMEOUT=${RTO_TIMEOUT:-60}
+REJOIN_TIMEOUT=${REJOIN_TIMEOUT:-120}
+IDLE_S=${IDLE_S:-10}
+PROFILE=conclave-default
+
+now() { date +%s.%N; }
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+die() { echo "bench: $*" >&2; exit 1; }
+sub() { echo "$1 - $2" | bc | sed 's/^\./0./; s/^-\./-0./'; }
+
+# ---- prerequisites -------------------------------------------------------------------------
+for f in writer.py analyze.py README.md; do
+  [ -f "$ANCHOR/$f" ] || die "$ANCHOR/$f not found: the Patroni anchor (writer.py, analyze.py, README.md) is expected in ../shared/bench/patroni next to this repository (or set PATRONI_BENCH)"
+done
+ANCHOR=$(cd "$ANCHOR" && pwd)
+[ -x "$SRC_BIN" ] || die "$SRC_BIN not found; run 'make build' (or 'make bench')"
+[ -x "$PG_BIN/postgres" ] || die "PostgreSQL 15 server binaries not found in $PG_BIN; install postgresql-15 (or set PG_BIN)"
+command -v bc >/dev/null || die "bc is needed (apt-get install bc)"
+ROOTUSER=""; [ "$(id -u)" = 0 ] && ROOTUSER=1
+apt_install() {  # $1 package; root only
+  log "installing $1 with apt-get"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null 2>&1; }
+}
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3) || die "python3 is needed"
+if ! "$PY" -c 'import psycopg2' 2>/dev/null; then
+  [ -n "$ROOTUSER" ] && apt_install python3-psycopg2
+  "$PY" -c 'import psycopg2' 2>/dev/null || die "$PY cannot import psycopg2 (needed by writer.py/analyze.py): apt-get install python3-psycopg2"
+fi
+if ! command -v wrk >/dev/null && [ -n "$ROOTUSER" ]; then apt_install wrk; fi
+run_as=()
+if [ -n "$ROOTUSER" ]; then
+  id postgres >/dev/null 2>&1 || die "running as root needs the postgres OS user (apt-get install postgresql-15 creates it)"
+  run_as=(runuser -u postgres --)
+fi
+
+mkdir -p "$OUTDIR/logs" || die "cannot create $OUTDIR"
+RESULTS=$OUTDIR/results.jsonl
+: >"$RESULTS"
+rm -f "$OUTDIR"/logs/*
+record() { echo "$*" >>"$RESULTS"; }
+json_get() { "$PY" -c "import json,sys
+try: v=json.loads(sys.argv[1]).get(sys.argv[2])
+except Exception: v=None
+print('null' if v is None else json.dumps(v))" "$1" "$2"; }
+jstr() { "$PY" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
+
+W=$(mktemp -d /tmp/conclave-bench.XXXXXX) || die "mktemp failed"
+chmod 755 "$W"; mkdir -p "$W/logs"
+cp "$SRC_BIN" "$W/conclave"; BIN=$W/conclave
+[ -n "$ROOTUSER" ] && chown postgres "$W" "$W/conclave"
+LAUNCH=("" "" "" "")   # per node: pid we started (runuser when root, else the agent)
+WRITER_PID=""
+CLUSTER_NO=0
+
+# ---- processes ----------------------------------------------------------------------------
+alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; [[ $s != Z* ]]; }
+agent_pid() {  # $1 node -> pid of the conclave process
+  local l=${LAUNCH[$1]} c cmd
+  [ -n "$l" ] || return 1
+  if [ -z "$ROOTUSER" ]; then alive "$l" && echo "$l"; return; fi
+  for c in $(ps -o pid= --ppid "$l" 2>/dev/null); do
+    cmd=$(tr '\0' ' ' <"/proc/$c/cmdline" 2>/dev/null)
+    if [[ $cmd == "$BIN "* ]]; then echo "$c"; return 0; fi
+  done
+  return 1
+}
+# The detached `conclave watchdog` fence process of node $1 (newer agents start one; it outlives the agent).
+watchdog_pid() {
+  local f=$W/node$1/raft/watchdog.pid p cmd
+  [ -f "$f" ] && p=$(head -1 "$f" | tr -dc 0-9) && [ -n "$p" ] && alive "$p" || return 1
+  cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)
+  [[ $cmd == *watchdog*"$W/node$1/"* ]] && echo "$p"
+}
+pm_pid() { local f=$W/node$1/data/postmaster.pid p; [ -f "$f" ] && p=$(head -1 "$f") && [ -n "$p" ] && alive "$p" && echo "$p"; }
+reap() {  # $1 launch pid: wait up to 10 s for it to exit, then reap it
+  local p=$1
+  [ -n "$p" ] || return 0
+  for _ in $(seq 100); do alive "$p" || break; sleep 0.1; done
+  alive "$p" && kill -KILL "$p" 2>/dev/null
+  wait "$p" 2>/dev/null
+  return 0
+}
+start_agent() {  # $1 node
+  "${run_as[@]}" "$BIN" -c "$W/node$1/conclave.yml" run >>"$W/node$1/agent.log" 2>&1 &
+  LAUNCH[$1]=$!
+}
+stop_cluster() {
+  local i p
+  for i in 1 2 3; do
+    if p=$(agent_pid "$i"); then kill -TERM "$p" 2>/dev/null
+    elif [ -n "${LAUNCH[$i]}" ]; then kill -TERM "${LAUNCH[$i]}" 2>/dev/null; fi
+  done
+  for _ in $(seq 300); do   # 30 s for a clean stop
+    local up=0; for i in 1 2 3; do [ -n "${LAUNCH[$i]}" ] && alive "${LAUNCH[$i]}" && up=1; done
+    [ $up = 0 ] && break; sleep 0.1
+  done
+  for i in 1 2 3; do
+    if [ -n "${LAUNCH[$i]}" ] && alive "${LAUNCH[$i]}"; then
+      log "agent node$i did not stop within 30 s of SIGTERM; SIGKILL (its last log lines:)"
+      tail -n 5 "$W/node$i/agent.log" | cut -c1-300 >&2
+      p=$(agent_pid "$i") && kill -KILL "$p" 2>/dev/null
+    fi
+    reap "${LAUNCH[$i]}"; LAUNCH[$i]=""
+  done
+  local wd=()
+  for i in 1 2 3; do p=$(watchdog_pid "$i") && wd+=("$p"); done
+  if [ ${#wd[@]} -gt 0 ]; then
+    kill -TERM "${wd[@]}" 2>/dev/null
+    for _ in $(seq 50); do local up=0; for p in "${wd[@]}"; do alive "$p" && up=1; done; [ $up = 0 ] && break; sleep 0.1; done
+    kill -KILL "${wd[@]}" 2>/dev/null
+  fi
+  for i in 1 2 3; do
+    if pm_pid "$i" >/dev/null; then
+      "${run_as[@]}" "$PG_BIN/pg_ctl" -D "$W/node$i/data" stop -m immediate -t 20 >/dev/null 2>&1 || true
+    fi
+  done
+  if [ "$CLUSTER_NO" -gt 0 ]; then
+    for i in 1 2 3; do
+      [ -f "$W/node$i/agent.log" ] && cp "$W/node$i/agent.log" "$OUTDIR/logs/cluster$CLUSTER_NO-node$i.log"
+      [ -f "$W/node$i/postgresql-node$i.log" ] && cp "$W/node$i/postgresql-node$i.log" "$OUTDIR/logs/cluster$CLUSTER_NO-node$i-postgresql.log"
+    done
+  fi
+}
+start_writer() {  # $1 table, $2 log
+  "$PY" "$ANCHOR/writer.py" "$DSN" "$1" "$2" 2>>"$W/logs/writer.err" &
+  WRITER_PID=$!
+}
+stop_writer() {
+  [ -n "$WRITER_PID" ] || return 0
+  kill -TERM "$WRITER_PID" 2>/dev/null
+  for _ in $(seq 50); do alive "$WRITER_PID" || break; sleep 0.1; done
+  alive "$WRITER_PID" && kill -KILL "$WRITER_PID" 2>/dev/null
+  wait "$WRITER_PID" 2>/dev/null; WRITER_PID=""
+}
+cleanup() {
+  trap - EXIT INT TERM
+  stop_writer
+  stop_cluster
+  if [ "${KEEP_WORKDIR:-0}" = 1 ]; then log "work dir kept: $W"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+cl() { BENCH_REST="$((BASE + 101)),$((BASE + 102)),$((BASE + 103))" "$PY" "$HERE/cl.py" "$@"; }
+jitter() {
+  local j=0.00 x; if [ "$JITTER" = 1 ]; then x=$((RANDOM % 100)); j=$(printf '0.%02d' "$x"); fi
+  sleep "$j"; echo "$j"
+}
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_base() {
+  local b i busy
+  for _ in $(seq 50); do
+    b=$((20000 + RANDOM % 20000 / 10 * 10)); busy=""
+    for i in 1 2 3; do port_busy $((b + i)) || port_busy $((b + 100 + i)) || port_busy $((b + 200 + i)) || continue; busy=1; done
+    [ -z "$busy" ] && { echo "$b"; return; }
+  done
+  die "no free port base found"
+}
+
+# ---- cluster ------------------------------------------------------------------------------
+write_config() {  # $1 node
+  local i=$1 j partners=""
+  mkdir -p "$W/node$i"
+  for j in 1 2 3; do [ "$j" = "$i" ] || partners+="
+    - 127.0.0.1:$((BASE + 200 + j))"; done
+  # Same PostgreSQL settings as the Patroni anchor's config; no ttl/loop_wait/retry_timeout:
+  # Conclave's defaults (3/1/1) are what is measured.
+  cat >"$W/node$i/conclave.yml" <<YAML
+scope: bench
+name: node$i
+restapi:
+  listen: 127.0.0.1:$((BASE + 100 + i))
+  connect_address: 127.0.0.1:$((BASE + 100 + i))
+raft:
+  data_dir: $W/node$i/raft
+  self_addr: 127.0.0.1:$((BASE + 200 + i))
+  partner_addrs:$partners
+bootstrap:
+  dcs:
+    maximum_lag_on_failover: 1048576
+    postgresql:
+      use_pg_rewind: true
+      use_slots: true
+      parameters:
+        max_connections: 50
+        shared_buffers: 32MB
+        wal_keep_size: 256MB
+        max_wal_senders: 10
+        max_replication_slots: 10
+  initdb:
+  - encoding: UTF8
+  - data-checksums
+postgresql:
+  listen: 127.0.0.1:$((BASE + i))
+  connect_address: 127.0.0.1:$((BASE + i))
+  data_dir: $W/node$i/data
+  bin_dir: $PG_BIN
+  pgpass: $W/node$i/pgpass
+  authentication:
+    superuser: {username: postgres, password: postgres}
+    replication: {username: replicator, password: replicator}
+  parameters:
+    unix_socket_directories: '$W/node$i'
+  pg_hba:
+  - local all all trust
+  - host all all 127.0.0.1/32 trust
+  - host replication all 127.0.0.1/32 trust
+YAML
+}
+
+# Fresh directories and ports, three agents started; NC_OUT: seconds to healthy or "timeout ...".
+# (Not to be called in $(...): it sets LAUNCH, BASE, DSN.)
+new_cluster() {
+  local i t0
+  stop_cluster
+  rm -rf "$W"/node1 "$W"/node2 "$W"/node3
+  CLUSTER_NO=$((CLUSTER_NO + 1))
+  BASE=$(pick_base)
+  DSN="host=127.0.0.1,127.0.0.1,127.0.0.1 port=$((BASE + 1)),$((BASE + 2)),$((BASE + 3)) dbname=postgres user=postgres password=postgres target_session_attrs=read-write connect_timeout=2"
+  for i in 1 2 3; do write_config "$i"; done
+  [ -n "$ROOTUSER" ] && chown -R postgres "$W"/node1 "$W"/node2 "$W"/node3
+  t0=$(now)
+  for i in 1 2 3; do start_agent "$i"; done
+  NC_OUT=$(cl wait-healthy "$BOOT_TIMEOUT" "$t0")
+}
+tail_logs() {  # $1 tag; node log offsets in OFF[]: survivors' log lines since then -> stderr and OUTDIR
+  local i
+  for i in 1 2 3; do
+    [ -f "$W/node$i/agent.log" ] || continue
+    tail -c +"$((${OFF[$i]:-0} + 1))" "$W/node$i/agent.log" >"$OUTDIR/logs/$1-node$i.log"
+    echo "----- node$i agent log since the event (last 25 of $(wc -l <"$OUTDIR/logs/$1-node$i.log") lines; all in $OUTDIR/logs/$1-node$i.log)" >&2
+    tail -n 25 "$OUTDIR/logs/$1-node$i.log" >&2
+  done
+}
+mark_logs() { local i; OFF=(0 0 0 0); for i in 1 2 3; do OFF[$i]=$(stat -c %s "$W/node$i/agent.log" 2>/dev/null || echo 0); done; }
+
+# Healthy cluster before a round; if it does not heal in HEALTH_TIMEOUT, a fresh one (logged).
+ensure_healthy() {  # $1 tag
+  local out
+  out=$(cl wait-healthy "$HEALTH_TIMEOUT") && return 0
+  log "$1: cluster not healthy within ${HEALTH_TIMEOUT}s ($out); agent logs:"
+  mark_logs; OFF=(0 0 0 0); tail_logs "$1-unhealthy"
+  record "{\"profile\":\"$PROFILE\",\"test\":\"health\",\"metric\":\"rebuilt_before\",\"run\":\"$1\",\"value\":1,\"state\":$(jstr "$out")}"
+  log "$1: starting a fresh cluster"
+  new_cluster || { log "fresh cluster not healthy either: $NC_OUT"; return 1; }
+  return 0
+}
+
+# ---- 1. bootstrap -------------------------------------------------------------------------
+log "Conclave bench: RUNS=$RUNS BOOT_RUNS=$BOOT_RUNS JITTER=$JITTER, work dir $W, results $RESULTS"
+rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$REPO" diff --quiet HEAD -- 2>/dev/null || rev="$rev+dirty"
+record "{\"profile\":\"$PROFILE\",\"test\":\"meta\",\"metric\":\"revision\",\"run\":0,\"value\":null,\"revision\":\"$rev\",\"binary_mtime\":\"$(date -r "$SRC_BIN" -u +%FT%TZ)\",\"host_cpus\":$(nproc)}"
+healthy_cluster=""
+for b in $(seq "$BOOT_RUNS"); do
+  if new_cluster; then
+    log "bootstrap run $b: ${NC_OUT}s (ports base $BASE)"
+    record "{\"profile\":\"$PROFILE\",\"test\":\"bootstrap\",\"metric\":\"to_3_streaming_s\",\"run\":$b,\"value\":$NC_OUT}"
+    healthy_cluster=1
+  else
+    log "bootstrap run $b FAILED: $NC_OUT; last agent log lines:"; OFF=(0 0 0 0); tail_logs "boot$b"
+    record "{\"profile\":\"$PROFILE\",\"test\":\"bootstrap\",\"metric\":\"to_3_streaming_s\",\"run\":$b,\"value\":null}"
+    healthy_cluster=""
+  fi
+done
+if [ -z "$healthy_cluster" ]; then
+  new_cluster || die "cannot get a healthy cluster ($NC_OUT); see $OUTDIR/logs"
+fi
+
+# ---- 2. idle memory, 3. binary size -------------------------------------------------------
+sleep "$IDLE_S"
+if cl wait-healthy 5 >/dev/null; then
+  for i in 1 2 3; do
+    p=$(agent_pid "$i") || { log "no agent pid for node$i"; continue; }
+    kb=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null)
+    [ -n "$kb" ] || continue
+    mib=$(echo "scale=1; $kb/1024" | bc)
+    log "idle RSS node$i (pid $p): ${mib} MiB"
+    record "{\"profile\":\"$PROFILE\",\"test\":\"idle_rss\",\"metric\":\"agent_rss_mib\",\"run\":$i,\"value\":$mib,\"pid\":$p}"
+    if p=$(watchdog_pid "$i") && kb=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null) && [ -n "$kb" ]; then
+      mib=$(echo "scale=1; $kb/1024" | bc)
+      log "idle RSS node$i watchdog process (pid $p): ${mib} MiB"
+      record "{\"profile\":\"$PROFILE\",\"test\":\"idle_rss\",\"metric\":\"watchdog_rss_mib\",\"run\":$i,\"value\":$mib,\"pid\":$p}"
+    fi
+  done
+else
+  log "cluster not healthy after ${IDLE_S}s idle; idle RSS not measured"
+fi
+size=$(stat -c %s "$SRC_BIN")
+record "{\"profile\":\"$PROFILE\",\"test\":\"binary\",\"metric\":\"size_mib\",\"run\":1,\"value\":$(echo "scale=2; $size/1048576" | bc | sed 's/^\./0./'),\"bytes\":$size}"
+
+# ---- 6. REST throughput (on the idle cluster, as the anchor does) -------------------------
+if command -v wrk >/dev/null; then
+  if read -r lname _ lrest < <(cl leader) && read -r rname _ rrest < <(cl replica); then
+    for t in "primary $lrest $lname" "health $rrest $rname"; do
+      set -- $t
+      timeout 40 wrk -t2 -c16 -d10s --latency "http://127.0.0.1:$2/$1" >"$W/logs/wrk_$1.txt" 2>&1
+      rps=$(awk '/Requests\/sec/{print $2}' "$W/logs/wrk_$1.txt")
+      non2xx=$(awk '/Non-2xx/{print $NF}' "$W/logs/wrk_$1.txt")
+      cp "$W/logs/wrk_$1.txt" "$OUTDIR/logs/"
+      log "REST /$1 on $3: ${rps:-?} req/s${non2xx:+ ($non2xx non-2xx answers)}"
+      record "{\"profile\":\"$PROFILE\",\"test\":\"rest_$1\",\"metric\":\"req_per_s\",\"run\":1,\"value\":${rps:-null},\"member\":\"$3\",\"non_2xx\":${non2xx:-0}}"
+    done
+  else
+    log "no leader/replica found for the REST test"
+  fi
+else
+  log "wrk not installed (apt-get install wrk); REST throughput not measured"
+fi
+
+# ---- 5. PostgreSQL crash: kill -9 the leader's postmaster, agent alive ---------------------
+crash_round() {  # $1 run
+  local r=$1 tag=crash_$1 name pg rest i lg ev res j pm v np fo
+  ensure_healthy "$tag" || { record "{\"profile\":\"$PROFILE\",\"test\":\"pg_crash\",\"metric\":\"writes_resume_s\",\"run\":$r,\"value\":null,\"error\":\"no healthy cluster\"}"; return; }
+  read -r name pg rest < <(cl leader) || { log "$tag: no leader"; return; }
+  i=${name#node}
+  lg=$W/logs/$tag.log
+  start_writer "t_$tag" "$lg"; sleep 2; j=$(jitter)
+  pm=$(pm_pid "$i") || { log "$tag: no postmaster pid for $name"; stop_writer; return; }
+  mark_logs
+  ev=$(now); kill -9 "$pm"
+  res=$("$PY" "$ANCHOR/analyze.py" crash "$lg" "$ev" "$pg" "$RTO_TIMEOUT")
+  sleep 2; stop_writer
+  v=$(json_get "$res" first_new_ack_s); np=$(json_get "$res" new_port)
+  if [ "$v" = null ]; then
+    log "$tag: $name postmaster $pm killed: writes did not resume within ${RTO_TIMEOUT}s: $res; cluster: $(cl state)"
+    tail_logs "$tag"
+  else
+    fo=""; [ "$np" != "$pg" ] && fo=" (a failover, not a restart)"
+    log "$tag: $name postmaster killed (jitter ${j}s): writes resume after ${v}s on port $np$fo"
+  fi
+  record "{\"profile\":\"$PROFILE\",\"test\":\"pg_crash\",\"metric\":\"writes_resume_s\",\"run\":$r,\"value\":$v,\"leader\":\"$name\",\"failed_over\":$([ "$np" != null ] && [ "$np" != "$pg" ] && echo true || echo false),\"jitter_s\":$j,\"detail\":${res:-null}}"
+}
+
+# ---- 4. node crash: kill -9 the leader's agent, its postmaster and the postmaster's children
+failover_round() {  # $1 run
+  local r=$1 tag=fo_$1 name pg rest i lg ev res j ap pm kids wd v nname npg nrest t0 rj miss acked out
+  ensure_healthy "$tag" || { record "{\"profile\":\"$PROFILE\",\"test\":\"failover\",\"metric\":\"rto_s\",\"run\":$r,\"value\":null,\"error\":\"no healthy cluster\"}"; return; }
+  read -r name pg rest < <(cl leader) || { log "$tag: no leader"; return; }
+  i=${name#node}
+  lg=$W/logs/$tag.log
+  start_writer "t_$tag" "$lg"; sleep 2; j=$(jitter)
+  ap=$(agent_pid "$i"); pm=$(pm_pid "$i")
+  if [ -z "$ap" ] || [ -z "$pm" ]; then log "$tag: agent pid '$ap' / postmaster pid '$pm' of $name not found"; stop_writer; return; fi
+  kids=$(ps -o pid= --ppid "$pm" | tr '\n' ' ')
+  wd=$(watchdog_pid "$i")   # a node crash takes Conclave's detached watchdog down too
+  mark_logs
+  ev=$(now); kill -9 "$ap" "$pm" $kids $wd 2>/dev/null
+  res=$("$PY" "$ANCHOR/analyze.py" failover "$lg" "$ev" "$pg" "$RTO_TIMEOUT")
+  sleep 2; stop_writer
+  for p in $ap $pm; do alive "$p" && log "WARNING: pid $p survived kill -9"; done
+  nname=""; for _ in $(seq 25); do read -r nname npg nrest < <(cl leader) && [ "$nname" != "$name" ] && break; nname=""; sleep 0.2; done
+  if [ -n "$nname" ]; then
+    res=$("$PY" "$ANCHOR/analyze.py" failover "$lg" "$ev" "$pg" 0 "$npg" "t_$tag" 2>/dev/null || echo "$res")
+  fi
+  v=$(json_get "$res" first_new_ack_s)
+  if [ "$v" = null ]; then
+    log "$tag: killed $name (agent $ap, postmaster $pm; jitter ${j}s): NO FAILOVER within ${RTO_TIMEOUT}s: $res; cluster: $(cl state)"
+    tail_logs "$tag"
+  else
+    log "$tag: killed $name (jitter ${j}s) -> new leader ${nname:-?}: RTO ${v}s, acked ids missing: $(json_get "$res" missing)"
+  fi
+  miss=$(json_get "$res" missing); acked=$(json_get "$res" acked)
+  record "{\"profile\":\"$PROFILE\",\"test\":\"failover\",\"metric\":\"rto_s\",\"run\":$r,\"value\":$v,\"old\":\"$name\",\"new\":\"$nname\",\"jitter_s\":$j,\"detail\":${res:-null}}"
+  record "{\"profile\":\"$PROFILE\",\"test\":\"failover\",\"metric\":\"acked_ids_missing\",\"run\":$r,\"value\":$miss,\"acked\":$acked}"
+  # rejoin: restart the killed agent; time until that member streams again
+  reap "${LAUNCH[$i]}"
+  mark_logs
+  t0=$(now); start_agent "$i"
+  if out=$(cl wait-streaming "$name" "$REJOIN_TIMEOUT" "$t0"); then
+    rj=$out; log "$tag: $name rejoined (streaming) after ${rj}s"
+  else
+    rj=null; log "$tag: $name did not stream again within ${REJOIN_TIMEOUT}s: $out"; tail_logs "$tag-rejoin"
+  fi
+  record "{\"profile\":\"$PROFILE\",\"test\":\"failover\",\"metric\":\"rejoin_s\",\"run\":$r,\"value\":$rj,\"member\":\"$name\"}"
+}
+
+for r in $(seq "$RUNS"); do crash_round "$r"; done
+for r in $(seq "$RUNS"); do failover_round "$r"; done
+stop_writer
+stop_cluster
+
+# ---- table --------------------------------------------------------------------------------
+echo
+"$PY" "$HERE/report.py" "$RESULTS" "$ANCHOR/README.md" "$PATRONI_RESULTS" | tee "$OUTDIR/table.md"
+echo
+echo "JSON lines: $RESULTS; agent logs of each cluster and of failed rounds: $OUTDIR/logs/"
