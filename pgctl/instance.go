@@ -204,21 +204,37 @@ func dataDirState(dir string) (DataDirState, error) {
 // checked) runs in DataDir; a stale file after a crash gives alive false.
 // pid is 0 when there is no readable pid file.
 func (i *Instance) PostmasterPID() (pid int, alive bool) {
-	b, err := os.ReadFile(filepath.Join(i.cfg.DataDir, "postmaster.pid"))
+	pid, why := LivePostmaster(i.cfg.DataDir)
+	if why == "" {
+		return pid, true
+	}
+	return pid, false
+}
+
+// LivePostmaster returns the postmaster that owns dataDir and "" when it is
+// alive; otherwise why not (pid is still the one the file names, or 0 when
+// there is no readable pid file). It is shared with the watchdog process.
+func LivePostmaster(dataDir string) (pid int, why string) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
 	if err != nil {
-		return 0, false
+		return 0, err.Error()
 	}
 	first, _, _ := strings.Cut(string(b), "\n")
 	pid, err = strconv.Atoi(strings.TrimSpace(first))
-	if err != nil || pid <= 0 {
-		return 0, false
+	if pid < 0 {
+		pid = -pid // a single-user backend writes its pid negated
 	}
-	return pid, i.pidAlive(pid)
+	if err != nil || pid <= 1 {
+		return 0, fmt.Sprintf("postmaster.pid first line %q is not a pid", first)
+	}
+	return pid, processGone(pid, dataDir)
 }
 
-func (i *Instance) pidAlive(pid int) bool {
+// processGone returns "" when pid is a live process running in dataDir,
+// otherwise why not.
+func processGone(pid int, dataDir string) string {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
+		return fmt.Sprintf("pid %d is not running (stale postmaster.pid)", pid)
 	}
 	// A zombie answers kill(pid, 0) but is dead (possible when nobody reaps
 	// the detached postmaster).
@@ -226,19 +242,20 @@ func (i *Instance) pidAlive(pid int) bool {
 		if s := string(st); strings.LastIndex(s, ")") > 0 {
 			fields := strings.Fields(s[strings.LastIndex(s, ")")+1:])
 			if len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X") {
-				return false
+				return fmt.Sprintf("pid %d is a zombie", pid)
 			}
 		}
 	}
 	// A recycled pid belonging to an unrelated process: the postmaster's
-	// working directory is its data directory.
+	// working directory is its data directory. When this cannot be checked
+	// the pid is trusted.
 	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil {
-		want, err := filepath.EvalSymlinks(i.cfg.DataDir)
+		want, err := filepath.EvalSymlinks(dataDir)
 		if err == nil && filepath.Clean(strings.TrimSuffix(cwd, " (deleted)")) != want {
-			return false
+			return fmt.Sprintf("pid %d runs in %s, not in the data directory (recycled pid)", pid, cwd)
 		}
 	}
-	return true
+	return ""
 }
 
 // HasStandbySignal reports whether DataDir/standby.signal exists.

@@ -189,7 +189,7 @@ func (i *Instance) waitPIDGone(ctx context.Context, pid int, timeout time.Durati
 	tick := time.NewTicker(pollInterval / 4)
 	defer tick.Stop()
 	for {
-		if pid == 0 || !i.pidAlive(pid) {
+		if pid == 0 || processGone(pid, i.cfg.DataDir) != "" {
 			return true
 		}
 		select {

@@ -144,7 +144,7 @@ func TestStopEscalating_FastTimesOut_ThenImmediate_WaitsForPID(t *testing.T) {
 	if got := fr.argvs(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("argv = %q\nwant %q", got, want)
 	}
-	if i.pidAlive(pid) {
+	if processGone(pid, dir) == "" {
 		t.Fatal("postmaster still alive after StopEscalating")
 	}
 	if err := i.Stop(ctxT(t), StopOptions{}); err != nil || len(fr.calls) != 2 {

@@ -57,7 +57,6 @@ package main
 // with the agent.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,6 +75,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/conclave-ha/conclave/config"
+	"github.com/conclave-ha/conclave/pgctl"
 )
 
 const (
@@ -220,36 +220,9 @@ func (w *watchdogRunner) check() {
 
 // postmasterPID returns the live postmaster of dataDir, or 0 and why not.
 func postmasterPID(dataDir string) (int, string) {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
-		return 0, err.Error()
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if pid < 0 {
-		pid = -pid // a single-user backend writes its pid negated
-	}
-	if err != nil || pid <= 1 {
-		return 0, fmt.Sprintf("postmaster.pid first line %q is not a pid", first)
-	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return 0, fmt.Sprintf("pid %d is not running (stale postmaster.pid)", pid)
-	}
-	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		if i := bytes.LastIndexByte(st, ')'); i > 0 {
-			if f := strings.Fields(string(st[i+1:])); len(f) > 0 && (f[0] == "Z" || f[0] == "X") {
-				return 0, fmt.Sprintf("pid %d is a zombie", pid)
-			}
-		}
-	}
-	// The postmaster's working directory is its data directory; a recycled
-	// pid of another process is not signalled. When this cannot be checked
-	// the pid is trusted: a missed fence is worse.
-	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil {
-		if want, err := filepath.EvalSymlinks(dataDir); err == nil &&
-			filepath.Clean(strings.TrimSuffix(cwd, " (deleted)")) != want {
-			return 0, fmt.Sprintf("pid %d runs in %s, not in the data directory (recycled pid)", pid, cwd)
-		}
+	pid, why := pgctl.LivePostmaster(dataDir)
+	if why != "" {
+		return 0, why
 	}
 	return pid, ""
 }
