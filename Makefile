@@ -28,7 +28,12 @@ unit:
 	$(GO) test -count=1 -race ./...
 
 integration: build
-	$(GO) test -tags integration -count=1 -timeout 25m -v ./integration/ 2>&1 | tee integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:' ; test $${PIPESTATUS[0]} -eq 0
+	@$(GO) test -tags integration -count=1 -timeout 25m -v ./integration/ >integration.log 2>&1; rc=$$?; \
+	grep -E '^ *(--- (PASS|FAIL|SKIP)|PASS$$|FAIL|ok )' integration.log; \
+	if [ $$rc -ne 0 ]; then \
+		echo "--- integration failures (whole output with agent logs: integration.log) ---"; \
+		grep -E '_test.go:[0-9]+: [^[]' integration.log | tail -n 150; \
+	fi; exit $$rc
 
 # Figures for the README (see README "Figures").
 bench: build
