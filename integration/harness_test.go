@@ -3,7 +3,7 @@
 package integration
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,6 +67,12 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	os.Chmod(dir, 0o755)
+	if prebuilt := os.Getenv("CONCLAVE_BINARY"); prebuilt != "" {
+		// A binary built elsewhere (e.g. from a clean checkout while the
+		// working tree is mid-edit).
+		binary = prebuilt
+		return m.Run()
+	}
 	binary = filepath.Join(dir, "conclave")
 	build := exec.Command("go", "build", "-o", binary, "../cmd/conclave")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -156,6 +162,19 @@ type node struct {
 	pgPort   int
 	apiPort  int
 	raftPort int
+	// host is the address the agent, Raft, the REST API and PostgreSQL
+	// bind and advertise: 127.0.0.1 unless the node lives in a network
+	// namespace (netns_test.go).
+	host string
+	// prefix runs the agent inside the node's namespace, e.g.
+	// ["ip", "netns", "exec", "cv1a2b-n1"]; nil on loopback.
+	prefix []string
+	// dial opens TCP connections from wherever the test's clients live
+	// (the client namespace for netns nodes); nil means the root namespace.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// cwd is the agent's working directory ("" = the test's), for
+	// configurations with relative paths.
+	cwd string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -165,7 +184,15 @@ type node struct {
 }
 
 func (n *node) dataDir() string { return filepath.Join(n.dir, "data") }
-func (n *node) apiURL() string  { return fmt.Sprintf("http://127.0.0.1:%d", n.apiPort) }
+func (n *node) apiURL() string  { return fmt.Sprintf("http://%s:%d", n.host, n.apiPort) }
+
+// http returns the client that reaches the node's REST API.
+func (n *node) http() *http.Client {
+	if n.dial == nil {
+		return httpClient
+	}
+	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: n.dial, DisableKeepAlives: true}}
+}
 
 // cluster is a set of nodes sharing one scope.
 type cluster struct {
@@ -173,19 +200,27 @@ type cluster struct {
 	scope string
 	dir   string
 	nodes []*node
+	// hbaNet is the network clients and replicas connect from.
+	hbaNet string
 }
 
 // clusterOptions tune the generated configuration.
 type clusterOptions struct {
 	dcs   string // extra YAML lines under bootstrap.dcs (indented by 4)
 	extra func(n *node) string
+	// place may set each node's host, prefix and dial (and the cluster's
+	// hbaNet) before the configuration files are written.
+	place func(c *cluster)
 }
 
 func newCluster(t testing.TB, size int, opts clusterOptions) *cluster {
 	t.Helper()
-	c := &cluster{t: t, scope: "it" + strconv.Itoa(os.Getpid()%10000), dir: workDir(t)}
+	c := &cluster{t: t, scope: "it" + strconv.Itoa(os.Getpid()%10000), dir: workDir(t), hbaNet: "127.0.0.1/32"}
 	for i := 1; i <= size; i++ {
 		c.nodes = append(c.nodes, c.newNode(fmt.Sprintf("node%d", i)))
+	}
+	if opts.place != nil {
+		opts.place(c)
 	}
 	for _, n := range c.nodes {
 		c.writeConfig(n, opts)
@@ -195,7 +230,7 @@ func newCluster(t testing.TB, size int, opts clusterOptions) *cluster {
 }
 
 func (c *cluster) newNode(name string) *node {
-	n := &node{t: c.t, name: name, dir: filepath.Join(c.dir, name), pgPort: freePort(c.t), apiPort: freePort(c.t), raftPort: freePort(c.t)}
+	n := &node{t: c.t, name: name, dir: filepath.Join(c.dir, name), pgPort: freePort(c.t), apiPort: freePort(c.t), raftPort: freePort(c.t), host: "127.0.0.1"}
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		c.t.Fatal(err)
 	}
@@ -207,7 +242,7 @@ func (c *cluster) writeConfig(n *node, opts clusterOptions) {
 	var partners []string
 	for _, o := range c.nodes {
 		if o != n {
-			partners = append(partners, fmt.Sprintf("    - 127.0.0.1:%d", o.raftPort))
+			partners = append(partners, fmt.Sprintf("    - %s:%d", o.host, o.raftPort))
 		}
 	}
 	partnerYAML := " []"
@@ -221,11 +256,11 @@ func (c *cluster) writeConfig(n *node, opts clusterOptions) {
 	cfg := fmt.Sprintf(`scope: %[1]s
 name: %[2]s
 restapi:
-  listen: 127.0.0.1:%[3]d
-  connect_address: 127.0.0.1:%[3]d
+  listen: %[11]s:%[3]d
+  connect_address: %[11]s:%[3]d
 raft:
   data_dir: %[4]s/raft
-  self_addr: 127.0.0.1:%[5]d
+  self_addr: %[11]s:%[5]d
   partner_addrs:%[6]s
 bootstrap:
   dcs:
@@ -244,8 +279,8 @@ bootstrap:
       password: app-secret
       options: [createdb]
 postgresql:
-  listen: 127.0.0.1:%[7]d
-  connect_address: 127.0.0.1:%[7]d
+  listen: %[11]s:%[7]d
+  connect_address: %[11]s:%[7]d
   data_dir: %[4]s/data
   bin_dir: %[8]s
   pgpass: %[4]s/pgpass
@@ -257,9 +292,9 @@ postgresql:
     unix_socket_directories: '%[4]s'
   pg_hba:
   - local all all trust
-  - host all all 127.0.0.1/32 md5
-  - host replication replicator 127.0.0.1/32 md5
-%[10]s`, c.scope, n.name, n.apiPort, n.dir, n.raftPort, partnerYAML, n.pgPort, pgBin, opts.dcs, extra)
+  - host all all %[12]s md5
+  - host replication replicator %[12]s md5
+%[10]s`, c.scope, n.name, n.apiPort, n.dir, n.raftPort, partnerYAML, n.pgPort, pgBin, opts.dcs, extra, n.host, c.hbaNet)
 	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
@@ -275,29 +310,29 @@ func (n *node) start() {
 		n.t.Fatalf("%s already running", n.name)
 	}
 	cmd := asPostgres(binary, "-c", n.cfgPath, "run")
+	if len(n.prefix) > 0 {
+		cmd = exec.Command(n.prefix[0], append(append([]string{}, n.prefix[1:]...), cmd.Args...)...)
+	}
+	cmd.Dir = n.cwd
 	cmd.Env = append(os.Environ(), "CONCLAVE_LOG_LEVEL=INFO")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
 	if n.logs == nil {
 		n.logs = &lineBuffer{}
 	}
+	// Output goes through a writer, not StdoutPipe: a child that outlives
+	// the agent (a postmaster or the watchdog of a killed agent) may keep
+	// the pipe open, and Wait must still return once the agent exited.
+	out := &lineWriter{logs: n.logs, name: n.name, t: n.t}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		n.t.Fatalf("start %s: %v", n.name, err)
 	}
 	n.cmd, n.done = cmd, make(chan struct{})
-	done, logs, name, t := n.done, n.logs, n.name, n.t
+	done := n.done
 	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			logs.add(sc.Text())
-			t.Logf("[%s] %s", name, sc.Text())
-		}
 		err := cmd.Wait()
+		out.flush()
 		n.mu.Lock()
 		n.exit = err
 		n.mu.Unlock()
@@ -334,6 +369,14 @@ func (n *node) stop() {
 func (n *node) signal(sig syscall.Signal) {
 	if pid := n.agentPID(); pid > 0 {
 		syscall.Kill(pid, sig)
+	}
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	if sig == syscall.SIGCONT && cmd != nil && cmd.Process.Pid != n.agentPID() {
+		// runuser stops itself when its child is stopped (su's job-control
+		// emulation) and would never reap the agent: continue it too.
+		syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
 	}
 }
 
@@ -387,6 +430,21 @@ func (c *cluster) stopAll() {
 				time.Sleep(50 * time.Millisecond)
 			}
 		}
+		n.stopWatchdog()
+	}
+}
+
+// stopWatchdog ends a watchdog process an agent left behind (a killed
+// agent's watchdog outlives it on purpose).
+func (n *node) stopWatchdog() {
+	b, err := os.ReadFile(filepath.Join(n.dir, "raft", "watchdog.pid"))
+	if err != nil {
+		return
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if pid > 1 && strings.Contains(string(cmdline), "watchdog") && strings.Contains(string(cmdline), n.dir) {
+		syscall.Kill(pid, syscall.SIGTERM)
 	}
 }
 
@@ -394,6 +452,45 @@ func (c *cluster) startAll() {
 	for _, n := range c.nodes {
 		n.start()
 	}
+}
+
+// lineWriter splits an agent's output into lines for the test log and
+// the lineBuffer.
+type lineWriter struct {
+	mu      sync.Mutex
+	partial []byte
+	logs    *lineBuffer
+	name    string
+	t       testing.TB
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		w.emit(string(w.partial[:i]))
+		w.partial = w.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.partial) > 0 {
+		w.emit(string(w.partial))
+		w.partial = nil
+	}
+}
+
+func (w *lineWriter) emit(line string) {
+	w.logs.add(line)
+	w.t.Logf("[%s] %s", w.name, line)
 }
 
 // lineBuffer keeps an agent's output for assertions.
@@ -424,7 +521,11 @@ func (b *lineBuffer) contains(sub string) bool {
 var httpClient = &http.Client{Timeout: 2 * time.Second}
 
 func getJSON(url string, out any) (int, error) {
-	resp, err := httpClient.Get(url)
+	return getJSONWith(httpClient, url, out)
+}
+
+func getJSONWith(client *http.Client, url string, out any) (int, error) {
+	resp, err := client.Get(url)
 	if err != nil {
 		return 0, err
 	}
@@ -457,7 +558,7 @@ type clusterJSON struct {
 
 func (n *node) cluster() (clusterJSON, error) {
 	var c clusterJSON
-	code, err := getJSON(n.apiURL()+"/cluster", &c)
+	code, err := getJSONWith(n.http(), n.apiURL()+"/cluster", &c)
 	if err == nil && code != 200 {
 		err = fmt.Errorf("GET /cluster: HTTP %d", code)
 	}
@@ -510,7 +611,14 @@ func (c *cluster) byName(name string) *node {
 
 // sql opens a superuser connection to the node's PostgreSQL over TCP.
 func (n *node) sql(ctx context.Context) (*pgx.Conn, error) {
-	return pgx.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%d user=postgres password=super-secret dbname=postgres connect_timeout=2", n.pgPort))
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres password=super-secret dbname=postgres connect_timeout=2 sslmode=disable", n.host, n.pgPort))
+	if err != nil {
+		return nil, err
+	}
+	if n.dial != nil {
+		cfg.DialFunc = n.dial
+	}
+	return pgx.ConnectConfig(ctx, cfg)
 }
 
 func (n *node) exec(t testing.TB, query string, args ...any) {
@@ -545,4 +653,18 @@ func (n *node) conclave(args ...string) (string, error) {
 	cmd := exec.Command(binary, append([]string{"-c", n.cfgPath}, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// queryStringAs runs one query on the node as the given role.
+func (n *node) queryStringAs(user, password, query string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=postgres connect_timeout=2", n.host, n.pgPort, user, password))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var s string
+	err = conn.QueryRow(ctx, query).Scan(&s)
+	return s, err
 }

@@ -94,8 +94,8 @@ func (p *postgres) Observe(ctx context.Context) ha.PGStatus {
 	p.mu.Unlock()
 	if _, alive := p.inst.PostmasterPID(); alive {
 		octx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
 		st, err := p.inst.Observe(octx)
-		cancel()
 		if err == nil {
 			p.remember(st, dd)
 			out.Running, out.InRecovery, out.Timeline, out.SystemID = st.Running, st.InRecovery, st.Timeline, st.SystemID
