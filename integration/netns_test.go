@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,7 +131,7 @@ func (tb *testbed) teardown() {
 		out, _ := exec.Command("ip", "netns", "pids", ns).Output()
 		for _, f := range strings.Fields(string(out)) {
 			var pid int
-			if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 {
+			if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 && pid != os.Getpid() {
 				// SIGQUIT first: a postmaster's immediate shutdown.
 				syscall.Kill(pid, syscall.SIGQUIT)
 			}
@@ -140,14 +141,19 @@ func (tb *testbed) teardown() {
 	for _, ns := range all {
 		for {
 			out, _ := exec.Command("ip", "netns", "pids", ns).Output()
-			pids := strings.Fields(string(out))
+			var pids []string
+			for _, f := range strings.Fields(string(out)) {
+				if f != strconv.Itoa(os.Getpid()) {
+					pids = append(pids, f)
+				}
+			}
 			if len(pids) == 0 {
 				break
 			}
 			if time.Now().After(deadline) {
 				for _, f := range pids {
 					var pid int
-					if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 {
+					if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 && pid != os.Getpid() {
 						syscall.Kill(pid, syscall.SIGKILL)
 					}
 				}
@@ -255,15 +261,38 @@ func TestTestbed_IsolatesANodeAndLeavesNothingBehind(t *testing.T) {
 	// A listener inside node 1's namespace.
 	lnCh := make(chan net.Listener, 1)
 	go func() {
+		// Switch one locked thread into node 1's namespace and back. Never
+		// leave it there: if the runtime ran this on the main thread, that
+		// thread cannot exit, and the whole test process would then count as
+		// living in the namespace (and teardown would signal it).
 		runtime.LockOSThread()
-		f, _ := os.Open("/run/netns/" + tb.nodes[0])
-		unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
+		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			t.Error(err)
+			lnCh <- nil
+			return
+		}
+		defer orig.Close()
+		f, err := os.Open("/run/netns/" + tb.nodes[0])
+		if err != nil {
+			t.Error(err)
+			lnCh <- nil
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			t.Error(err)
+			lnCh <- nil
+			return
+		}
 		ln, err := net.Listen("tcp", tb.addr(1)+":7777")
 		if err != nil {
 			t.Error(err)
 		}
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 		lnCh <- ln
-		// Leave the thread locked: the runtime discards it.
 	}()
 	ln := <-lnCh
 	if ln == nil {
