@@ -12,6 +12,7 @@ package integration
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -187,7 +188,29 @@ func TestNodeCrash_KillPrimaryAgentAndPostmaster_ReplicaPromoted(t *testing.T) {
 		t.Errorf("the crashed node %s is the leader again", old.name)
 	}
 	assertReplica(t, old)
+	assertHistoryNames(t, leader, newLeader.name)
 	b.finish(asyncMode)
+}
+
+// assertHistoryNames checks /history and `conclave history` record the
+// timeline switch to newLeader.
+func assertHistoryNames(t testing.TB, n *node, newLeader string) {
+	t.Helper()
+	var h [][]any
+	if _, err := getJSONWith(n.http(), n.apiURL()+"/history", &h); err != nil || len(h) == 0 {
+		t.Fatalf("/history = %v, %v; want the timeline switch", h, err)
+	}
+	last := h[len(h)-1]
+	if len(last) != 5 || last[4] != newLeader || last[0] != float64(1) || last[2] != "no recovery target specified" {
+		t.Errorf("/history last entry %v; want [1, lsn, \"no recovery target specified\", time, %q]", last, newLeader)
+	}
+	if n.dial != nil {
+		return // the CLI runs in the root namespace and cannot reach namespaced nodes
+	}
+	out, err := n.conclave("history")
+	if err != nil || !strings.Contains(out, "| "+newLeader) || !strings.Contains(out, "| TL |") {
+		t.Errorf("conclave history: %v\n%s", err, out)
+	}
 }
 
 // F2: only the primary's postmaster dies; the agent, still holding the
