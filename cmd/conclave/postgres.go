@@ -256,11 +256,25 @@ func (p *postgres) Start(ctx context.Context, follow *fsm.Member) error {
 	if _, err := p.writeConfig(follow); err != nil {
 		return err
 	}
-	err := p.inst.Start(ctx)
-	if errors.Is(err, pgctl.ErrAlreadyRunning) {
-		return nil
+	// Right after a postmaster crash its backends may still hold the shared
+	// memory for a moment and the first start fails; retry briefly rather
+	// than wait a whole loop_wait.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		err := p.inst.Start(ctx)
+		if errors.Is(err, pgctl.ErrAlreadyRunning) {
+			return nil
+		}
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		p.log.Warn("start failed; retrying", "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	return err
 }
 
 func (p *postgres) Follow(ctx context.Context, primary fsm.Member) error {

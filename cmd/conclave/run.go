@@ -118,6 +118,7 @@ func runAgent(ctx context.Context, cfg *config.Config, logger hclog.Logger) erro
 	go func() { errs <- srv.ListenAndServe(runCtx) }()
 	go func() { errs <- a.loop.Run(runCtx) }()
 	go a.watchDynamic(runCtx)
+	go a.watchPostmaster(runCtx)
 	go a.reloadOnHangup(runCtx)
 
 	var runErr error
@@ -301,4 +302,26 @@ type configWriter struct{ store *raftstore.Store }
 func (w configWriter) SetConfig(ctx context.Context, cfg map[string]any, expectIndex uint64) error {
 	_, err := w.store.Propose(ctx, fsm.SetConfig{Config: cfg, ExpectIndex: &expectIndex})
 	return err
+}
+
+// watchPostmaster wakes the HA loop the moment the postmaster dies, so a
+// crashed primary is restarted (or failed over) without waiting for the
+// next loop_wait tick.
+func (a *agent) watchPostmaster(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	_, wasAlive := a.pg.inst.PostmasterPID()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, alive := a.pg.inst.PostmasterPID()
+		if wasAlive && !alive {
+			a.log.Warn("postmaster is gone")
+			a.loop.Wake()
+		}
+		wasAlive = alive
+	}
 }
