@@ -4,6 +4,10 @@
 # figures of that README with the ratio.
 #
 #   ./scripts/bench.sh              # as root (agents run as the postgres OS user) or a normal user
+#   ./scripts/bench.sh soak         # soak: a fresh healthy cluster left alone for SOAK_S seconds while
+#                                   # pgbench (-c 4 -j 2 on the leader) and two CPU burners keep both cores
+#                                   # busy; counts false failovers (leader member or timeline changes),
+#                                   # Raft term changes, fence events; pgbench tps. Exit 0 either way.
 #
 # Env: RUNS (failover / PostgreSQL-crash rounds, default 10), BOOT_RUNS (default 3),
 #      JITTER (1: sleep a random 0..1 s (loop_wait) before each kill; 0: none),
@@ -12,9 +16,17 @@
 #      PATRONI_RESULTS (the anchor's results.jsonl, default /tmp/anchor-patroni-out/results.jsonl),
 #      CONCLAVE_BIN (default bin/conclave), KEEP_WORKDIR=1 (keep the work dir for inspection),
 #      PG_BIN, BOOT_TIMEOUT (180), HEALTH_TIMEOUT (120), RTO_TIMEOUT (60), REJOIN_TIMEOUT (120), IDLE_S (10).
+# Soak env: SOAK_S (default 600), SOAK_SCALE (pgbench -i -s, default 10), OUTDIR (default
+#      /tmp/conclave-soak-out: results.jsonl, soak-samples.jsonl, pgbench.log, logs/),
+#      SOAK_WAIT_TESTS (other engineers' integration tests / go test runs: seconds to wait for them,
+#      polling every 30 s, then SOAK_QUIET_S (60) without any before starting; one starting during
+#      the soak aborts it (load stopped at once) and it starts again later; default 2400; 0: neither
+#      wait nor abort, only flag). The Patroni anchor is not needed.
 # Conclave runs with its default dynamic config (ttl 3, loop_wait 1, retry_timeout 1).
 set -uo pipefail   # no -e: a failed round is reported and the run goes on
 cd "$(dirname "$0")/.."
+MODE=${1:-bench}
+case $MODE in bench|soak) ;; *) echo "usage: $0 [soak]" >&2; exit 2 ;; esac
 REPO=$PWD
 HERE=$REPO/scripts/bench
 SRC_BIN=${CONCLAVE_BIN:-$REPO/bin/conclave}
@@ -24,7 +36,7 @@ PATRONI_RESULTS=${PATRONI_RESULTS:-/tmp/anchor-patroni-out/results.jsonl}
 RUNS=${RUNS:-10}
 BOOT_RUNS=${BOOT_RUNS:-3}
 JITTER=${JITTER:-1}
-OUTDIR=${OUTDIR:-/tmp/conclave-bench-out}
+if [ "$MODE" = soak ]; then OUTDIR=${OUTDIR:-/tmp/conclave-soak-out}; else OUTDIR=${OUTDIR:-/tmp/conclave-bench-out}; fi
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-180}
 HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-120}
 RTO_TIMEOUT=${RTO_TIMEOUT:-60}
@@ -39,9 +51,10 @@ sub() { echo "$1 - $2" | bc | sed 's/^\./0./; s/^-\./-0./'; }
 
 # ---- prerequisites -------------------------------------------------------------------------
 for f in writer.py analyze.py README.md; do
+  [ "$MODE" = soak ] && break   # the soak does not compare with Patroni
   [ -f "$ANCHOR/$f" ] || die "$ANCHOR/$f not found: the Patroni anchor (writer.py, analyze.py, README.md) is expected in ../shared/bench/patroni next to this repository (or set PATRONI_BENCH)"
 done
-ANCHOR=$(cd "$ANCHOR" && pwd)
+[ "$MODE" = soak ] || ANCHOR=$(cd "$ANCHOR" && pwd)
 [ -x "$SRC_BIN" ] || die "$SRC_BIN not found; run 'make build' (or 'make bench')"
 [ -x "$PG_BIN/postgres" ] || die "PostgreSQL 15 server binaries not found in $PG_BIN; install postgresql-15 (or set PG_BIN)"
 command -v bc >/dev/null || die "bc is needed (apt-get install bc)"
@@ -52,11 +65,11 @@ apt_install() {  # $1 package; root only
     { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null 2>&1; }
 }
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3) || die "python3 is needed"
-if ! "$PY" -c 'import psycopg2' 2>/dev/null; then
+if [ "$MODE" != soak ] && ! "$PY" -c 'import psycopg2' 2>/dev/null; then
   [ -n "$ROOTUSER" ] && apt_install python3-psycopg2
   "$PY" -c 'import psycopg2' 2>/dev/null || die "$PY cannot import psycopg2 (needed by writer.py/analyze.py): apt-get install python3-psycopg2"
 fi
-if ! command -v wrk >/dev/null && [ -n "$ROOTUSER" ]; then apt_install wrk; fi
+if [ "$MODE" != soak ] && ! command -v wrk >/dev/null && [ -n "$ROOTUSER" ]; then apt_install wrk; fi
 run_as=()
 if [ -n "$ROOTUSER" ]; then
   id postgres >/dev/null 2>&1 || die "running as root needs the postgres OS user (apt-get install postgresql-15 creates it)"
@@ -80,6 +93,7 @@ cp "$SRC_BIN" "$W/conclave"; BIN=$W/conclave
 [ -n "$ROOTUSER" ] && chown postgres "$W" "$W/conclave"
 LAUNCH=("" "" "" "")   # per node: pid we started (runuser when root, else the agent)
 WRITER_PID=""
+SOAK_PIDS=()           # soak: pgbench runner, CPU burners, poller (killed with their children)
 CLUSTER_NO=0
 
 # ---- processes ----------------------------------------------------------------------------
@@ -162,8 +176,24 @@ stop_writer() {
   alive "$WRITER_PID" && kill -KILL "$WRITER_PID" 2>/dev/null
   wait "$WRITER_PID" 2>/dev/null; WRITER_PID=""
 }
+descendants() { local c; for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do echo "$c"; descendants "$c"; done; }
+kill_tree() {  # pids this script started: TERM each with its descendants, KILL what is left after 5 s
+  local all=() p
+  for p in "$@"; do [ -n "$p" ] && alive "$p" && all+=("$p" $(descendants "$p")); done
+  [ ${#all[@]} -gt 0 ] || return 0
+  kill -TERM "${all[@]}" 2>/dev/null
+  for _ in $(seq 50); do local up=0; for p in "${all[@]}"; do alive "$p" && up=1; done; [ $up = 0 ] && break; sleep 0.1; done
+  kill -KILL "${all[@]}" 2>/dev/null
+  for p in "$@"; do wait "$p" 2>/dev/null; done
+  return 0
+}
+soak_stop_load() {
+  [ ${#SOAK_PIDS[@]} -gt 0 ] || return 0
+  kill_tree "${SOAK_PIDS[@]}"; SOAK_PIDS=()
+}
 cleanup() {
   trap - EXIT INT TERM
+  soak_stop_load
   stop_writer
   stop_cluster
   if [ "${KEEP_WORKDIR:-0}" = 1 ]; then log "work dir kept: $W"; else rm -rf "$W"; fi
@@ -275,6 +305,159 @@ ensure_healthy() {  # $1 tag
   new_cluster || { log "fresh cluster not healthy either: $NC_OUT"; return 1; }
   return 0
 }
+
+# ---- soak ---------------------------------------------------------------------------------
+# A fresh healthy cluster, no fault, both cores kept busy (pgbench on the leader + two busy
+# loops) for SOAK_S seconds; every second the leader per /cluster of each node, the timelines
+# and the Raft terms are read (scripts/bench/soak.py). Any leader member or timeline change is
+# a false failover; it is a measurement, so the exit status is 0 either way.
+other_tests() { pgrep -af 'integration[.]test|go [t]est' 2>/dev/null | cut -c1-160; }
+# Wait until no integration test / go test has run for SOAK_QUIET_S (polling every 30 s while they
+# run); the wait budget SOAK_WAIT_TESTS is shared by every wait of this soak. 1: budget exhausted.
+SOAK_WAITED=0
+wait_for_other_tests() {
+  local max=${SOAK_WAIT_TESTS:-2400} quiet=${SOAK_QUIET_S:-60} t q
+  [ "$max" = 0 ] && return 0
+  while :; do
+    t=$(other_tests)
+    if [ -z "$t" ]; then   # none now: make sure none starts during the quiet period
+      q=0
+      while [ "$q" -lt "$quiet" ] && [ -z "$t" ]; do sleep 5; q=$((q + 5)); t=$(other_tests); done
+      SOAK_WAITED=$((SOAK_WAITED + q))
+      [ -z "$t" ] && return 0
+    fi
+    if [ "$SOAK_WAITED" -ge "$max" ]; then
+      log "integration tests still running after ${SOAK_WAITED}s of waiting: $(echo "$t" | head -3 | tr '\n' ';')"
+      return 1
+    fi
+    log "integration tests are running; waiting for them to finish (every 30 s; waited ${SOAK_WAITED}s of ${max}s): $(echo "$t" | head -3 | tr '\n' ';')"
+    sleep 30; SOAK_WAITED=$((SOAK_WAITED + 30))
+  done
+}
+soak_pgbench_runner() {  # background: pgbench on the current leader until $1 (epoch s); restarted if it stops early
+  local deadline=$1 seg=0 rem name pg rest rc
+  while :; do
+    rem=$((deadline - $(date +%s)))
+    [ "$rem" -ge 10 ] || break
+    if ! read -r name pg rest < <(cl leader); then sleep 1; continue; fi
+    seg=$((seg + 1))
+    echo "=== segment $seg start $(now) leader $name port $pg T $rem" >>"$PGB_LOG"
+    (cd "$W" && exec "${run_as[@]}" env PGPASSWORD="$SU_PASS" PGCONNECT_TIMEOUT=5 "$PG_BIN/pgbench" \
+        -h 127.0.0.1 -p "$pg" -U "$SU_USER" -c 4 -j 2 -T "$rem" -P 10 postgres) >>"$PGB_LOG" 2>&1
+    rc=$?
+    echo "=== segment $seg end $(now) exit $rc" >>"$PGB_LOG"
+    [ "$rc" = 0 ] || sleep 1
+  done
+}
+soak_main() {
+  local soak_s=${SOAK_S:-600} attempt=0 rc
+  [ -x "$PG_BIN/pgbench" ] || die "$PG_BIN/pgbench not found"
+  log "Conclave soak: SOAK_S=$soak_s, work dir $W, results $RESULTS"
+  rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git -C "$REPO" diff --quiet HEAD -- 2>/dev/null || rev="$rev+dirty"
+  record "{\"profile\":\"$PROFILE\",\"test\":\"meta\",\"metric\":\"revision\",\"run\":0,\"value\":null,\"mode\":\"soak\",\"soak_s\":$soak_s,\"revision\":\"$rev\",\"binary_mtime\":\"$(date -r "$SRC_BIN" -u +%FT%TZ)\",\"host_cpus\":$(nproc)}"
+  # Other engineers' integration tests must neither be disturbed by the load nor count against the
+  # soak: wait for a quiet machine, and abort (then wait and start again) if one starts meanwhile.
+  while :; do
+    if ! wait_for_other_tests; then
+      record "{\"profile\":\"$PROFILE\",\"test\":\"soak\",\"metric\":\"skipped\",\"run\":1,\"value\":null,\"reason\":\"integration tests kept running\",\"waited_s\":$SOAK_WAITED}"
+      log "soak NOT RUN: integration tests kept running for ${SOAK_WAITED}s (SOAK_WAIT_TESTS=0 runs it regardless)"
+      return 0
+    fi
+    attempt=$((attempt + 1))
+    soak_attempt "$soak_s" "$attempt"; rc=$?
+    [ "$rc" = 2 ] || return 0
+    log "soak attempt $attempt aborted: an integration test started; load stopped, cluster stopped; waiting to start again"
+  done
+}
+soak_attempt() {  # $1 seconds, $2 attempt; 2: aborted because other tests started
+  local soak_s=$1 scale=${SOAK_SCALE:-10} name pg rest i t_load t_end snap out pglog_n=0 p aborted
+  local poll_out=$W/soak-poll.json grep_out=$W/soak-loggrep.json pgb_out=$W/soak-pgbench.json
+  PGB_LOG=$OUTDIR/pgbench.log; : >"$PGB_LOG"; : >"$OUTDIR/soak-samples.jsonl"; rm -f "$W/soak-pglines.txt" "$OUTDIR/soak-episode-logs.txt"
+  new_cluster || die "no healthy cluster: $NC_OUT; agent logs in $OUTDIR/logs after exit"
+  log "cluster healthy after ${NC_OUT}s (ports base $BASE)"
+  record "{\"profile\":\"$PROFILE\",\"test\":\"soak\",\"metric\":\"bootstrap_s\",\"run\":$2,\"value\":$NC_OUT}"
+  SU_USER=$(sed -n 's/^ *superuser: *{username: *\([^,}]*\), *password: *\([^}]*\)}.*/\1/p' "$W/node1/conclave.yml")
+  SU_PASS=$(sed -n 's/^ *superuser: *{username: *\([^,}]*\), *password: *\([^}]*\)}.*/\2/p' "$W/node1/conclave.yml")
+  [ -n "$SU_USER" ] || die "superuser not found in $W/node1/conclave.yml"
+  read -r name pg rest < <(cl leader) || die "no leader"
+  log "pgbench -i -s $scale on leader $name (port $pg)"
+  echo "=== init $(now) leader $name port $pg" >>"$PGB_LOG"
+  (cd "$W" && exec "${run_as[@]}" env PGPASSWORD="$SU_PASS" "$PG_BIN/pgbench" -h 127.0.0.1 -p "$pg" -U "$SU_USER" \
+      -i -s "$scale" -q postgres) >>"$PGB_LOG" 2>&1 || die "pgbench -i failed; see $PGB_LOG"
+  out=$(cl wait-healthy "$HEALTH_TIMEOUT") || die "cluster not healthy after pgbench -i: $out"
+  snap=$(BENCH_REST="$((BASE + 101)),$((BASE + 102)),$((BASE + 103))" "$PY" "$HERE/soak.py" snapshot) ||
+    die "no agreed leader before the soak: $snap"
+  log "before the load: $snap"
+  record "{\"profile\":\"$PROFILE\",\"test\":\"soak\",\"metric\":\"baseline\",\"run\":1,\"value\":null,\"state\":$snap}"
+  mark_logs   # agent logs: only what follows the bootstrap and pgbench -i counts
+  WOFF=(0 0 0 0); POFF=(0 0 0 0)
+  for i in 1 2 3; do
+    WOFF[$i]=$(stat -c %s "$W/node$i/raft/watchdog.log" 2>/dev/null || echo 0)
+    POFF[$i]=$(stat -c %s "$W/node$i/postgresql-node$i.log" 2>/dev/null || echo 0)
+  done
+  SOAK_ABORT_ON_TESTS=$([ "${SOAK_WAIT_TESTS:-2400}" = 0 ] && echo 0 || echo 1) \
+    BENCH_REST="$((BASE + 101)),$((BASE + 102)),$((BASE + 103))" "$PY" "$HERE/soak.py" poll "$soak_s" \
+    "$OUTDIR/soak-samples.jsonl" >"$poll_out" &
+  SOAK_PIDS+=($!); local poll_pid=$!
+  sleep 1.5   # the poller's baseline before the load
+  t_load=$(date +%s)
+  sh -c 'while :; do :; done' & SOAK_PIDS+=($!)
+  sh -c 'while :; do :; done' & SOAK_PIDS+=($!)
+  soak_pgbench_runner "$((t_load + soak_s))" & SOAK_PIDS+=($!); local pgb_pid=$!
+  log "load started: pgbench -c 4 -j 2 -T ~$soak_s -P 10 on $name + 2 CPU burners (pids ${SOAK_PIDS[*]:1}); polling every second for ${soak_s}s"
+  wait "$poll_pid"
+  aborted=$(json_get "$(tail -n 1 "$poll_out")" aborted)
+  if [ "$aborted" = null ]; then   # pgbench ends at -T; 60 s grace
+    for _ in $(seq 600); do alive "$pgb_pid" || break; sleep 0.1; done
+  fi
+  t_end=$(now)
+  soak_stop_load
+  log "load stopped"
+  if [ "$aborted" != null ]; then
+    record "{\"profile\":\"$PROFILE\",\"test\":\"soak\",\"metric\":\"aborted\",\"run\":$2,\"value\":null,\"reason\":$aborted}"
+    stop_cluster
+    return 2
+  fi
+  BENCH_REST="$((BASE + 101)),$((BASE + 102)),$((BASE + 103))" "$PY" "$HERE/soak.py" loggrep \
+    "node1=$W/node1/agent.log:${OFF[1]}" "node2=$W/node2/agent.log:${OFF[2]}" "node3=$W/node3/agent.log:${OFF[3]}" \
+    "node1-watchdog=$W/node1/raft/watchdog.log:${WOFF[1]}" "node2-watchdog=$W/node2/raft/watchdog.log:${WOFF[2]}" \
+    "node3-watchdog=$W/node3/raft/watchdog.log:${WOFF[3]}" >"$grep_out"
+  "$PY" "$HERE/soak.py" pgbench "$PGB_LOG" >"$pgb_out"
+  for i in 1 2 3; do
+    [ -f "$W/node$i/postgresql-node$i.log" ] || continue
+    tail -c +"$((POFF[$i] + 1))" "$W/node$i/postgresql-node$i.log" | sed "s/^/node$i-postgresql: /" >>"$W/soak-pglines.txt"
+  done
+  pglog_n=$(grep -cE 'shutdown request|selected new timeline|received promote|terminating connection because of crash|was terminated by signal|database system is ready to accept' "$W/soak-pglines.txt" 2>/dev/null || true)
+  "$PY" "$HERE/soak.py" report "$PROFILE" "$poll_out" "$grep_out" "$pgb_out" "${pglog_n:-0}" "$RESULTS"
+  cp "$poll_out" "$grep_out" "$pgb_out" "$OUTDIR/" 2>/dev/null
+  if [ "${pglog_n:-0}" -gt 0 ]; then
+    echo "PostgreSQL shutdown/promote/crash lines during the soak:"
+    grep -E 'shutdown request|selected new timeline|received promote|terminating connection because of crash|was terminated by signal|database system is ready to accept' "$W/soak-pglines.txt" | head -30
+  fi
+  # A false failover: the agent and watchdog log lines around each episode, loudly.
+  local eps
+  eps=$("$PY" -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+for e in d.get("episodes", []): print(e["start"], e.get("end") or sys.argv[2])' "$poll_out" "$t_end" 2>/dev/null)
+  if [ -n "$eps" ]; then
+    echo
+    echo "!!!!!!!!!! FALSE FAILOVER(S) DURING THE SOAK: agent log lines from 15 s before to 10 s after each episode !!!!!!!!!!"
+    while read -r a b; do
+      "$PY" "$HERE/soak.py" window "$a" "$b" 15 10 \
+        "node1=$W/node1/agent.log:${OFF[1]}" "node2=$W/node2/agent.log:${OFF[2]}" "node3=$W/node3/agent.log:${OFF[3]}" \
+        "node1-watchdog=$W/node1/raft/watchdog.log:${WOFF[1]}" "node2-watchdog=$W/node2/raft/watchdog.log:${WOFF[2]}" \
+        "node3-watchdog=$W/node3/raft/watchdog.log:${WOFF[3]}" | tee -a "$OUTDIR/soak-episode-logs.txt"
+    done <<<"$eps"
+  fi
+  for i in 1 2 3; do
+    [ -f "$W/node$i/raft/watchdog.log" ] && cp "$W/node$i/raft/watchdog.log" "$OUTDIR/logs/soak-node$i-watchdog.log"
+  done
+  cp "$W/soak-pglines.txt" "$OUTDIR/logs/soak-postgresql-lines.log" 2>/dev/null
+  stop_cluster   # copies the agent and PostgreSQL logs to $OUTDIR/logs/cluster$CLUSTER_NO-*
+  echo "JSON lines: $RESULTS; per-second samples: $OUTDIR/soak-samples.jsonl; pgbench output: $PGB_LOG; logs: $OUTDIR/logs/"
+}
+if [ "$MODE" = soak ]; then soak_main; exit 0; fi
 
 # ---- 1. bootstrap -------------------------------------------------------------------------
 log "Conclave bench: RUNS=$RUNS BOOT_RUNS=$BOOT_RUNS JITTER=$JITTER, work dir $W, results $RESULTS"
