@@ -158,7 +158,16 @@ func (l *Loop) renew(ctx context.Context, o Observation) error {
 	}
 	sent := l.cfg.Clock.Now()
 	ttl := o.Config.TTL
-	_, err := l.propose(ctx, o, fsm.RenewLeader{Member: o.Self, Epoch: o.State.Leader.Epoch, TTL: ttl, ProposedAt: time.Now().UTC()})
+	timeout := l.proposeTimeout(o)
+	if o.Config.FailsafeMode {
+		// Leave time for the failsafe heartbeats before the trust runs out.
+		if _, until := l.lease.TrustUntil(); !until.IsZero() {
+			if left := until.Sub(sent) - 300*time.Millisecond; left < timeout {
+				timeout = max(left, 100*time.Millisecond)
+			}
+		}
+	}
+	_, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: o.Self, Epoch: o.State.Leader.Epoch, TTL: ttl, ProposedAt: time.Now().UTC()})
 	if err == nil {
 		l.renewed(o.State.Leader.Epoch, sent, time.Duration(ttl)*time.Second)
 		l.setFailsafeActive(false)

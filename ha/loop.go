@@ -77,6 +77,7 @@ type Loop struct {
 	failsafeFrom      string    // leader of the last failsafe heartbeat received
 	failsafeAt        time.Time // when it arrived (monotonic)
 	failsafeActive    bool      // this leader holds its role through failsafe
+	raftDown          bool      // the last proposal failed for lack of Raft
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -279,9 +280,7 @@ func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan)
 		FailsafeActive: held && l.failsafeActive,
 		LastRun:        time.Now(), LastPlan: p.String(), LoopWait: time.Duration(o.Config.LoopWait) * time.Second}
 	l.mu.Unlock()
-	pctx, cancel := context.WithTimeout(ctx, time.Duration(o.Config.RetryTimeout)*time.Second)
-	defer cancel()
-	if _, err := l.cluster.Propose(pctx, fsm.UpsertMember{Member: m}); err != nil && ctx.Err() == nil {
+	if _, err := l.proposeWithin(ctx, l.proposeTimeout(o), fsm.UpsertMember{Member: m}); err != nil && ctx.Err() == nil {
 		l.log.Debug("publishing member status failed", "error", err)
 	}
 }
@@ -305,9 +304,35 @@ func memberRoleState(pgs PGStatus) (role, state string) {
 }
 
 func (l *Loop) propose(ctx context.Context, o Observation, c fsm.Command) (uint64, error) {
-	pctx, cancel := context.WithTimeout(ctx, time.Duration(o.Config.RetryTimeout)*time.Second)
+	return l.proposeWithin(ctx, time.Duration(o.Config.RetryTimeout)*time.Second, c)
+}
+
+// raftDownTimeout bounds proposals while the last one failed for lack of
+// Raft (no quorum): a turn must not spend its lease waiting on them.
+const raftDownTimeout = 250 * time.Millisecond
+
+// proposeWithin proposes with a timeout and remembers whether Raft answered.
+func (l *Loop) proposeWithin(ctx context.Context, d time.Duration, c fsm.Command) (uint64, error) {
+	pctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	return l.cluster.Propose(pctx, c)
+	idx, err := l.cluster.Propose(pctx, c)
+	rejected := err != nil && fsm.ErrorCode(err) != ""
+	l.mu.Lock()
+	l.raftDown = err != nil && !rejected
+	l.mu.Unlock()
+	return idx, err
+}
+
+// proposeTimeout is retry_timeout, or raftDownTimeout while Raft is down.
+func (l *Loop) proposeTimeout(o Observation) time.Duration {
+	d := time.Duration(o.Config.RetryTimeout) * time.Second
+	l.mu.Lock()
+	down := l.raftDown
+	l.mu.Unlock()
+	if down && d > raftDownTimeout {
+		d = raftDownTimeout
+	}
+	return d
 }
 
 // Shutdown stops PostgreSQL cleanly and, when this node led, gives the key
