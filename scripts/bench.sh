@@ -29,6 +29,8 @@ MODE=${1:-bench}
 case $MODE in bench|soak) ;; *) echo "usage: $0 [soak]" >&2; exit 2 ;; esac
 REPO=$PWD
 HERE=$REPO/scripts/bench
+# shellcheck source=lib.sh
+source "$REPO/scripts/lib.sh"
 SRC_BIN=${CONCLAVE_BIN:-$REPO/bin/conclave}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 ANCHOR=${PATRONI_BENCH:-$REPO/../shared/bench/patroni}
@@ -219,53 +221,11 @@ pick_base() {
 
 # ---- cluster ------------------------------------------------------------------------------
 write_config() {  # $1 node
-  local i=$1 j partners=""
-  mkdir -p "$W/node$i"
-  for j in 1 2 3; do [ "$j" = "$i" ] || partners+="
-    - 127.0.0.1:$((BASE + 200 + j))"; done
   # Same PostgreSQL settings as the Patroni anchor's config; no ttl/loop_wait/retry_timeout:
   # Conclave's defaults (3/1/1) are what is measured.
-  cat >"$W/node$i/conclave.yml" <<YAML
-scope: bench
-name: node$i
-restapi:
-  listen: 127.0.0.1:$((BASE + 100 + i))
-  connect_address: 127.0.0.1:$((BASE + 100 + i))
-raft:
-  data_dir: $W/node$i/raft
-  self_addr: 127.0.0.1:$((BASE + 200 + i))
-  partner_addrs:$partners
-bootstrap:
-  dcs:
-    maximum_lag_on_failover: 1048576
-    postgresql:
-      use_pg_rewind: true
-      use_slots: true
-      parameters:
-        max_connections: 50
-        shared_buffers: 32MB
-        wal_keep_size: 256MB
-        max_wal_senders: 10
-        max_replication_slots: 10
-  initdb:
-  - encoding: UTF8
-  - data-checksums
-postgresql:
-  listen: 127.0.0.1:$((BASE + i))
-  connect_address: 127.0.0.1:$((BASE + i))
-  data_dir: $W/node$i/data
-  bin_dir: $PG_BIN
-  pgpass: $W/node$i/pgpass
-  authentication:
-    superuser: {username: postgres, password: postgres}
-    replication: {username: replicator, password: replicator}
-  parameters:
-    unix_socket_directories: '$W/node$i'
-  pg_hba:
-  - local all all trust
-  - host all all 127.0.0.1/32 trust
-  - host replication all 127.0.0.1/32 trust
-YAML
+  node_config "$W" "$1" "$BASE" bench trust "wal_keep_size: 256MB
+max_wal_senders: 10
+max_replication_slots: 10"
 }
 
 # Fresh directories and ports, three agents started; NC_OUT: seconds to healthy or "timeout ...".
@@ -507,7 +467,7 @@ if command -v wrk >/dev/null; then
   if read -r lname _ lrest < <(cl leader) && read -r rname _ rrest < <(cl replica); then
     for t in "primary $lrest $lname" "health $rrest $rname"; do
       set -- $t
-      timeout 40 wrk -t2 -c16 -d10s --latency "http://127.0.0.1:$2/$1" >"$W/logs/wrk_$1.txt" 2>&1
+      timeout 40 wrk -t2 -c8 -d10s --latency "http://127.0.0.1:$2/$1" >"$W/logs/wrk_$1.txt" 2>&1
       rps=$(awk '/Requests\/sec/{print $2}' "$W/logs/wrk_$1.txt")
       non2xx=$(awk '/Non-2xx/{print $NF}' "$W/logs/wrk_$1.txt")
       cp "$W/logs/wrk_$1.txt" "$OUTDIR/logs/"

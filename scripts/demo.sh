@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/bin/conclave
+source scripts/lib.sh
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 if [ ! -x "$PG_BIN/postgres" ]; then
@@ -42,48 +43,7 @@ trap cleanup INT TERM EXIT
 
 # Ports: PostgreSQL 254x1.., REST 258x1.., Raft 259x1.. (pick a free base).
 base=$((20000 + RANDOM % 20000 / 10 * 10))
-for i in 1 2 3; do
-  mkdir -p "$W/node$i"
-  partners=""
-  for j in 1 2 3; do [ "$j" = "$i" ] || partners+="
-    - 127.0.0.1:$((base + 200 + j))"; done
-  cat >"$W/node$i/conclave.yml" <<YAML
-scope: demo
-name: node$i
-restapi:
-  listen: 127.0.0.1:$((base + 100 + i))
-  connect_address: 127.0.0.1:$((base + 100 + i))
-raft:
-  data_dir: $W/node$i/raft
-  self_addr: 127.0.0.1:$((base + 200 + i))
-  partner_addrs:$partners
-bootstrap:
-  dcs:
-    postgresql:
-      use_pg_rewind: true
-      parameters:
-        max_connections: 50
-        shared_buffers: 32MB
-  initdb:
-  - encoding: UTF8
-  - data-checksums
-postgresql:
-  listen: 127.0.0.1:$((base + i))
-  connect_address: 127.0.0.1:$((base + i))
-  data_dir: $W/node$i/data
-  bin_dir: $PG_BIN
-  pgpass: $W/node$i/pgpass
-  authentication:
-    superuser: {username: postgres, password: postgres}
-    replication: {username: replicator, password: replicator}
-  parameters:
-    unix_socket_directories: '$W/node$i'
-  pg_hba:
-  - local all all trust
-  - host all all 127.0.0.1/32 md5
-  - host replication replicator 127.0.0.1/32 md5
-YAML
-done
+for i in 1 2 3; do node_config "$W" "$i" "$base" demo md5; done
 [ ${#run_as[@]} -gt 0 ] && chown -R postgres "$W"
 
 for i in 1 2 3; do

@@ -165,7 +165,7 @@ def main():
         print(f"Plus Conclave's detached watchdog process per node: {statistics.median(wd):.1f} MiB RSS (median), not in the agent figure.")
     if lost:
         print(f"Acknowledged writes missing on the new leader after failover (async): {int(sum(lost))} in {len(lost)} rounds.")
-    print("wrk: Conclave -t2 -c16 -d10s; the Patroni anchor used -t2 -c8 -d10s on the leader.")
+    print("wrk: -t2 -c8 -d10s, as the Patroni anchor.")
     for n in src_note:
         print("note: " + n)
 
