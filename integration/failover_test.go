@@ -167,12 +167,7 @@ func rewound(n *node) bool {
 func TestNodeCrash_KillPrimaryAgentAndPostmaster_ReplicaPromoted(t *testing.T) {
 	b := setUp(t, clusterOptions{}, nil)
 	old := b.leader
-	agent, pm := old.agentPID(), old.postmasterPID()
-	t0 := time.Now()
-	syscall.Kill(agent, syscall.SIGKILL)
-	syscall.Kill(pm, syscall.SIGKILL)
-	old.wait(10 * time.Second)
-	t.Logf("killed %s's agent (pid %d) and postmaster (pid %d)", old.name, agent, pm)
+	t0 := crashNode(t, old)
 
 	newLeader := waitLeaderAmong(t, b.c, b.others(old), old, 30*time.Second)
 	promoted := time.Since(t0)
@@ -431,20 +426,7 @@ func TestNetworkCut_IsolatedPrimaryStopsWritesBeforeNewOneIsPromoted(t *testing.
 	t.Logf("%s promoted %v after the cut", newLeader.name, time.Since(t0).Round(time.Millisecond))
 	rto := b.w.waitWritesOn(t, newLeader, t0, 30*time.Second)
 	t.Logf("RTO: first acknowledged write on %s %v after the cut", newLeader.name, rto.Round(time.Millisecond))
-	waitFor(t, 10*time.Second, "a probe write on the new primary", func() error {
-		if _, ok := b.p.firstSuccessAfter(newLeader.name, t0); !ok {
-			return errors.New("none yet")
-		}
-		return nil
-	})
-	oldLast, _ := b.p.lastSuccess(old.name)
-	newFirst, _ := b.p.firstSuccessAfter(newLeader.name, t0)
-	t.Logf("isolated %s: last write ended %v after the cut; new primary %s: first write began %v after the cut",
-		old.name, oldLast.Sub(t0).Round(time.Millisecond), newLeader.name, newFirst.Sub(t0).Round(time.Millisecond))
-	if !oldLast.Before(newFirst) {
-		t.Errorf("the isolated primary %s still accepted a write (ending %v) after the new primary %s accepted one (starting %v)",
-			old.name, oldLast.Sub(t0), newLeader.name, newFirst.Sub(t0))
-	}
+	b.assertHandedOver(old, newLeader, t0, "the cut")
 
 	t1 := time.Now()
 	tb.heal(idx)
@@ -491,12 +473,7 @@ func TestSynchronousMode_NoAcknowledgedCommitLost(t *testing.T) {
 	since := time.Now()
 	b.w.waitWritesResume(t, since, 15*time.Second)
 
-	agent, pm := old.agentPID(), old.postmasterPID()
-	t0 := time.Now()
-	syscall.Kill(agent, syscall.SIGKILL)
-	syscall.Kill(pm, syscall.SIGKILL)
-	old.wait(10 * time.Second)
-	t.Logf("killed %s's agent (pid %d) and postmaster (pid %d)", old.name, agent, pm)
+	t0 := crashNode(t, old)
 	newLeader := waitLeaderAmong(t, b.c, b.others(old), old, 30*time.Second)
 	t.Logf("%s promoted %v after the crash", newLeader.name, time.Since(t0).Round(time.Millisecond))
 	if newLeader.name != syncName {
@@ -508,4 +485,37 @@ func TestSynchronousMode_NoAcknowledgedCommitLost(t *testing.T) {
 	waitConverged(b.c, 90*time.Second)
 	assertReplica(t, old)
 	b.finish(noLoss)
+}
+
+// assertHandedOver waits for the probe's first write on newLeader after
+// since and checks that old's last accepted write ended before it began.
+func (b *bed) assertHandedOver(old, newLeader *node, since time.Time, event string) {
+	b.t.Helper()
+	waitFor(b.t, 10*time.Second, "a probe write on the new primary", func() error {
+		if _, ok := b.p.firstSuccessAfter(newLeader.name, since); !ok {
+			return errors.New("none yet")
+		}
+		return nil
+	})
+	oldLast, _ := b.p.lastSuccess(old.name)
+	newFirst, _ := b.p.firstSuccessAfter(newLeader.name, since)
+	b.t.Logf("%s: last write ended %v after %s; new primary %s: first write began %v after it",
+		old.name, oldLast.Sub(since).Round(time.Millisecond), event, newLeader.name, newFirst.Sub(since).Round(time.Millisecond))
+	if !oldLast.Before(newFirst) {
+		b.t.Errorf("%s still accepted a write (ending %v) after the new primary %s accepted one (starting %v)",
+			old.name, oldLast.Sub(since), newLeader.name, newFirst.Sub(since))
+	}
+}
+
+// crashNode kills a node's agent and postmaster together (a host crash)
+// and returns when it happened.
+func crashNode(t testing.TB, n *node) time.Time {
+	t.Helper()
+	agent, pm := n.agentPID(), n.postmasterPID()
+	t0 := time.Now()
+	syscall.Kill(agent, syscall.SIGKILL)
+	syscall.Kill(pm, syscall.SIGKILL)
+	n.wait(10 * time.Second)
+	t.Logf("killed %s's agent (pid %d) and postmaster (pid %d)", n.name, agent, pm)
+	return t0
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -18,9 +17,7 @@ import (
 func TestNodeCrash_WithoutPgRewind_OldPrimaryIsClonedAgain(t *testing.T) {
 	b := setUp(t, clusterOptions{extra: func(*node) string { return "  use_pg_rewind: false\n" }}, nil)
 	old := b.leader
-	syscall.Kill(old.agentPID(), syscall.SIGKILL)
-	syscall.Kill(old.postmasterPID(), syscall.SIGKILL)
-	old.wait(10 * time.Second)
+	crashNode(t, old)
 	newLeader := waitLeaderAmong(t, b.c, b.others(old), old, 30*time.Second)
 	b.w.waitWritesOn(t, newLeader, time.Now(), 30*time.Second)
 
