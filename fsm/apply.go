@@ -55,6 +55,13 @@ func applyAcquireLeader(s *State, c Command, index uint64) error {
 	if cmd.ExpectIndex != s.LeaderIndex {
 		return reject(ErrLeaderChanged, "expected index %d, leader key is at %d", cmd.ExpectIndex, s.LeaderIndex)
 	}
+	// Rule 2 at the compare-and-swap itself, so a candidate deciding on a
+	// stale view cannot win: in synchronous mode only the recorded sync
+	// leader or a recorded synchronous standby may take the key.
+	if dyn, err := ParseDynamicConfig(s.Config); err == nil && dyn.SynchronousMode &&
+		s.Sync.Leader != "" && s.Sync.Leader != cmd.Member && !s.IsSync(cmd.Member) {
+		return reject(ErrNotSyncStandby, "%s is not a recorded synchronous standby", cmd.Member)
+	}
 	s.Leader = &Leader{Member: cmd.Member, Epoch: index, TTL: cmd.TTL, AcquiredAt: cmd.ProposedAt, RenewedAt: cmd.ProposedAt}
 	s.LeaderIndex = index
 	return nil

@@ -15,6 +15,7 @@ var (
 	ErrConfigConflict   = errors.New("dynamic configuration changed since it was read")
 	ErrInvalidConfig    = errors.New("invalid dynamic configuration")
 	ErrInvalidCommand   = errors.New("invalid command")
+	ErrNotSyncStandby   = errors.New("not a recorded synchronous standby")
 	ErrUnknownCommand   = errors.New("unknown command type")
 )
 
@@ -26,6 +27,7 @@ var errorCodes = map[string]error{
 	"config_conflict":    ErrConfigConflict,
 	"invalid_config":     ErrInvalidConfig,
 	"invalid_command":    ErrInvalidCommand,
+	"not_sync_standby":   ErrNotSyncStandby,
 	"unknown_command":    ErrUnknownCommand,
 }
 

@@ -148,6 +148,13 @@ func TestDecide(t *testing.T) {
 			o.PG.InRecovery = false
 			setMember(o, "n1", func(m *fsm.Member) { m.Timeline = 2 })
 		}, []ActionKind{ActRewind, ActStartReplica}, "n1"},
+		{"Follower_FormerPrimaryOnSameTimelineNumber_Rewinds", func(o *Observation) {
+			o.Config.UsePgRewind = true
+			o.PG.Running = false
+			o.PG.InRecovery = false
+			o.PG.Timeline = 2
+			setMember(o, "n1", func(m *fsm.Member) { m.Timeline = 2 })
+		}, []ActionKind{ActRewind, ActStartReplica}, "n1"},
 		{"Follower_DivergedWithoutRewind_MovesDataAside", func(o *Observation) {
 			o.Config.UsePgRewind = false
 			o.PG.Running = false

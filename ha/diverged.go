@@ -13,6 +13,9 @@ import (
 // decideDiverged returns a plan when the local data must be brought onto
 // the leader's timeline before it may stream from it.
 func decideDiverged(o Observation, leader fsm.Member) (Plan, bool) {
+	if o.PG.Running && !o.PG.InRecovery {
+		return Plan{}, false // a writable primary is demoted first (immediate stop)
+	}
 	if leader.Host == "" || leader.Role != fsm.RolePrimary || leader.State != "running" {
 		return Plan{}, false
 	}
@@ -39,11 +42,17 @@ func decideDiverged(o Observation, leader fsm.Member) (Plan, bool) {
 // assumed diverged (pg_rewind finds out cheaply when it is not); a standby
 // is diverged when it replayed past the point where its timeline ended.
 func diverged(o Observation, leader fsm.Member) bool {
-	if o.PG.Timeline == 0 || leader.Timeline <= o.PG.Timeline {
+	if o.PG.Timeline == 0 {
 		return false
 	}
 	if !o.PG.InRecovery {
-		return true
+		// A former primary: another primary on the same timeline number
+		// was promoted independently, so only a newer or equal timeline
+		// of someone else's means divergence is possible.
+		return leader.Timeline >= o.PG.Timeline
+	}
+	if leader.Timeline <= o.PG.Timeline {
+		return false
 	}
 	if o.PG.Running && o.PG.Streaming {
 		return false

@@ -52,15 +52,16 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 	case ActFollow:
 		return l.pg.Follow(ctx, a.Target)
 	case ActDemote:
-		l.dropLease()
 		err := l.pg.Demote(ctx, &a.Target)
 		if err == nil {
 			l.setWritable(false)
+			l.dropLease()
 		}
 		return err
 	case ActFence:
-		l.dropLease()
-		l.fence(ctx)
+		if l.fence(ctx) {
+			l.dropLease()
+		}
 		return nil
 	case ActSyncSlots:
 		return l.syncSlots(ctx, o)
@@ -86,6 +87,7 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		_, err := l.propose(ctx, o, fsm.SetSync{Leader: o.Self, Epoch: o.State.Leader.Epoch, Members: a.Names})
 		return err
 	case ActSetSyncStandbys:
+		l.noteSyncAdded(o, a.Names)
 		return l.pg.SetSyncStandbys(ctx, a.Names, o.Config.SynchronousMode && o.Config.SynchronousModeStrict)
 	case ActRefuse:
 		return fmt.Errorf("%w: %s", ErrRefused, l.lastReason)
@@ -138,6 +140,11 @@ func (l *Loop) takeKey(ctx context.Context, o Observation, expect uint64) error 
 }
 
 func (l *Loop) acquire(ctx context.Context, o Observation, expect uint64) error {
+	// From here on a failsafe heartbeat from the old holder is refused, so
+	// it cannot extend its trust while this node takes over.
+	l.mu.Lock()
+	l.acquiringAt = l.cfg.Clock.Now()
+	l.mu.Unlock()
 	if err := l.takeKey(ctx, o, expect); err != nil {
 		if errors.Is(err, fsm.ErrLeaderChanged) {
 			return nil // someone else was faster, or the holder renewed
@@ -189,7 +196,20 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	if !l.trusted() {
 		return errors.New("lease not trusted: not promoting")
 	}
+	if o.Config.SynchronousMode {
+		// Rule 2: a new tenure starts from an empty recorded set under its
+		// own name, and PostgreSQL may acknowledge nothing no recorded
+		// standby has ('' or, strict, '*') before it becomes writable.
+		epoch, _ := l.lease.TrustUntil()
+		if _, err := l.propose(ctx, o, fsm.SetSync{Leader: o.Self, Epoch: epoch}); err != nil {
+			return fmt.Errorf("recording the new tenure's synchronous standbys: %w", err)
+		}
+		if err := l.pg.SetSyncStandbys(ctx, nil, o.Config.SynchronousModeStrict); err != nil {
+			return err
+		}
+	}
 	oldTimeline := o.PG.Timeline
+	l.setWritable(true) // from now on the guard must fence
 	switchLSN, err := l.pg.Promote(ctx)
 	if err != nil {
 		return err
@@ -197,7 +217,6 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	if switchLSN == 0 {
 		switchLSN = o.PG.WALPosition
 	}
-	l.setWritable(true)
 	l.log.Info("promoted", "timeline", oldTimeline+1)
 	entry := fsm.HistoryEntry{Timeline: oldTimeline, LSN: switchLSN, Reason: timelineSwitchReason, Timestamp: time.Now().UTC(), NewLeader: o.Self}
 	if _, err := l.propose(ctx, o, fsm.AppendHistory{Entry: entry}); err != nil {
@@ -231,11 +250,18 @@ func (l *Loop) syncSlots(ctx context.Context, o Observation) error {
 func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
 	renewErr := l.renew(ctx, o)
 	if renewErr == nil && l.trusted() {
-		if err := l.pg.Start(ctx, nil); err != nil {
-			return err
+		if o.Config.SynchronousMode {
+			// Start with the recorded standbys, not an empty list (rule 2).
+			var names []string
+			if o.State.Sync.Leader == o.Self {
+				names = o.State.Sync.Members
+			}
+			if err := l.pg.SetSyncStandbys(ctx, names, o.Config.SynchronousModeStrict); err != nil {
+				return err
+			}
 		}
-		l.setWritable(true)
-		return nil
+		l.setWritable(true) // from now on the guard must fence
+		return l.pg.Start(ctx, nil)
 	}
 	l.log.Warn("leader key not renewed: starting PostgreSQL read-only", "error", renewErr)
 	if err := l.pg.Start(ctx, &fsm.Member{}); err != nil {
@@ -250,4 +276,20 @@ func (l *Loop) release(ctx context.Context, o Observation) error {
 	l.dropLease()
 	_, err := l.propose(ctx, o, fsm.ReleaseLeader{Member: o.Self, Epoch: o.State.Leader.Epoch})
 	return err
+}
+
+// noteSyncAdded remembers the WAL position at which standbys are added to
+// synchronous_standby_names (see syncSince).
+func (l *Loop) noteSyncAdded(o Observation, names []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	added := map[string]uint64{}
+	for _, n := range names {
+		if at, ok := l.syncAddedAt[n]; ok && contains(o.PG.SyncStandbys, n) {
+			added[n] = at
+		} else {
+			added[n] = o.PG.WALPosition
+		}
+	}
+	l.syncAddedAt = added
 }

@@ -39,9 +39,17 @@ func (l *Loop) FailsafeHeartbeat(leader string) error {
 	if st.Leader != nil && st.Leader.Member == l.cfg.Name {
 		return ErrHoldsKey
 	}
+	now := l.cfg.Clock.Now()
+	ttl := time.Duration(fsm.DefaultTTLSeconds) * time.Second
+	if st.Leader != nil {
+		ttl = time.Duration(st.Leader.TTL) * time.Second
+	}
 	l.mu.Lock()
-	l.failsafeFrom, l.failsafeAt = leader, l.cfg.Clock.Now()
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if !l.acquiringAt.IsZero() && now.Sub(l.acquiringAt) < ttl {
+		return errors.New("this member is taking over the leader key")
+	}
+	l.failsafeFrom, l.failsafeAt = leader, now
 	return nil
 }
 

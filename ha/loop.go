@@ -78,6 +78,8 @@ type Loop struct {
 	failsafeAt        time.Time // when it arrived (monotonic)
 	failsafeActive    bool      // this leader holds its role through failsafe
 	raftDown          bool      // the last proposal failed for lack of Raft
+	acquiringAt       time.Time // last AcquireLeader attempt (failsafe refuses heartbeats after it)
+	syncAddedAt       map[string]uint64
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -170,23 +172,24 @@ func (l *Loop) guardLease(ctx context.Context) {
 		if epoch == 0 || l.cfg.Clock.Now().Before(until) {
 			continue
 		}
-		l.mu.Lock()
-		writable := l.writable
-		l.mu.Unlock()
-		l.dropLease()
-		if writable {
-			l.log.Error("lease not renewed in time: fencing PostgreSQL", "epoch", epoch)
-			l.fence(ctx)
+		// Fence even when PostgreSQL does not look writable yet: a start
+		// or promotion may be finishing right now. The watchdog stays armed
+		// until the fence succeeded.
+		l.log.Error("lease not renewed in time: fencing PostgreSQL", "epoch", epoch)
+		if l.fence(ctx) {
+			l.dropLease()
 		}
 	}
 }
 
-func (l *Loop) fence(ctx context.Context) {
+// fence stops PostgreSQL at once; it reports whether it is stopped.
+func (l *Loop) fence(ctx context.Context) bool {
 	if err := l.pg.Fence(ctx); err != nil {
-		l.log.Error("fence failed", "error", err)
-		return
+		l.log.Error("fence failed; the watchdog stays armed", "error", err)
+		return false
 	}
 	l.setWritable(false)
+	return true
 }
 
 func (l *Loop) setWritable(w bool) {
@@ -222,6 +225,10 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	}
 	downSince := l.primaryDownSince
 	rewindFailed := st.Leader != nil && l.rewindFailedEpoch == st.Leader.Epoch
+	syncAddedAt := map[string]uint64{}
+	for k, v := range l.syncAddedAt {
+		syncAddedAt[k] = v
+	}
 	l.mu.Unlock()
 	return Observation{
 		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
@@ -230,6 +237,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		PrimaryDownSince: downSince,
 		RewindFailed:     rewindFailed,
 		FailsafeLeader:   l.failsafeLeader(now, ttl),
+		SyncAddedAt:      syncAddedAt,
 	}
 }
 
@@ -345,10 +353,11 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 	if st.Leader == nil || st.Leader.Member != l.cfg.Name {
 		return stopErr
 	}
-	l.dropLease()
 	if stopErr != nil {
+		// The watchdog stays armed: it fences at the trust deadline.
 		return fmt.Errorf("stop PostgreSQL (leader key kept until its lease runs out): %w", stopErr)
 	}
+	l.dropLease()
 	// Bounded: when the whole cluster stops at once there may be no quorum
 	// left; the key then simply expires, which is as safe, only slower.
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)

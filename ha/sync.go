@@ -14,8 +14,10 @@ import "sort"
 //  1. drop unwanted standbys from the state first (they may lack later commits);
 //  2. then drop from synchronous_standby_names whatever the state no longer lists;
 //  3. add wanted standbys to synchronous_standby_names;
-//  4. record them in the state only once PostgreSQL reports them "sync",
-//     i.e. they confirmed a commit and so hold all WAL before it.
+//  4. record them in the state only once PostgreSQL reports them "sync"
+//     and their flush position passed the primary's WAL position at the
+//     moment they were added, so they hold every commit acknowledged
+//     before that (a standby is "sync" as soon as it streams, even behind).
 //
 // Releasing commits that wait for a dropped standby (step 2) is safe: the
 // state already says that standby may not be promoted. The new leader of a
@@ -53,7 +55,8 @@ func syncStep(o Observation) (*Action, string) {
 	}
 	var confirmed []string
 	for _, r := range o.PG.Replicas {
-		if (r.SyncState == "sync" || r.SyncState == "quorum") && contains(want, r.Name) && !contains(recorded, r.Name) {
+		if (r.SyncState == "sync" || r.SyncState == "quorum") && contains(want, r.Name) && !contains(recorded, r.Name) &&
+			r.FlushLSN >= syncSince(o, r.Name) {
 			confirmed = append(confirmed, r.Name)
 		}
 	}
@@ -61,6 +64,16 @@ func syncStep(o Observation) (*Action, string) {
 		return &Action{Kind: ActSetSync, Names: union(recorded, confirmed)}, "recording confirmed synchronous standbys"
 	}
 	return nil, ""
+}
+
+// syncSince is the WAL position a standby must have flushed before it is
+// recorded: every commit acknowledged before it was listed lies below the
+// position at which it was added. Unknown (agent restarted): the current one.
+func syncSince(o Observation, name string) uint64 {
+	if at, ok := o.SyncAddedAt[name]; ok {
+		return at
+	}
+	return o.PG.WALPosition
 }
 
 // pickSync chooses up to synchronous_node_count standbys: live, streaming,

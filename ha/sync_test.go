@@ -37,6 +37,21 @@ func TestSyncStep(t *testing.T) {
 		{"ConfirmedSync_IsRecorded", func(o *Observation) {
 			o.PG.SyncStandbys = []string{"n2"}
 			o.PG.Replicas[0].SyncState = "sync"
+			o.PG.Replicas[0].FlushLSN = 1000
+		}, ActSetSync, []string{"n2"}},
+		{"SyncButBehindWhereItWasAdded_NotRecordedYet", func(o *Observation) {
+			o.PG.SyncStandbys = []string{"n2"}
+			o.PG.WALPosition = 2000
+			o.SyncAddedAt = map[string]uint64{"n2": 1500}
+			o.PG.Replicas[0].SyncState = "sync"
+			o.PG.Replicas[0].FlushLSN = 1400
+		}, ActWait, nil},
+		{"SyncPastWhereItWasAdded_Recorded", func(o *Observation) {
+			o.PG.SyncStandbys = []string{"n2"}
+			o.PG.WALPosition = 2000
+			o.SyncAddedAt = map[string]uint64{"n2": 1500}
+			o.PG.Replicas[0].SyncState = "sync"
+			o.PG.Replicas[0].FlushLSN = 1500
 		}, ActSetSync, []string{"n2"}},
 		{"RecordedStandbyGone_DroppedFromStateBeforePostgres", func(o *Observation) {
 			o.State.Sync.Members = []string{"n2"}
@@ -128,6 +143,7 @@ func TestSyncStep_SwapKeepsTheInvariantAtEveryTurn(t *testing.T) {
 			for i := range o.PG.Replicas {
 				if contains(a.Names, o.PG.Replicas[i].Name) {
 					o.PG.Replicas[i].SyncState = "sync"
+					o.PG.Replicas[i].FlushLSN = o.PG.WALPosition
 				}
 			}
 		}

@@ -146,4 +146,7 @@ type Observation struct {
 	// FailsafeLeader is the member whose failsafe heartbeat this node
 	// accepted within the last ttl ("" if none).
 	FailsafeLeader string
+	// SyncAddedAt is the primary's WAL position when each standby was added
+	// to synchronous_standby_names (unknown after an agent restart).
+	SyncAddedAt map[string]uint64
 }

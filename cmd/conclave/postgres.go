@@ -31,6 +31,7 @@ type postgres struct {
 	followed  *fsm.Member // whom the standby configuration points at; nil = primary
 	syncNames []string    // synchronous_standby_names the primary must wait for
 	syncAny   bool        // '*' (strict synchronous mode without a recorded standby)
+	syncKnown bool        // syncNames set by SetSyncStandbys or read from the server
 	last      pgctl.Status
 	lastState pgctl.DataDirState
 }
@@ -107,6 +108,7 @@ func (p *postgres) Observe(ctx context.Context) ha.PGStatus {
 			}
 			if !st.InRecovery {
 				out.SyncStandbys, out.SyncAny = p.currentSyncNames(octx)
+				p.adoptSyncNames(out.SyncStandbys, out.SyncAny)
 			}
 			return out
 		}
@@ -367,6 +369,7 @@ func (p *postgres) SetSyncStandbys(ctx context.Context, names []string, strict b
 	p.mu.Lock()
 	p.syncNames = append([]string(nil), names...)
 	p.syncAny = strict && len(names) == 0
+	p.syncKnown = true
 	follow := p.followed
 	p.mu.Unlock()
 	changed, err := p.writeConfig(follow)
@@ -472,4 +475,15 @@ func (p *postgres) SyncSlots(ctx context.Context, members, permanent []string) e
 		want = append(want, pgctl.SlotName(m))
 	}
 	return p.inst.EnsureSlots(ctx, want)
+}
+
+// adoptSyncNames takes the running primary's synchronous_standby_names as
+// the starting point after an agent restart, so a later rewrite of the
+// configuration (SIGHUP, restart) never empties it behind the loop's back.
+func (p *postgres) adoptSyncNames(names []string, any bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.syncKnown {
+		p.syncNames, p.syncAny, p.syncKnown = names, any, true
+	}
 }
