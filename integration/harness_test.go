@@ -270,6 +270,7 @@ bootstrap:
       parameters:
         max_connections: 40
         shared_buffers: 16MB
+        wal_keep_size: 128MB
 %[9]s
   initdb:
   - encoding: UTF8
@@ -611,7 +612,12 @@ func (c *cluster) byName(name string) *node {
 
 // sql opens a superuser connection to the node's PostgreSQL over TCP.
 func (n *node) sql(ctx context.Context) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres password=super-secret dbname=postgres connect_timeout=2 sslmode=disable", n.host, n.pgPort))
+	return n.sqlAs(ctx, "postgres", "super-secret")
+}
+
+// sqlAs opens a connection to the node's PostgreSQL as the given role.
+func (n *node) sqlAs(ctx context.Context, user, password string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=postgres connect_timeout=2 sslmode=disable", n.host, n.pgPort, user, password))
 	if err != nil {
 		return nil, err
 	}
@@ -636,9 +642,14 @@ func (n *node) exec(t testing.TB, query string, args ...any) {
 }
 
 func (n *node) queryString(query string) (string, error) {
+	return n.queryStringAs("postgres", "super-secret", query)
+}
+
+// queryStringAs runs one query on the node as the given role.
+func (n *node) queryStringAs(user, password, query string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, err := n.sql(ctx)
+	conn, err := n.sqlAs(ctx, user, password)
 	if err != nil {
 		return "", err
 	}
@@ -653,18 +664,4 @@ func (n *node) conclave(args ...string) (string, error) {
 	cmd := exec.Command(binary, append([]string{"-c", n.cfgPath}, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-// queryStringAs runs one query on the node as the given role.
-func (n *node) queryStringAs(user, password, query string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=postgres connect_timeout=2", n.host, n.pgPort, user, password))
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close(ctx)
-	var s string
-	err = conn.QueryRow(ctx, query).Scan(&s)
-	return s, err
 }

@@ -223,8 +223,7 @@ pick_base() {
 write_config() {  # $1 node
   # Same PostgreSQL settings as the Patroni anchor's config; no ttl/loop_wait/retry_timeout:
   # Conclave's defaults (3/1/1) are what is measured.
-  node_config "$W" "$1" "$BASE" bench trust "wal_keep_size: 256MB
-max_wal_senders: 10
+  node_config "$W" "$1" "$BASE" bench trust "max_wal_senders: 10
 max_replication_slots: 10"
 }
 

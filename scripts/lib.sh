@@ -33,7 +33,8 @@ bootstrap:
       use_slots: true
       parameters:
         max_connections: 50
-        shared_buffers: 32MB$param_yaml
+        shared_buffers: 32MB
+        wal_keep_size: 128MB$param_yaml
   initdb:
   - encoding: UTF8
   - data-checksums
