@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -74,10 +75,18 @@ type Config struct {
 	// added as a voter; an error refuses the join with its message.
 	ValidateJoin func(req JoinRequest, st fsm.State) error
 
-	// Test hooks: a listener already bound to Addr, and faster formation.
-	listener          net.Listener
-	formationInterval time.Duration
-	formationLogEvery time.Duration
+	// Listener, when set, is used instead of listening on Addr; it must
+	// accept connections for Addr. Close closes it.
+	Listener net.Listener
+	// Dial, when set, opens every outgoing connection (Raft's transport and
+	// Conclave RPC) instead of a plain TCP dial. Fault-injection tests
+	// (raftstore/rafttest) wrap connections here to cut or delay links.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// FormationInterval is how often a node without Raft state says hello
+	// to its partners (default 500 ms); FormationLogEvery rate-limits the
+	// repeated formation warnings (default 10 s). Tests shorten both.
+	FormationInterval time.Duration
+	FormationLogEvery time.Duration
 }
 
 // JoinRequest asks the leader to add a voter.
@@ -124,8 +133,8 @@ func (c Config) withDefaults() Config {
 	setDur(&c.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
 	setDur(&c.CommitTimeout, DefaultCommitTimeout)
 	setDur(&c.SnapshotInterval, DefaultSnapshotInterval)
-	setDur(&c.formationInterval, defaultFormationInterval)
-	setDur(&c.formationLogEvery, defaultFormationLogEvery)
+	setDur(&c.FormationInterval, defaultFormationInterval)
+	setDur(&c.FormationLogEvery, defaultFormationLogEvery)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = DefaultSnapshotThreshold
 	}

@@ -38,7 +38,7 @@ func (s *Store) form(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(s.cfg.formationInterval):
+		case <-time.After(s.cfg.FormationInterval):
 		}
 	}
 }

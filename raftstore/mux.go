@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"sync"
@@ -26,6 +27,7 @@ type muxListener struct {
 	ln        net.Listener
 	advertise net.Addr
 	serveRPC  func(net.Conn) // called in its own goroutine for 0xC7 connections
+	dial      func(ctx context.Context, addr string) (net.Conn, error)
 	raftConns chan net.Conn
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -34,9 +36,10 @@ type muxListener struct {
 
 var _ raft.StreamLayer = (*muxListener)(nil)
 
-func newMuxListener(ln net.Listener, advertise string, serveRPC func(net.Conn)) *muxListener {
+func newMuxListener(ln net.Listener, advertise string, serveRPC func(net.Conn), dial func(context.Context, string) (net.Conn, error)) *muxListener {
 	m := &muxListener{
 		ln:        ln,
+		dial:      dial,
 		advertise: tcpAddr(advertise),
 		serveRPC:  serveRPC,
 		raftConns: make(chan net.Conn),
@@ -150,7 +153,9 @@ func (m *muxListener) Addr() net.Addr { return m.advertise }
 
 // Dial opens a Raft connection; Raft writes its type byte first.
 func (m *muxListener) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(address), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return m.dial(ctx, string(address))
 }
 
 // peekedConn replays the peeked byte before reading the rest.

@@ -93,8 +93,11 @@ func (s *Store) call(ctx context.Context, addr string, req rpcRequest) (rpcRespo
 	req.From = s.cfg.Addr
 	req.TimeoutMS = max(time.Until(deadline).Milliseconds(), 1)
 
-	d := net.Dialer{Timeout: rpcDialTimeout, Deadline: deadline}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	dctx, cancelDial := context.WithTimeout(dctx, rpcDialTimeout)
+	conn, err := s.dial(dctx, addr)
+	cancelDial()
+	cancel()
 	if err != nil {
 		return resp, &callError{addr: addr, err: err}
 	}

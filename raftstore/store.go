@@ -84,7 +84,7 @@ func Open(ctx context.Context, cfg Config, f *fsm.FSM) (*Store, error) {
 		notifyCh:     make(chan bool, leaderEventBuffer),
 		leaderEvents: make(chan bool, leaderEventBuffer),
 		eventsStop:   make(chan struct{}),
-		limit:        newThrottle(cfg.formationLogEvery),
+		limit:        newThrottle(cfg.FormationLogEvery),
 		eventsDone:   make(chan struct{}),
 	}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
@@ -131,13 +131,13 @@ func (s *Store) open() error {
 		return fmt.Errorf("raftstore: check raft state in %s: %w", cfg.DataDir, err)
 	}
 
-	ln := cfg.listener
+	ln := cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 			return fmt.Errorf("raftstore: listen on raft.self_addr %s: %w", cfg.Addr, err)
 		}
 	}
-	s.mux = newMuxListener(ln, cfg.Addr, s.serveRPC)
+	s.mux = newMuxListener(ln, cfg.Addr, s.serveRPC, s.dial)
 	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  s.mux,
 		MaxPool: transportMaxPool,
@@ -296,8 +296,8 @@ func (s *Store) closeResources() {
 		s.transport.Close()
 	} else if s.mux != nil {
 		s.mux.Close()
-	} else if s.cfg.listener != nil {
-		s.cfg.listener.Close()
+	} else if s.cfg.Listener != nil {
+		s.cfg.Listener.Close()
 	}
 	if s.mux != nil {
 		s.mux.wait()
@@ -341,4 +341,13 @@ func waitFutureTimeout(f raft.Future, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	return waitFuture(ctx, f)
+}
+
+// dial opens an outgoing connection through Config.Dial, or plain TCP.
+func (s *Store) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if s.cfg.Dial != nil {
+		return s.cfg.Dial(ctx, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
 }

@@ -1,4 +1,4 @@
-package raftstore
+package raftstore_test
 
 import (
 	"context"
@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/conclave-ha/conclave/fsm"
+	"github.com/conclave-ha/conclave/raftstore"
+	"github.com/conclave-ha/conclave/raftstore/rafttest"
 )
 
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), scaled(10*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), rafttest.Scaled(10*time.Second))
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -22,7 +24,7 @@ func upsert(name string) fsm.Command {
 	return fsm.UpsertMember{Member: fsm.Member{Name: name}}
 }
 
-func voters(t *testing.T, s *Store) []string {
+func voters(t *testing.T, s *raftstore.Store) []string {
 	t.Helper()
 	servers, err := s.Servers(testCtx(t))
 	if err != nil {
@@ -38,15 +40,15 @@ func voters(t *testing.T, s *Store) []string {
 	return out
 }
 
-func hasMember(s *Store, name string) error {
+func hasMember(s *raftstore.Store, name string) error {
 	if _, ok := s.State().Members[name]; !ok {
-		return fmt.Errorf("%s has no member %q", s.cfg.Addr, name)
+		return fmt.Errorf("%s has no member %q", s.Addr(), name)
 	}
 	return nil
 }
 
 func TestCluster_ThreeNodesWithIdenticalPartnerLists_FormOneCluster(t *testing.T) {
-	c := NewTestCluster(t, 3)
+	c := rafttest.New(t, 3)
 	leader := c.Leader(t)
 	want := c.Addrs()
 	slices.Sort(want)
@@ -54,13 +56,13 @@ func TestCluster_ThreeNodesWithIdenticalPartnerLists_FormOneCluster(t *testing.T
 		s := c.Store(i)
 		// A node that saw a partner already formed joins instead of
 		// bootstrapping; it is formed once the leader's entries arrive.
-		waitFor(t, 5*time.Second, func() error {
+		rafttest.WaitFor(t, 5*time.Second, func() error {
 			if !s.Formed() {
 				return fmt.Errorf("node %d not formed", i)
 			}
 			return nil
 		})
-		waitFor(t, 5*time.Second, func() error {
+		rafttest.WaitFor(t, 5*time.Second, func() error {
 			if got := voters(t, s); !slices.Equal(got, want) {
 				return fmt.Errorf("node %d voters %v, want %v", i, got, want)
 			}
@@ -68,7 +70,7 @@ func TestCluster_ThreeNodesWithIdenticalPartnerLists_FormOneCluster(t *testing.T
 		})
 	}
 	st := leader.Stats()
-	if st.State != "Leader" || st.Voters != 3 || st.NumPeers != 2 || st.Leader != leader.cfg.Addr {
+	if st.State != "Leader" || st.Voters != 3 || st.NumPeers != 2 || st.Leader != leader.Addr() {
 		t.Errorf("leader stats %+v", st)
 	}
 	select {
@@ -82,9 +84,9 @@ func TestCluster_ThreeNodesWithIdenticalPartnerLists_FormOneCluster(t *testing.T
 }
 
 func TestFormation_SingleNodeWithoutPartners_BootstrapsAlone(t *testing.T) {
-	ln := testListener(t, "127.0.0.1:0")
-	s := openTestStore(t, testConfig(t, "solo", ln, nil), fsm.New())
-	waitFor(t, 5*time.Second, func() error {
+	ln := rafttest.Listener(t, "127.0.0.1:0")
+	s := rafttest.OpenStore(t, rafttest.Config(t, "solo", ln, nil), fsm.New())
+	rafttest.WaitFor(t, 5*time.Second, func() error {
 		if !s.IsLeader() {
 			return errors.New("not leader yet")
 		}
@@ -99,7 +101,7 @@ func TestFormation_SingleNodeWithoutPartners_BootstrapsAlone(t *testing.T) {
 }
 
 func TestPropose_FromFollower_IsForwardedAndAppliedOnAllNodes(t *testing.T) {
-	c := NewTestCluster(t, 3)
+	c := rafttest.New(t, 3)
 	f := c.Follower(t)
 	idx, err := f.Propose(testCtx(t), upsert("pg-a"))
 	if err != nil {
@@ -117,14 +119,14 @@ func TestPropose_FromFollower_IsForwardedAndAppliedOnAllNodes(t *testing.T) {
 }
 
 func TestPropose_CASRejection_IsFSMSentinelOnLeaderAndViaFollower(t *testing.T) {
-	c := NewTestCluster(t, 3)
+	c := rafttest.New(t, 3)
 	bad := fsm.AcquireLeader{Member: "pg-a", ExpectIndex: 999, TTL: 3}
-	for name, s := range map[string]*Store{"leader": c.Leader(t), "follower": c.Follower(t)} {
+	for name, s := range map[string]*raftstore.Store{"leader": c.Leader(t), "follower": c.Follower(t)} {
 		_, err := s.Propose(testCtx(t), bad)
-		if !errors.Is(err, fsm.ErrLeaderChanged) || !errors.Is(err, ErrRejected) {
-			t.Errorf("%s: err = %v, want fsm.ErrLeaderChanged and ErrRejected", name, err)
+		if !errors.Is(err, fsm.ErrLeaderChanged) || !errors.Is(err, raftstore.ErrRejected) {
+			t.Errorf("%s: err = %v, want fsm.ErrLeaderChanged and raftstore.ErrRejected", name, err)
 		}
-		if errors.Is(err, ErrUnknownOutcome) || errors.Is(err, ErrNotLeader) {
+		if errors.Is(err, raftstore.ErrUnknownOutcome) || errors.Is(err, raftstore.ErrNotLeader) {
 			t.Errorf("%s: rejection also reads as a raft failure: %v", name, err)
 		}
 	}
@@ -138,7 +140,7 @@ func TestPropose_CASRejection_IsFSMSentinelOnLeaderAndViaFollower(t *testing.T) 
 }
 
 func TestRestart_AllNodesFromExistingState_KeepStateWithoutBootstrap(t *testing.T) {
-	c := NewTestCluster(t, 3)
+	c := rafttest.New(t, 3)
 	var last uint64
 	for _, name := range []string{"a", "b", "c"} {
 		idx, err := c.Follower(t).Propose(testCtx(t), upsert(name))
@@ -158,8 +160,8 @@ func TestRestart_AllNodesFromExistingState_KeepStateWithoutBootstrap(t *testing.
 	}
 	for i := range 3 {
 		s := c.Store(i)
-		if !s.hadState || s.bootstrapped.Load() {
-			t.Errorf("node %d: hadState=%v bootstrapped=%v, want true/false", i, s.hadState, s.bootstrapped.Load())
+		if !raftstore.HadState(s) || raftstore.Bootstrapped(s) {
+			t.Errorf("node %d: hadState=%v bootstrapped=%v, want true/false", i, raftstore.HadState(s), raftstore.Bootstrapped(s))
 		}
 	}
 	c.Leader(t)
@@ -180,19 +182,11 @@ func TestRestart_AllNodesFromExistingState_KeepStateWithoutBootstrap(t *testing.
 	c.WaitApplied(t, idx)
 }
 
-// deadAddr returns a loopback address nobody listens on.
-func deadAddr(t *testing.T) string {
-	ln := testListener(t, "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-func notFormed(stores ...*Store) func() error {
+func notFormed(stores ...*raftstore.Store) func() error {
 	return func() error {
 		for _, s := range stores {
 			if s.Formed() {
-				return fmt.Errorf("%s formed", s.cfg.Addr)
+				return fmt.Errorf("%s formed", s.Addr())
 			}
 		}
 		return nil
@@ -200,31 +194,31 @@ func notFormed(stores ...*Store) func() error {
 }
 
 func TestFormation_DifferentPartnerSets_DoNotBootstrap(t *testing.T) {
-	lx, ly := testListener(t, "127.0.0.1:0"), testListener(t, "127.0.0.1:0")
+	lx, ly := rafttest.Listener(t, "127.0.0.1:0"), rafttest.Listener(t, "127.0.0.1:0")
 	x, y := lx.Addr().String(), ly.Addr().String()
-	sx := openTestStore(t, testConfig(t, "x", lx, []string{x, y, deadAddr(t)}), fsm.New())
-	sy := openTestStore(t, testConfig(t, "y", ly, []string{x, y, deadAddr(t)}), fsm.New())
+	sx := rafttest.OpenStore(t, rafttest.Config(t, "x", lx, []string{x, y, rafttest.DeadAddr(t)}), fsm.New())
+	sy := rafttest.OpenStore(t, rafttest.Config(t, "y", ly, []string{x, y, rafttest.DeadAddr(t)}), fsm.New())
 	// Each sees a majority of its own set (2 of 3), but the sets differ.
-	holdsFor(t, time.Second, notFormed(sx, sy))
+	rafttest.HoldsFor(t, time.Second, notFormed(sx, sy))
 
 	// Without a cluster a proposal waits for a leader until ctx is done.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err := sx.Propose(ctx, upsert("nowhere"))
-	if !errors.Is(err, ErrTimeout) || !errors.Is(err, ErrNoLeader) {
-		t.Errorf("propose without a cluster: %v, want ErrTimeout and ErrNoLeader", err)
+	if !errors.Is(err, raftstore.ErrTimeout) || !errors.Is(err, raftstore.ErrNoLeader) {
+		t.Errorf("propose without a cluster: %v, want raftstore.ErrTimeout and raftstore.ErrNoLeader", err)
 	}
 }
 
 func TestFormation_WaitsForMajority_ThenBootstraps(t *testing.T) {
-	lx, ly := testListener(t, "127.0.0.1:0"), testListener(t, "127.0.0.1:0")
-	lz := testListener(t, "127.0.0.1:0")
+	lx, ly := rafttest.Listener(t, "127.0.0.1:0"), rafttest.Listener(t, "127.0.0.1:0")
+	lz := rafttest.Listener(t, "127.0.0.1:0")
 	set := []string{lx.Addr().String(), ly.Addr().String(), lz.Addr().String()}
 	lz.Close() // z stays down
-	sx := openTestStore(t, testConfig(t, "x", lx, set), fsm.New())
-	holdsFor(t, 500*time.Millisecond, notFormed(sx)) // 1 of 3: no majority
-	sy := openTestStore(t, testConfig(t, "y", ly, set), fsm.New())
-	waitFor(t, 10*time.Second, func() error {
+	sx := rafttest.OpenStore(t, rafttest.Config(t, "x", lx, set), fsm.New())
+	rafttest.HoldsFor(t, 500*time.Millisecond, notFormed(sx)) // 1 of 3: no majority
+	sy := rafttest.OpenStore(t, rafttest.Config(t, "y", ly, set), fsm.New())
+	rafttest.WaitFor(t, 10*time.Second, func() error {
 		if !sx.IsLeader() && !sy.IsLeader() {
 			return errors.New("no leader")
 		}
@@ -236,52 +230,52 @@ func TestFormation_WaitsForMajority_ThenBootstraps(t *testing.T) {
 }
 
 func TestFormation_SecretMismatch_DoesNotBootstrap(t *testing.T) {
-	lx, ly := testListener(t, "127.0.0.1:0"), testListener(t, "127.0.0.1:0")
+	lx, ly := rafttest.Listener(t, "127.0.0.1:0"), rafttest.Listener(t, "127.0.0.1:0")
 	set := []string{lx.Addr().String(), ly.Addr().String()}
-	cx, cy := testConfig(t, "x", lx, set), testConfig(t, "y", ly, set)
+	cx, cy := rafttest.Config(t, "x", lx, set), rafttest.Config(t, "y", ly, set)
 	cx.Secret, cy.Secret = "one", "two"
-	sx, sy := openTestStore(t, cx, fsm.New()), openTestStore(t, cy, fsm.New())
-	holdsFor(t, 500*time.Millisecond, notFormed(sx, sy))
+	sx, sy := rafttest.OpenStore(t, cx, fsm.New()), rafttest.OpenStore(t, cy, fsm.New())
+	rafttest.HoldsFor(t, 500*time.Millisecond, notFormed(sx, sy))
 }
 
 func TestJoin_NodeOfAnotherScope_IsRefused(t *testing.T) {
-	c := NewTestCluster(t, 3)
-	i := c.AddNode(t, func(cfg *Config) { cfg.Scope = "other" })
-	holdsFor(t, time.Second, notFormed(c.Store(i)))
-	if err := c.Store(i).JoinRejected(); !errors.Is(err, ErrRejected) {
-		t.Errorf("JoinRejected of the other-scope node: %v, want ErrRejected", err)
+	c := rafttest.New(t, 3)
+	i := c.AddNode(t, func(cfg *raftstore.Config) { cfg.Scope = "other" })
+	rafttest.HoldsFor(t, time.Second, notFormed(c.Store(i)))
+	if err := c.Store(i).JoinRejected(); !errors.Is(err, raftstore.ErrRejected) {
+		t.Errorf("JoinRejected of the other-scope node: %v, want raftstore.ErrRejected", err)
 	}
 	if got := voters(t, c.Leader(t)); len(got) != 3 {
 		t.Errorf("voters %v, want 3", got)
 	}
-	err := c.Follower(t).Join(testCtx(t), JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: "other"})
-	if !errors.Is(err, ErrRejected) {
-		t.Errorf("direct join of another scope: %v, want ErrRejected", err)
+	err := c.Follower(t).Join(testCtx(t), raftstore.JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: "other"})
+	if !errors.Is(err, raftstore.ErrRejected) {
+		t.Errorf("direct join of another scope: %v, want raftstore.ErrRejected", err)
 	}
 }
 
 func TestJoin_FourthFreshNode_JoinsAsVoter_UnlessValidateJoinRefuses(t *testing.T) {
-	c := NewTestCluster(t, 3)
-	c.SetValidateJoin(func(req JoinRequest, _ fsm.State) error {
+	c := rafttest.New(t, 3)
+	c.SetValidateJoin(func(req raftstore.JoinRequest, _ fsm.State) error {
 		return fmt.Errorf("%w: node %s", fsm.ErrSystemIDMismatch, req.Name)
 	})
 	i := c.AddNode(t, nil)
-	holdsFor(t, time.Second, notFormed(c.Store(i)))
-	if err := c.Store(i).JoinRejected(); !errors.Is(err, ErrRejected) || !errors.Is(err, fsm.ErrSystemIDMismatch) {
-		t.Errorf("JoinRejected of the refused node: %v, want ErrRejected and fsm.ErrSystemIDMismatch", err)
+	rafttest.HoldsFor(t, time.Second, notFormed(c.Store(i)))
+	if err := c.Store(i).JoinRejected(); !errors.Is(err, raftstore.ErrRejected) || !errors.Is(err, fsm.ErrSystemIDMismatch) {
+		t.Errorf("JoinRejected of the refused node: %v, want raftstore.ErrRejected and fsm.ErrSystemIDMismatch", err)
 	}
 	if got := voters(t, c.Leader(t)); len(got) != 3 {
 		t.Fatalf("voters %v after refused join, want 3", got)
 	}
-	err := c.Follower(t).Join(testCtx(t), JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: TestScope, Name: "x"})
-	if !errors.Is(err, ErrRejected) || !errors.Is(err, fsm.ErrSystemIDMismatch) {
-		t.Errorf("refused join via follower: %v, want ErrRejected and fsm.ErrSystemIDMismatch", err)
+	err := c.Follower(t).Join(testCtx(t), raftstore.JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: rafttest.Scope, Name: "x"})
+	if !errors.Is(err, raftstore.ErrRejected) || !errors.Is(err, fsm.ErrSystemIDMismatch) {
+		t.Errorf("refused join via follower: %v, want raftstore.ErrRejected and fsm.ErrSystemIDMismatch", err)
 	}
 
 	// Accept from now on: the new node keeps retrying and gets in.
 	c.SetValidateJoin(nil)
-	waitFor(t, 10*time.Second, func() error { return c.checkVoters(4) })
-	waitFor(t, 10*time.Second, func() error {
+	rafttest.WaitFor(t, 10*time.Second, func() error { return c.CheckVoters(4) })
+	rafttest.WaitFor(t, 10*time.Second, func() error {
 		if !c.Store(i).Formed() {
 			return errors.New("new node not formed")
 		}
@@ -298,7 +292,7 @@ func TestJoin_FourthFreshNode_JoinsAsVoter_UnlessValidateJoinRefuses(t *testing.
 	}
 
 	// Join is idempotent.
-	if err := c.Store(0).Join(testCtx(t), JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: TestScope}); err != nil {
+	if err := c.Store(0).Join(testCtx(t), raftstore.JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: rafttest.Scope}); err != nil {
 		t.Fatalf("join again: %v", err)
 	}
 	if got := voters(t, c.Leader(t)); len(got) != 4 {
@@ -307,13 +301,13 @@ func TestJoin_FourthFreshNode_JoinsAsVoter_UnlessValidateJoinRefuses(t *testing.
 }
 
 func TestJoin_SameAddressNewID_ReplacesTheOldEntry(t *testing.T) {
-	c := NewTestCluster(t, 3)
-	dead := deadAddr(t)
+	c := rafttest.New(t, 3)
+	dead := rafttest.DeadAddr(t)
 	ctx := testCtx(t)
-	if err := c.Follower(t).Join(ctx, JoinRequest{ID: "old", Addr: dead, Scope: TestScope}); err != nil {
+	if err := c.Follower(t).Join(ctx, raftstore.JoinRequest{ID: "old", Addr: dead, Scope: rafttest.Scope}); err != nil {
 		t.Fatalf("join old: %v", err)
 	}
-	if err := c.Follower(t).Join(ctx, JoinRequest{ID: dead, Addr: dead, Scope: TestScope}); err != nil {
+	if err := c.Follower(t).Join(ctx, raftstore.JoinRequest{ID: dead, Addr: dead, Scope: rafttest.Scope}); err != nil {
 		t.Fatalf("join new: %v", err)
 	}
 	got := voters(t, c.Leader(t))
@@ -326,10 +320,10 @@ func TestJoin_SameAddressNewID_ReplacesTheOldEntry(t *testing.T) {
 }
 
 func TestRemoveAndLeave_ShrinkToOneVoter_AndRefuseRemovingTheLast(t *testing.T) {
-	c := NewTestCluster(t, 3)
+	c := rafttest.New(t, 3)
 	ctx := testCtx(t)
 	leader := c.Leader(t)
-	var f1, f2 *Store
+	var f1, f2 *raftstore.Store
 	for i := range 3 {
 		if s := c.Store(i); s != leader {
 			if f1 == nil {
@@ -340,40 +334,40 @@ func TestRemoveAndLeave_ShrinkToOneVoter_AndRefuseRemovingTheLast(t *testing.T) 
 		}
 	}
 	// Remove a follower, asked on the other follower.
-	if err := f2.Remove(ctx, f1.cfg.Addr); err != nil {
+	if err := f2.Remove(ctx, f1.Addr()); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
-	waitFor(t, 5*time.Second, func() error { return c.checkVoters(2) })
-	if err := f2.Remove(ctx, f1.cfg.Addr); err != nil {
+	rafttest.WaitFor(t, 5*time.Second, func() error { return c.CheckVoters(2) })
+	if err := f2.Remove(ctx, f1.Addr()); err != nil {
 		t.Errorf("remove again (idempotent): %v", err)
 	}
 	// The leader leaves: leadership moves to f2 first.
 	if err := leader.Leave(ctx); err != nil {
 		t.Fatalf("leader leave: %v", err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	rafttest.WaitFor(t, 5*time.Second, func() error {
 		if !f2.IsLeader() {
 			return errors.New("f2 not leader")
 		}
-		return c.checkVoters(1)
+		return c.CheckVoters(1)
 	})
-	if err := f2.Leave(ctx); !errors.Is(err, ErrRejected) {
-		t.Errorf("last voter leave: %v, want ErrRejected", err)
+	if err := f2.Leave(ctx); !errors.Is(err, raftstore.ErrRejected) {
+		t.Errorf("last voter leave: %v, want raftstore.ErrRejected", err)
 	}
-	if err := f2.Remove(ctx, f2.cfg.Addr); !errors.Is(err, ErrRejected) {
-		t.Errorf("remove last voter: %v, want ErrRejected", err)
+	if err := f2.Remove(ctx, f2.Addr()); !errors.Is(err, raftstore.ErrRejected) {
+		t.Errorf("remove last voter: %v, want raftstore.ErrRejected", err)
 	}
 	idx, err := f2.Propose(ctx, upsert("alone"))
 	if err != nil {
 		t.Fatalf("propose on the one-voter cluster: %v", err)
 	}
-	if err := f2.waitFSM(ctx, idx); err != nil {
+	if err := raftstore.WaitFSM(f2, ctx, idx); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestLinearizableState_OnFollower_SeesWriteJustMadeOnLeader(t *testing.T) {
-	c := NewTestCluster(t, 3)
+	c := rafttest.New(t, 3)
 	ctx := testCtx(t)
 	leader, f := c.Leader(t), c.Follower(t)
 	for i := range 20 {
@@ -396,18 +390,18 @@ func TestLinearizableState_OnFollower_SeesWriteJustMadeOnLeader(t *testing.T) {
 }
 
 func TestPort_GarbageBytes_DoNotCrashAndRaftStillWorks(t *testing.T) {
-	c := NewTestCluster(t, 3)
+	c := rafttest.New(t, 3)
 	addr := c.Addr(0)
-	big := make([]byte, maxRPCBody+1024)
+	big := make([]byte, raftstore.MaxRPCBody+1024)
 	for i := range big {
 		big[i] = '['
 	}
 	payloads := [][]byte{
-		{},         // connect and close
-		{rpcMagic}, // magic then close
-		append([]byte{rpcMagic}, "not json at all"...),
-		append([]byte{rpcMagic}, big...), // oversized body
-		append([]byte{rpcMagic}, `{"op":"nope"}`...),
+		{},                   // connect and close
+		{raftstore.RPCMagic}, // magic then close
+		append([]byte{raftstore.RPCMagic}, "not json at all"...),
+		append([]byte{raftstore.RPCMagic}, big...), // oversized body
+		append([]byte{raftstore.RPCMagic}, `{"op":"nope"}`...),
 		append([]byte{0}, "garbage after an append-entries type byte"...),
 		append([]byte{3}, 0xff, 0xfe, 0xfd), // timeout-now with a broken body
 		{0xff, 0x00, 0x13, 0x37},            // unknown type byte
@@ -442,24 +436,19 @@ func TestPort_GarbageBytes_DoNotCrashAndRaftStillWorks(t *testing.T) {
 	// Close does not wait for the silent connection's peek deadline.
 	start := time.Now()
 	c.Stop(0)
-	if d := time.Since(start); d > peekTimeout/2 {
+	if d := time.Since(start); d > raftstore.PeekTimeout/2 {
 		t.Errorf("close took %v with a silent connection open", d)
 	}
 }
 
 func TestRPC_WrongSecret_IsRejected(t *testing.T) {
-	c := NewTestCluster(t, 1)
-	probe := &Store{cfg: Config{Secret: "wrong", Addr: "probe"}}
-	resp, err := probe.call(testCtx(t), c.Addr(0), rpcRequest{Op: opHello})
-	if err != nil {
-		t.Fatalf("call: %v", err)
+	c := rafttest.New(t, 1)
+	info, _, _, err := raftstore.Hello(testCtx(t), c.Addr(0), "wrong")
+	if !errors.Is(err, raftstore.ErrRejected) || info {
+		t.Errorf("hello with a wrong secret: %v, hello info %v", err, info)
 	}
-	if err := decodeErr(resp); !errors.Is(err, ErrRejected) || resp.Hello != nil {
-		t.Errorf("hello with a wrong secret: %v, hello %+v", err, resp.Hello)
-	}
-	probe.cfg.Secret = ""
-	resp, err = probe.call(testCtx(t), c.Addr(0), rpcRequest{Op: opHello})
-	if err != nil || resp.Hello == nil || !resp.Hello.HasState || resp.Hello.Scope != TestScope {
-		t.Errorf("hello: %+v %v", resp, err)
+	info, scope, hasState, err := raftstore.Hello(testCtx(t), c.Addr(0), "")
+	if err != nil || !info || !hasState || scope != rafttest.Scope {
+		t.Errorf("hello: info %v scope %q has state %v: %v", info, scope, hasState, err)
 	}
 }
