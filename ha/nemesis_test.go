@@ -1,0 +1,685 @@
+package ha_test
+
+// A randomized fault suite in the manner of hashicorp/raft's fuzzy tests and
+// Jepsen's nemesis/checker split. N real ha.Loops run on the nodes of an
+// in-process Raft cluster (raftstore/rafttest) with a simulated PostgreSQL
+// each (nemesis_world_test.go) and a clock each. A nemesis driven by a
+// seeded generator applies a random schedule of faults; a checker records
+// every PostgreSQL's writable spans on one true clock and every
+// acknowledged commit, and asserts after each step and at the end:
+//
+//   - at most one writable primary at any true instant (no two spans of
+//     two nodes overlap, however briefly);
+//   - no synchronously acknowledged commit is lost: every commit a
+//     standby named in synchronous_standby_names had when the client got
+//     its answer, made while synchronous_mode stayed on until the end, is
+//     on the final primary.
+//
+// Clocks: each node's clock runs at a rate within ±clockDrift of the true
+// clock and starts at its own offset. The lease is safe while
+// 2 × clockDrift × ttl stays well below FenceMargin (750 ms): with
+// clockDrift 1% and ttl at most 10 s that is 200 ms.
+//
+// Running it:
+//
+//	go test ./ha -run Nemesis                      the short sweep (fixed seeds, kinds that pass today)
+//	NEMESIS_SEED=42 go test ./ha -run Nemesis -v   replay one seed (every fault kind)
+//	NEMESIS_SCHEDULES=500 go test ./ha -run Nemesis -timeout 0   soak (make soak)
+//
+// NEMESIS_KINDS=a,b,c limits the fault kinds; NEMESIS_PARALLEL sets how many
+// schedules run at once (default 2); NEMESIS_STEPS the steps per schedule.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/conclave-ha/conclave/fsm"
+	"github.com/conclave-ha/conclave/ha"
+	"github.com/conclave-ha/conclave/raftstore"
+	"github.com/conclave-ha/conclave/raftstore/rafttest"
+)
+
+var nemesisSeed = flag.Int64("nemesis.seed", 0, "run only this fault-suite seed (also NEMESIS_SEED)")
+
+const clockDrift = 0.01
+
+// Fault kinds. defaultKinds pass on today's code and run in every go test;
+// the others run in the soak and when a seed is replayed.
+var (
+	allKinds = []string{
+		"partition-primary", "partition-minority", "partition-leader", "pause-primary", "pause",
+		"crash-agent", "crash-node", "wipe", "loss", "delay", "ttl", "loop-wait", "sync", "failsafe",
+	}
+	defaultKinds = []string{
+		"partition-primary", "partition-minority", "partition-leader", "pause-primary", "pause",
+		"crash-agent", "crash-node", "wipe", "loss", "delay", "loop-wait", "sync",
+	}
+	defaultSeeds = []int64{1, 2}
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func TestNemesis_RandomFaults_NeverTwoWritablePrimariesNorLostSyncCommits(t *testing.T) {
+	kinds, seeds, steps := defaultKinds, defaultSeeds, 4
+	if s := os.Getenv("NEMESIS_SEED"); s != "" || *nemesisSeed != 0 {
+		seed := *nemesisSeed
+		if s != "" {
+			v, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				t.Fatalf("NEMESIS_SEED=%q: %v", s, err)
+			}
+			seed = v
+		}
+		kinds, seeds, steps = allKinds, []int64{seed}, 6
+	} else if n := envInt("NEMESIS_SCHEDULES", 0); n > 0 {
+		base := int64(envInt("NEMESIS_BASE", int(time.Now().Unix()%1_000_000)))
+		kinds, seeds, steps = allKinds, nil, 6
+		for i := range n {
+			seeds = append(seeds, base+int64(i))
+		}
+		t.Logf("soak: %d schedules, seeds %d..%d", n, base, base+int64(n)-1)
+	}
+	if k := os.Getenv("NEMESIS_KINDS"); k != "" {
+		kinds = strings.Split(k, ",")
+	}
+	steps = envInt("NEMESIS_STEPS", steps)
+	sem := make(chan struct{}, envInt("NEMESIS_PARALLEL", 2))
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			runSchedule(t, seed, kinds, steps)
+		})
+	}
+}
+
+// harness is one schedule's cluster, agents and nemesis state.
+type harness struct {
+	t      *testing.T
+	seed   int64
+	rng    *rand.Rand
+	n      int
+	c      *rafttest.Cluster
+	w      *world
+	clocks []*nodeClock
+
+	mu     sync.Mutex
+	agents []*agentRun // nil while dead
+	dcs    map[string]any
+	groups [][]int // current partition, nil when none
+	paused map[int]bool
+	loss   float64
+	delays map[[2]int]time.Duration
+	log    []string // the schedule as applied, for the report
+}
+
+type agentRun struct {
+	g      *gate
+	loop   *ha.Loop
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func runSchedule(t *testing.T, seed int64, kinds []string, steps int) {
+	rng := rand.New(rand.NewSource(seed))
+	n := 3
+	if rng.Intn(4) == 0 {
+		n = 5
+	}
+	h := &harness{t: t, seed: seed, rng: rng, n: n, paused: map[int]bool{}, delays: map[[2]int]time.Duration{}}
+	for range n {
+		h.clocks = append(h.clocks, &nodeClock{
+			origin: time.Now(),
+			offset: time.Duration(rng.Int63n(int64(2*time.Hour))) - time.Hour,
+			rate:   1 + clockDrift*(2*rng.Float64()-1),
+		})
+	}
+	h.w = newWorld(n, h.clocks)
+	h.c = rafttest.NewWithOptions(t, n, rafttest.Options{Edit: func(i int, cfg *raftstore.Config) {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
+		cfg.LeaderLeaseTimeout, cfg.CommitTimeout = 150*time.Millisecond, 10*time.Millisecond
+		cfg.Logger = rafttest.LoggerAt(t, fmt.Sprintf("raft%d", i), hclog.Error)
+	}})
+	h.agents = make([]*agentRun, n)
+	t.Logf("seed %d: %d nodes, clock rates %v; replay with NEMESIS_SEED=%d", seed, n, h.rates(), seed)
+
+	ttl := []int{3, 3, 5, 10}[rng.Intn(4)]
+	h.dcs = map[string]any{"ttl": ttl, "loop_wait": 1, "retry_timeout": 1, "synchronous_mode": rng.Intn(2) == 0}
+	if !h.setConfig("initial") {
+		t.Fatal("could not store the initial dynamic configuration")
+	}
+	for i := range n {
+		h.startAgent(i)
+	}
+	stop := h.startClients()
+	defer h.teardown(stop)
+
+	// Let the cluster bootstrap and a primary appear before the faults.
+	h.waitPrimary(20 * time.Second)
+	for s := range steps {
+		kind := kinds[rng.Intn(len(kinds))]
+		h.step(s, kind)
+		h.check(fmt.Sprintf("after step %d (%s)", s, kind))
+	}
+	h.healAll()
+	final := h.waitPrimary(time.Duration(30+h.ttl()) * time.Second)
+	stop()
+	h.check("after healing")
+	if final < 0 {
+		h.fail("liveness: no single primary within %ds of healing everything", 30+h.ttl())
+		return
+	}
+	if lost := h.w.lostCommits(final); len(lost) > 0 {
+		h.fail("rule 2: %d synchronously acknowledged commits missing on the final primary %s:\n%s",
+			len(lost), h.w.names[final], strings.Join(lost, "\n"))
+	}
+	acked, syncAcked := h.w.counts()
+	t.Logf("seed %d: passed; final primary %s; %d commits acknowledged, %d synchronously; schedule:\n%s",
+		seed, h.w.names[final], acked, syncAcked, strings.Join(h.log, "\n"))
+}
+
+func (h *harness) rates() []string {
+	var out []string
+	for _, c := range h.clocks {
+		out = append(out, fmt.Sprintf("%.4f", c.rate))
+	}
+	return out
+}
+
+func (h *harness) ttl() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dcs["ttl"].(int)
+}
+
+// fail reports a violation with everything needed to replay and read it.
+func (h *harness) fail(format string, args ...any) {
+	h.t.Helper()
+	h.t.Errorf("seed %d (replay: NEMESIS_SEED=%d go test ./ha -run Nemesis -v): %s\nschedule:\n%s\nevents (true clock):\n%s",
+		h.seed, h.seed, fmt.Sprintf(format, args...), strings.Join(h.log, "\n"), h.w.eventLog())
+}
+
+// check asserts rule 1 on everything recorded so far.
+func (h *harness) check(when string) {
+	h.t.Helper()
+	if o := h.w.overlaps(); len(o) > 0 {
+		h.fail("rule 1: two writable primaries %s:\n%s", when, strings.Join(o, "\n"))
+		h.t.FailNow()
+	}
+}
+
+func (h *harness) note(format string, args ...any) {
+	line := h.w.since(time.Now()) + " " + fmt.Sprintf(format, args...)
+	h.mu.Lock()
+	h.log = append(h.log, line)
+	h.mu.Unlock()
+	h.w.mu.Lock()
+	h.w.events = append(h.w.events, line)
+	h.w.mu.Unlock()
+}
+
+// hold lets d pass on the true clock, checking rule 1 every 100 ms.
+func (h *harness) hold(d time.Duration, when string) {
+	h.t.Helper()
+	end := time.Now().Add(d)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(end) {
+		<-tick.C
+		h.check(when)
+	}
+}
+
+// --- agents ---
+
+func (h *harness) startAgent(i int) {
+	g := newGate()
+	store := h.c.Store(i)
+	name := h.w.names[i]
+	loop := ha.New(ha.Config{
+		Name:     name,
+		Member:   fsm.Member{Host: "127.0.0.1", Port: 5432 + i},
+		Clock:    gatedClock{g: g, c: h.clocks[i]},
+		Logger:   rafttest.LoggerAt(h.t, name, hclog.Info),
+		Watchdog: watchdog{w: h.w, i: i, g: g},
+		Peers:    peers{h: h, from: i, g: g},
+	}, gatedCluster{g: g, c: store}, simPG{w: h.w, i: i, g: g})
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &agentRun{g: g, loop: loop, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		// As the agent does: no decision before a linearizable read.
+		for ctx.Err() == nil {
+			rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := store.LinearizableState(rctx)
+			rcancel()
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err := loop.Run(ctx); err != nil {
+			h.note("%s: agent stopped: %v", name, err)
+		}
+	}()
+	h.mu.Lock()
+	h.agents[i] = a
+	h.mu.Unlock()
+}
+
+// killAgent is kill -9 of node i's agent: PostgreSQL and the watchdog stay.
+func (h *harness) killAgent(i int) {
+	h.mu.Lock()
+	a := h.agents[i]
+	h.agents[i] = nil
+	delete(h.paused, i)
+	h.mu.Unlock()
+	if a == nil {
+		return
+	}
+	a.g.kill()
+	a.cancel()
+	select {
+	case <-a.done:
+	case <-time.After(30 * time.Second):
+		h.t.Fatalf("agent of %s did not stop within 30s after being killed", h.w.names[i])
+	}
+}
+
+func (h *harness) agent(i int) *agentRun {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.agents[i]
+}
+
+func (h *harness) teardown(stopClients func()) {
+	stopClients()
+	for i := range h.n {
+		h.killAgent(i)
+	}
+	h.w.stopWatchdogs()
+}
+
+func (h *harness) startClients() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				h.w.tick(false)
+				return
+			case <-tick.C:
+				h.w.tick(true)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); <-done }) }
+}
+
+// peers delivers failsafe heartbeats to the other agents over the
+// simulated network; a paused, dead or cut-off agent does not answer.
+type peers struct {
+	h    *harness
+	from int
+	g    *gate
+}
+
+func (p peers) Failsafe(ctx context.Context, self fsm.Member, to []fsm.Member) error {
+	if err := p.g.wait(); err != nil {
+		return err
+	}
+	for _, m := range to {
+		j := p.h.w.index(m.Name)
+		if j < 0 {
+			return fmt.Errorf("%s: unknown member", m.Name)
+		}
+		a := p.h.agent(j)
+		if a == nil || a.g.paused() || !p.h.c.Net().Reachable(p.h.c.Addr(p.from), p.h.c.Addr(j)) {
+			return fmt.Errorf("%s: no answer", m.Name)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- a.loop.FailsafeHeartbeat(self.Name) }()
+		select {
+		case err := <-errc:
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", m.Name, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// --- the nemesis ---
+
+func (h *harness) primary() int {
+	if w := h.w.writableNodes(); len(w) > 0 {
+		return w[h.rng.Intn(len(w))]
+	}
+	for i := range h.n {
+		if s := h.c.Store(i); s != nil {
+			if name := s.State().LeaderName(); name != "" {
+				return h.w.index(name)
+			}
+		}
+	}
+	return h.rng.Intn(h.n)
+}
+
+func (h *harness) raftLeader() int {
+	for i := range h.n {
+		if s := h.c.Store(i); s != nil && s.IsLeader() {
+			return i
+		}
+	}
+	return h.rng.Intn(h.n)
+}
+
+// dur draws a fault duration: often shorter than ttl, often longer.
+func (h *harness) dur() time.Duration {
+	ttl := time.Duration(h.ttl()) * time.Second
+	return time.Duration(h.rng.Int63n(int64(2*ttl))) + 500*time.Millisecond
+}
+
+func (h *harness) step(s int, kind string) {
+	h.t.Helper()
+	when := fmt.Sprintf("during step %d (%s)", s, kind)
+	switch kind {
+	case "partition-primary", "partition-leader", "partition-minority":
+		var minority []int
+		switch kind {
+		case "partition-primary":
+			minority = []int{h.primary()}
+		case "partition-leader":
+			minority = []int{h.raftLeader()}
+		default:
+			perm := h.rng.Perm(h.n)
+			minority = perm[:1+h.rng.Intn((h.n-1)/2)]
+		}
+		var rest []int
+		for i := range h.n {
+			if !slices.Contains(minority, i) {
+				rest = append(rest, i)
+			}
+		}
+		d := h.dur()
+		h.note("step %d: partition %v | %v for %v", s, h.namesOf(minority), h.namesOf(rest), d)
+		h.setNet(func() { h.groups = [][]int{minority, rest} })
+		h.hold(d, when)
+		h.note("step %d: heal", s)
+		h.setNet(func() { h.groups = nil })
+	case "pause-primary", "pause":
+		i := h.rng.Intn(h.n)
+		if kind == "pause-primary" {
+			i = h.primary()
+		}
+		a := h.agent(i)
+		if a == nil {
+			return
+		}
+		d := h.dur()
+		h.note("step %d: pause agent of %s for %v", s, h.w.names[i], d)
+		a.g.pause()
+		h.setNet(func() { h.paused[i] = true })
+		h.hold(d, when)
+		h.note("step %d: resume %s", s, h.w.names[i])
+		h.setNet(func() { delete(h.paused, i) })
+		a.g.resume()
+	case "crash-agent", "crash-node":
+		i := h.rng.Intn(h.n)
+		if h.rng.Intn(2) == 0 {
+			i = h.primary()
+		}
+		d := h.dur()
+		h.note("step %d: %s %s for %v", s, kind, h.w.names[i], d)
+		h.killAgent(i)
+		if kind == "crash-node" {
+			h.w.crashPG(i)
+		}
+		h.c.Stop(i)
+		h.hold(d, when)
+		h.note("step %d: restart %s", s, h.w.names[i])
+		h.c.Restart(i)
+		h.startAgent(i)
+	case "wipe":
+		i := h.rng.Intn(h.n)
+		h.note("step %d: wipe the Raft data of %s (agent killed, PostgreSQL kept) and restart it", s, h.w.names[i])
+		h.killAgent(i)
+		h.c.Wipe(i)
+		h.startAgent(i)
+		h.hold(h.dur(), when)
+	case "loss":
+		p := 0.05 + 0.25*h.rng.Float64()
+		d := h.dur()
+		h.note("step %d: lose %.0f%% of writes on every link for %v", s, 100*p, d)
+		h.setNet(func() { h.loss = p })
+		h.hold(d, when)
+		h.note("step %d: no loss", s)
+		h.setNet(func() { h.loss = 0 })
+	case "delay":
+		d := h.dur()
+		delays := map[[2]int]time.Duration{}
+		for a := range h.n {
+			for b := range h.n {
+				if a != b && h.rng.Intn(2) == 0 {
+					delays[[2]int{a, b}] = time.Duration(10+h.rng.Intn(190)) * time.Millisecond
+				}
+			}
+		}
+		h.note("step %d: delay %d links by 10-200ms for %v", s, len(delays), d)
+		h.setNet(func() { h.delays = delays })
+		h.hold(d, when)
+		h.note("step %d: no delay", s)
+		h.setNet(func() { h.delays = map[[2]int]time.Duration{} })
+	case "ttl":
+		ttl := []int{3, 4, 5, 10, 20}[h.rng.Intn(5)]
+		h.changeConfig(s, "ttl", ttl)
+		h.hold(h.dur(), when)
+	case "loop-wait":
+		h.mu.Lock()
+		maxLW := h.dcs["ttl"].(int) - 2*h.dcs["retry_timeout"].(int)
+		h.mu.Unlock()
+		h.changeConfig(s, "loop_wait", 1+h.rng.Intn(max(1, min(maxLW, 3))))
+		h.hold(h.dur(), when)
+	case "sync":
+		h.mu.Lock()
+		on := !h.dcs["synchronous_mode"].(bool)
+		h.mu.Unlock()
+		h.changeConfig(s, "synchronous_mode", on)
+		h.hold(h.dur(), when)
+	case "failsafe":
+		h.mu.Lock()
+		on, _ := h.dcs["failsafe_mode"].(bool)
+		h.mu.Unlock()
+		h.changeConfig(s, "failsafe_mode", !on)
+		h.hold(h.dur(), when)
+	default:
+		h.t.Fatalf("unknown fault kind %q", kind)
+	}
+}
+
+func (h *harness) namesOf(nodes []int) []string {
+	var out []string
+	for _, i := range nodes {
+		out = append(out, h.w.names[i])
+	}
+	return out
+}
+
+// setNet changes the nemesis's network state and applies all of it: Raft
+// links are cut by partitions and around paused agents (a stopped process
+// answers nobody); PostgreSQL links only by partitions.
+func (h *harness) setNet(change func()) {
+	h.mu.Lock()
+	change()
+	net := h.c.Net()
+	net.Heal()
+	cut := map[[2]int]bool{}
+	var groups [][]string
+	for _, g := range h.groups {
+		var addrs []string
+		for _, i := range g {
+			addrs = append(addrs, h.c.Addr(i))
+		}
+		groups = append(groups, addrs)
+	}
+	for gi, g := range h.groups {
+		for _, other := range h.groups[gi+1:] {
+			for _, a := range g {
+				for _, b := range other {
+					cut[[2]int{min(a, b), max(a, b)}] = true
+				}
+			}
+		}
+	}
+	if len(groups) > 0 {
+		net.Partition(groups...)
+	}
+	for i := range h.paused {
+		net.Isolate(h.c.Addr(i))
+	}
+	if h.loss > 0 {
+		net.SetLoss(h.loss, h.rng.Int63())
+	}
+	for k, d := range h.delays {
+		net.SetDelay(h.c.Addr(k[0]), h.c.Addr(k[1]), d)
+	}
+	h.mu.Unlock()
+	h.w.mu.Lock()
+	h.w.cut = cut
+	h.w.mu.Unlock()
+}
+
+// changeConfig sets one dynamic configuration key, keeping the rest, as
+// PATCH /config does.
+func (h *harness) changeConfig(s int, key string, v any) {
+	h.mu.Lock()
+	old := h.dcs[key]
+	h.dcs[key] = v
+	h.mu.Unlock()
+	if !h.setConfig(fmt.Sprintf("step %d: set %s %v", s, key, v)) {
+		h.mu.Lock()
+		h.dcs[key] = old
+		h.mu.Unlock()
+	}
+}
+
+// setConfig stores the whole dynamic configuration through any running
+// node; it reports whether that committed.
+func (h *harness) setConfig(what string) bool {
+	h.mu.Lock()
+	doc := map[string]any{}
+	for k, v := range h.dcs {
+		doc[k] = v
+	}
+	h.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for i := range h.n {
+			s := h.c.Store(i)
+			if s == nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := s.Propose(ctx, fsm.SetConfig{Config: doc})
+			cancel()
+			if err == nil {
+				at := time.Now()
+				h.note("%s: committed", what)
+				h.w.mu.Lock()
+				h.w.syncOn = append(h.w.syncOn, toggle{at: at, on: doc["synchronous_mode"] == true})
+				h.w.mu.Unlock()
+				return true
+			}
+			if errors.Is(err, fsm.ErrInvalidConfig) {
+				h.note("%s: refused: %v", what, err)
+				return false
+			}
+		}
+	}
+	h.note("%s: not committed within 5s", what)
+	return false
+}
+
+// healAll ends every fault: links healed, agents resumed, dead ones restarted.
+func (h *harness) healAll() {
+	h.note("heal everything")
+	h.mu.Lock()
+	var resume []*gate
+	for i := range h.paused {
+		if a := h.agents[i]; a != nil {
+			resume = append(resume, a.g)
+		}
+	}
+	h.mu.Unlock()
+	h.setNet(func() {
+		h.groups, h.paused, h.loss, h.delays = nil, map[int]bool{}, 0, map[[2]int]time.Duration{}
+	})
+	for _, g := range resume {
+		g.resume()
+	}
+	for i := range h.n {
+		if h.agent(i) == nil {
+			h.c.Restart(i)
+			h.startAgent(i)
+		}
+	}
+}
+
+// waitPrimary waits until exactly one PostgreSQL is writable and the leader
+// key names it on every running node, checking rule 1 meanwhile; -1 when
+// that did not happen within d.
+func (h *harness) waitPrimary(d time.Duration) int {
+	h.t.Helper()
+	end := time.Now().Add(d)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(end) {
+		<-tick.C
+		h.check("while waiting for a primary")
+		w := h.w.writableNodes()
+		if len(w) != 1 {
+			continue
+		}
+		agree := true
+		for i := range h.n {
+			if s := h.c.Store(i); s == nil || s.State().LeaderName() != h.w.names[w[0]] {
+				agree = false
+			}
+		}
+		if agree {
+			return w[0]
+		}
+	}
+	return -1
+}

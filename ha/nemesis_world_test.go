@@ -1,0 +1,688 @@
+package ha_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/conclave-ha/conclave/fsm"
+	"github.com/conclave-ha/conclave/ha"
+)
+
+// The fault suite's world: one true clock (this process's monotonic clock),
+// a simulated PostgreSQL per node, the writers that commit on whoever is
+// writable, and the record the checker reads. One lock (world.mu) guards all
+// of it, so every transition has one place in a single history.
+//
+// A simulated PostgreSQL keeps running while its agent is paused or dead,
+// as a real postmaster does under SIGSTOP or kill -9 of the agent; only its
+// watchdog (armed by the agent with the trust deadline, counted on the true
+// clock from the node's clock reading) or an explicit crash stops it.
+
+var errDead = errors.New("agent is dead")
+
+// span is one interval during which a node's PostgreSQL was writable.
+type span struct {
+	node     int
+	from, to time.Time // to is zero while open
+	why      string    // what opened it
+	end      string    // what closed it
+}
+
+// ack is one commit a client saw acknowledged.
+type ack struct {
+	id   uint64
+	node int
+	at   time.Time
+	sync bool // a standby named in synchronous_standby_names had it
+}
+
+type pending struct {
+	id       uint64
+	underSync bool // synchronous_standby_names was set when it was written
+}
+
+// pgSim is one node's simulated PostgreSQL (fields guarded by world.mu).
+type pgSim struct {
+	valid      bool
+	running    bool
+	inRecovery bool
+	timeline   int
+	wal        []uint64 // commit ids in order; the WAL position is len(wal)
+	following  string
+	streaming  bool
+	syncNames  []string
+	syncAny    bool
+	pending    []pending
+	// watchdog: armed with a deadline on the true clock.
+	wdGen   uint64
+	wdTimer *time.Timer
+}
+
+func (p *pgSim) writable() bool { return p.valid && p.running && !p.inRecovery }
+
+type world struct {
+	origin time.Time
+	names  []string
+	mu     sync.Mutex
+	pg     []*pgSim
+	clocks []*nodeClock
+	spans  []*span
+	open   []*span // per node, nil when not writable
+	acks   []ack
+	nextID uint64
+	cut    map[[2]int]bool // PostgreSQL-level links cut (partitions only)
+	events []string        // true-time log for failure reports
+	syncOn []toggle        // synchronous_mode history
+}
+
+type toggle struct {
+	at time.Time
+	on bool
+}
+
+func newWorld(n int, clocks []*nodeClock) *world {
+	w := &world{origin: time.Now(), cut: map[[2]int]bool{}, clocks: clocks}
+	for i := range n {
+		w.names = append(w.names, fmt.Sprintf("n%d", i))
+		w.pg = append(w.pg, &pgSim{})
+		w.open = append(w.open, nil)
+	}
+	return w
+}
+
+func (w *world) since(t time.Time) string {
+	return fmt.Sprintf("%.3fs", t.Sub(w.origin).Seconds())
+}
+
+// logf records an event at the current true time (w.mu held).
+func (w *world) logf(format string, args ...any) {
+	w.events = append(w.events, w.since(time.Now())+" "+fmt.Sprintf(format, args...))
+}
+
+func (w *world) index(name string) int { return slices.Index(w.names, name) }
+
+func (w *world) reachable(a, b int) bool {
+	if a > b {
+		a, b = b, a
+	}
+	return !w.cut[[2]int{a, b}]
+}
+
+// transition applies f to node i's PostgreSQL and opens or closes its
+// writable span at this instant (w.mu held).
+func (w *world) transition(i int, why string, f func(p *pgSim)) {
+	p := w.pg[i]
+	before := p.writable()
+	f(p)
+	after := p.writable()
+	now := time.Now()
+	switch {
+	case !before && after:
+		s := &span{node: i, from: now, why: why}
+		w.spans = append(w.spans, s)
+		w.open[i] = s
+		w.logf("%s writable (%s)", w.names[i], why)
+	case before && !after:
+		w.open[i].to, w.open[i].end = now, why
+		w.open[i] = nil
+		p.pending = nil // waiting commits fail with the server
+		w.logf("%s not writable (%s)", w.names[i], why)
+	}
+}
+
+// tick replicates WAL to standbys and writes and acknowledges commits.
+func (w *world) tick(write bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, p := range w.pg {
+		p.streaming = false
+		if !p.valid || !p.running || !p.inRecovery || p.following == "" {
+			continue
+		}
+		src := w.index(p.following)
+		if src < 0 || src == i || !w.reachable(i, src) {
+			continue
+		}
+		sp := w.pg[src]
+		if !sp.valid || !sp.running || len(p.wal) > len(sp.wal) || !slices.Equal(p.wal, sp.wal[:len(p.wal)]) {
+			continue // diverged or ahead: PostgreSQL refuses to stream
+		}
+		p.wal = append(p.wal, sp.wal[len(p.wal):]...)
+		p.timeline = max(p.timeline, sp.timeline)
+		p.streaming = true
+	}
+	for i, p := range w.pg {
+		if !p.writable() {
+			continue
+		}
+		if write {
+			w.nextID++
+			p.wal = append(p.wal, w.nextID)
+			p.pending = append(p.pending, pending{id: w.nextID, underSync: len(p.syncNames) > 0 || p.syncAny})
+		}
+		var still []pending
+		for _, c := range p.pending {
+			switch ok, sync := w.acknowledged(i, c); {
+			case ok:
+				w.acks = append(w.acks, ack{id: c.id, node: i, at: time.Now(), sync: sync})
+			case sync:
+				still = append(still, c)
+			}
+		}
+		p.pending = still
+	}
+}
+
+// acknowledged says whether commit c on primary i returns to its client
+// now, and whether that counts as a synchronous acknowledgement. A commit
+// written under synchronous_standby_names that were emptied since is
+// released with only a warning (FAULTS.md §4.8): not acknowledged.
+func (w *world) acknowledged(i int, c pending) (ok, sync bool) {
+	p := w.pg[i]
+	has := func(j int) bool {
+		s := w.pg[j]
+		return s.valid && s.running && s.inRecovery && s.following == w.names[i] && w.reachable(i, j) && slices.Contains(s.wal, c.id)
+	}
+	switch {
+	case len(p.syncNames) > 0:
+		for _, name := range p.syncNames {
+			if j := w.index(name); j < 0 || !has(j) {
+				return false, true
+			}
+		}
+		return true, true
+	case p.syncAny:
+		for j := range w.pg {
+			if j != i && has(j) {
+				return true, true
+			}
+		}
+		return false, true
+	case c.underSync:
+		return false, false // released by emptying the list: dropped
+	}
+	return true, false
+}
+
+// overlaps returns every pair of writable spans of two nodes that overlap.
+func (w *world) overlaps() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	end := func(s *span) time.Time {
+		if s.to.IsZero() {
+			return now
+		}
+		return s.to
+	}
+	var out []string
+	for a, x := range w.spans {
+		for _, y := range w.spans[a+1:] {
+			if x.node == y.node {
+				continue
+			}
+			from, to := maxTime(x.from, y.from), minTime(end(x), end(y))
+			if from.Before(to) {
+				out = append(out, fmt.Sprintf("%s writable %s–%s (%s, ended by %q) and %s writable %s–%s (%s, ended by %q) overlap for %v from %s",
+					w.names[x.node], w.since(x.from), w.since(end(x)), x.why, x.end,
+					w.names[y.node], w.since(y.from), w.since(end(y)), y.why, y.end,
+					to.Sub(from).Round(time.Millisecond), w.since(from)))
+			}
+		}
+	}
+	return out
+}
+
+// lostCommits returns the synchronously acknowledged commits, made while
+// synchronous mode stayed on until the end, that primary i lacks.
+func (w *world) lostCommits(i int) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, a := range w.acks {
+		if !a.sync || !w.syncStayedOn(a.at) || slices.Contains(w.pg[i].wal, a.id) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("commit %d acknowledged by %s at %s", a.id, w.names[a.node], w.since(a.at)))
+	}
+	return out
+}
+
+func (w *world) syncStayedOn(t time.Time) bool {
+	on := false
+	for _, tg := range w.syncOn {
+		if !tg.at.After(t) {
+			on = tg.on
+		} else if !tg.on {
+			return false
+		}
+	}
+	return on
+}
+
+func (w *world) counts() (acked, syncAcked int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.acks {
+		acked++
+		if a.sync {
+			syncAcked++
+		}
+	}
+	return
+}
+
+func (w *world) writableNodes() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []int
+	for i, p := range w.pg {
+		if p.writable() {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (w *world) crashPG(i int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.disarmLocked(i)
+	w.transition(i, "node crashed", func(p *pgSim) { p.running = false })
+}
+
+func (w *world) eventLog() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.events, "\n")
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// --- the watchdog: the simulated PostgreSQL's own deadline ---
+
+func (w *world) arm(i int, until time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.disarmLocked(i)
+	deadline := w.clocks[i].trueAt(until)
+	gen := w.pg[i].wdGen
+	w.pg[i].wdTimer = time.AfterFunc(time.Until(deadline), func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.pg[i].wdGen != gen {
+			return
+		}
+		w.transition(i, "watchdog fired", func(p *pgSim) { p.running = false })
+	})
+}
+
+func (w *world) disarmLocked(i int) {
+	p := w.pg[i]
+	p.wdGen++
+	if p.wdTimer != nil {
+		p.wdTimer.Stop()
+		p.wdTimer = nil
+	}
+}
+
+func (w *world) stopWatchdogs() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range w.pg {
+		w.disarmLocked(i)
+	}
+}
+
+type watchdog struct {
+	w *world
+	i int
+	g *gate
+}
+
+func (d watchdog) Arm(until time.Time) error {
+	if err := d.g.wait(); err != nil {
+		return err
+	}
+	d.w.arm(d.i, until)
+	return nil
+}
+
+func (d watchdog) Disarm() error {
+	if err := d.g.wait(); err != nil {
+		return err
+	}
+	d.w.mu.Lock()
+	defer d.w.mu.Unlock()
+	d.w.disarmLocked(d.i)
+	return nil
+}
+
+// --- clocks ---
+
+// nodeClock is one host's monotonic clock: it runs at rate times the true
+// clock and starts at an offset. Its readings carry Go's monotonic reading
+// (they are derived from time.Now by Add), so Sub between two readings of
+// one node is exact.
+type nodeClock struct {
+	origin time.Time
+	offset time.Duration
+	rate   float64
+}
+
+func (c *nodeClock) Now() time.Time {
+	return c.origin.Add(c.offset + time.Duration(float64(time.Since(c.origin))*c.rate))
+}
+
+// trueAt is the true instant at which this clock reads t.
+func (c *nodeClock) trueAt(t time.Time) time.Time {
+	return c.origin.Add(time.Duration(float64(t.Sub(c.origin)-c.offset) / c.rate))
+}
+
+// --- the pause gate: SIGSTOP of an agent ---
+
+// gate stops an agent's every call into the world (Raft, PostgreSQL, clock,
+// watchdog) while paused; once killed, every call fails without effect.
+type gate struct {
+	mu     sync.Mutex
+	open   chan struct{} // closed while running
+	killed bool
+}
+
+func newGate() *gate {
+	g := &gate{open: make(chan struct{})}
+	close(g.open)
+	return g
+}
+
+func (g *gate) pause() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open:
+		g.open = make(chan struct{})
+	default:
+	}
+}
+
+func (g *gate) resume() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open:
+	default:
+		close(g.open)
+	}
+}
+
+func (g *gate) kill() {
+	g.mu.Lock()
+	g.killed = true
+	g.mu.Unlock()
+	g.resume()
+}
+
+func (g *gate) wait() error {
+	g.mu.Lock()
+	ch := g.open
+	g.mu.Unlock()
+	<-ch
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.killed {
+		return errDead
+	}
+	return nil
+}
+
+func (g *gate) paused() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open:
+		return false
+	default:
+		return true
+	}
+}
+
+type gatedClock struct {
+	g *gate
+	c *nodeClock
+}
+
+func (c gatedClock) Now() time.Time {
+	_ = c.g.wait()
+	return c.c.Now()
+}
+
+// gatedCluster is the agent's view of its Raft node.
+type gatedCluster struct {
+	g *gate
+	c ha.Cluster
+}
+
+func (c gatedCluster) State() fsm.State {
+	_ = c.g.wait()
+	return c.c.State()
+}
+
+func (c gatedCluster) Changed() <-chan struct{} {
+	_ = c.g.wait()
+	return c.c.Changed()
+}
+
+func (c gatedCluster) Propose(ctx context.Context, cmd fsm.Command) (uint64, error) {
+	if err := c.g.wait(); err != nil {
+		return 0, err
+	}
+	idx, err := c.c.Propose(ctx, cmd)
+	if gerr := c.g.wait(); gerr != nil {
+		return 0, gerr
+	}
+	return idx, err
+}
+
+// --- PostgreSQL ---
+
+// simPG is node i's ha.Postgres, as seen by one agent incarnation.
+type simPG struct {
+	w *world
+	i int
+	g *gate
+}
+
+var errUnreachable = errors.New("source not reachable or not running")
+
+func (s simPG) do(why string, f func(p *pgSim) error) error {
+	if err := s.g.wait(); err != nil {
+		return err
+	}
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	var err error
+	s.w.transition(s.i, why, func(p *pgSim) { err = f(p) })
+	return err
+}
+
+func (s simPG) Observe(context.Context) ha.PGStatus {
+	if err := s.g.wait(); err != nil {
+		return ha.PGStatus{DataDir: ha.DataDirUnknown, Err: err}
+	}
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.pg[s.i]
+	if !p.valid {
+		return ha.PGStatus{DataDir: ha.DataDirMissing}
+	}
+	st := ha.PGStatus{
+		DataDir: ha.DataDirValid, SystemID: "7001", Running: p.running, InRecovery: p.inRecovery,
+		Timeline: p.timeline, WALPosition: uint64(len(p.wal)), Following: p.following,
+		SyncStandbys: slices.Clone(p.syncNames), SyncAny: p.syncAny,
+	}
+	if p.inRecovery {
+		st.ReceivedLSN, st.ReplayedLSN = st.WALPosition, st.WALPosition
+		st.Streaming = p.running && p.streaming
+	}
+	if p.running && !p.inRecovery {
+		for j, r := range w.pg {
+			if j == s.i || !r.running || !r.inRecovery || !r.streaming || r.following != w.names[s.i] || !w.reachable(s.i, j) {
+				continue
+			}
+			state := "async"
+			if slices.Contains(p.syncNames, w.names[j]) {
+				state = "sync"
+			}
+			st.Replicas = append(st.Replicas, ha.Replica{Name: w.names[j], State: "streaming", SyncState: state, FlushLSN: uint64(len(r.wal))})
+		}
+		sort.Slice(st.Replicas, func(a, b int) bool { return st.Replicas[a].Name < st.Replicas[b].Name })
+	}
+	return st
+}
+
+func (s simPG) Bootstrap(context.Context) (string, error) {
+	err := s.do("bootstrap", func(p *pgSim) error {
+		if p.valid {
+			return errors.New("data directory exists")
+		}
+		*p = pgSim{valid: true, running: true, timeline: 1, wdGen: p.wdGen, wdTimer: p.wdTimer}
+		return nil
+	})
+	return "7001", err
+}
+
+func (s simPG) Clone(_ context.Context, from fsm.Member) error {
+	return s.do("clone", func(p *pgSim) error {
+		src := s.w.index(from.Name)
+		if src < 0 || !s.w.reachable(s.i, src) || !s.w.pg[src].running || !s.w.pg[src].valid {
+			return errUnreachable
+		}
+		p.valid, p.running, p.inRecovery = true, false, true
+		p.wal = slices.Clone(s.w.pg[src].wal)
+		p.timeline = s.w.pg[src].timeline
+		return nil
+	})
+}
+
+func (s simPG) Start(_ context.Context, follow *fsm.Member) error {
+	why := "started as primary"
+	if follow != nil {
+		why = "started as standby"
+	}
+	return s.do(why, func(p *pgSim) error {
+		if !p.valid {
+			return errors.New("no data directory")
+		}
+		p.running = true
+		p.inRecovery = follow != nil
+		p.following = ""
+		if follow != nil {
+			p.following = follow.Name
+		}
+		return nil
+	})
+}
+
+func (s simPG) Follow(_ context.Context, primary fsm.Member) error {
+	return s.do("follow", func(p *pgSim) error {
+		p.following = primary.Name
+		return nil
+	})
+}
+
+func (s simPG) Promote(context.Context) (uint64, error) {
+	var lsn uint64
+	err := s.do("promoted", func(p *pgSim) error {
+		if !p.running || !p.inRecovery {
+			return errors.New("not a running standby")
+		}
+		p.inRecovery = false
+		p.following = ""
+		p.timeline++
+		lsn = uint64(len(p.wal))
+		return nil
+	})
+	return lsn, err
+}
+
+func (s simPG) Demote(_ context.Context, primary *fsm.Member) error {
+	return s.do("demoted", func(p *pgSim) error {
+		p.running, p.inRecovery, p.following = true, true, ""
+		if primary != nil {
+			p.following = primary.Name
+		}
+		return nil
+	})
+}
+
+func (s simPG) Rewind(_ context.Context, primary fsm.Member) error {
+	return s.do("rewind", func(p *pgSim) error {
+		src := s.w.index(primary.Name)
+		p.running = false
+		if src < 0 || !s.w.reachable(s.i, src) || !s.w.pg[src].running {
+			return errUnreachable
+		}
+		sw := s.w.pg[src].wal
+		k := 0
+		for k < len(p.wal) && k < len(sw) && p.wal[k] == sw[k] {
+			k++
+		}
+		p.wal = slices.Clone(p.wal[:k])
+		p.timeline = s.w.pg[src].timeline
+		p.inRecovery = true
+		return nil
+	})
+}
+
+func (s simPG) MoveAside(context.Context) (string, error) {
+	err := s.do("moved aside", func(p *pgSim) error {
+		p.valid, p.running, p.wal, p.timeline = false, false, nil, 0
+		return nil
+	})
+	return "aside", err
+}
+
+func (s simPG) SetSyncStandbys(_ context.Context, names []string, strict bool) error {
+	return s.do("set synchronous_standby_names", func(p *pgSim) error {
+		p.syncNames = slices.Clone(names)
+		p.syncAny = strict && len(names) == 0
+		return nil
+	})
+}
+
+func (s simPG) Fence(context.Context) error {
+	return s.do("fenced", func(p *pgSim) error {
+		p.running = false
+		return nil
+	})
+}
+
+func (s simPG) Stop(context.Context) error {
+	return s.do("stopped", func(p *pgSim) error {
+		p.running = false
+		return nil
+	})
+}
+
+func (s simPG) SyncSlots(context.Context, []string, []string) error {
+	return s.g.wait()
+}
