@@ -43,7 +43,7 @@ type ack struct {
 }
 
 type pending struct {
-	id       uint64
+	id        uint64
 	underSync bool // synchronous_standby_names was set when it was written
 }
 
