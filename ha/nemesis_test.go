@@ -66,6 +66,7 @@ var (
 		"partition-primary", "partition-minority", "partition-leader", "pause-primary", "pause",
 		"crash-agent", "crash-node", "wipe", "loss", "delay", "loop-wait", "sync",
 	}
+	configKinds  = []string{"ttl", "loop-wait", "sync", "failsafe"}
 	defaultSeeds = []int64{1, 2}
 )
 
@@ -116,6 +117,7 @@ type harness struct {
 	t      *testing.T
 	seed   int64
 	rng    *rand.Rand
+	replay string // environment that replays this schedule
 	n      int
 	c      *rafttest.Cluster
 	w      *world
@@ -144,7 +146,8 @@ func runSchedule(t *testing.T, seed int64, kinds []string, steps int) {
 	if rng.Intn(4) == 0 {
 		n = 5
 	}
-	h := &harness{t: t, seed: seed, rng: rng, n: n, paused: map[int]bool{}, delays: map[[2]int]time.Duration{}}
+	h := &harness{t: t, seed: seed, rng: rng, n: n, paused: map[int]bool{}, delays: map[[2]int]time.Duration{},
+		replay: fmt.Sprintf("NEMESIS_SEED=%d NEMESIS_KINDS=%s NEMESIS_STEPS=%d", seed, strings.Join(kinds, ","), steps)}
 	for range n {
 		h.clocks = append(h.clocks, &nodeClock{
 			origin: time.Now(),
@@ -159,7 +162,7 @@ func runSchedule(t *testing.T, seed int64, kinds []string, steps int) {
 		cfg.Logger = rafttest.LoggerAt(t, fmt.Sprintf("raft%d", i), hclog.Error)
 	}})
 	h.agents = make([]*agentRun, n)
-	t.Logf("seed %d: %d nodes, clock rates %v; replay with NEMESIS_SEED=%d", seed, n, h.rates(), seed)
+	t.Logf("seed %d: %d nodes, clock rates %v; replay: %s go test ./ha -run Nemesis -v", seed, n, h.rates(), h.replay)
 
 	ttl := []int{3, 3, 5, 10}[rng.Intn(4)]
 	h.dcs = map[string]any{"ttl": ttl, "loop_wait": 1, "retry_timeout": 1, "synchronous_mode": rng.Intn(2) == 0}
@@ -174,10 +177,29 @@ func runSchedule(t *testing.T, seed int64, kinds []string, steps int) {
 
 	// Let the cluster bootstrap and a primary appear before the faults.
 	h.waitPrimary(20 * time.Second)
+	// Each step is one fault; when configuration kinds are enabled, half
+	// the faults are preceded by a configuration change a few seconds
+	// earlier, so changes and faults meet (a ttl lowered, then the primary
+	// cut off: issue 6 item 1) as they would in a Jepsen run.
+	var faults, changes []string
+	for _, k := range kinds {
+		if slices.Contains(configKinds, k) {
+			changes = append(changes, k)
+		} else {
+			faults = append(faults, k)
+		}
+	}
 	for s := range steps {
-		kind := kinds[rng.Intn(len(kinds))]
-		h.step(s, kind)
-		h.check(fmt.Sprintf("after step %d (%s)", s, kind))
+		if len(changes) > 0 && (len(faults) == 0 || rng.Intn(2) == 0) {
+			kind := changes[rng.Intn(len(changes))]
+			h.step(s, kind)
+			h.check(fmt.Sprintf("after step %d (%s)", s, kind))
+		}
+		if len(faults) > 0 {
+			kind := faults[rng.Intn(len(faults))]
+			h.step(s, kind)
+			h.check(fmt.Sprintf("after step %d (%s)", s, kind))
+		}
 	}
 	h.healAll()
 	final := h.waitPrimary(time.Duration(30+h.ttl()) * time.Second)
@@ -213,8 +235,8 @@ func (h *harness) ttl() int {
 // fail reports a violation with everything needed to replay and read it.
 func (h *harness) fail(format string, args ...any) {
 	h.t.Helper()
-	h.t.Errorf("seed %d (replay: NEMESIS_SEED=%d go test ./ha -run Nemesis -v): %s\nschedule:\n%s\nevents (true clock):\n%s",
-		h.seed, h.seed, fmt.Sprintf(format, args...), strings.Join(h.log, "\n"), h.w.eventLog())
+	h.t.Errorf("seed %d (replay: %s go test ./ha -run Nemesis -v): %s\nschedule:\n%s\nevents (true clock):\n%s",
+		h.seed, h.replay, fmt.Sprintf(format, args...), strings.Join(h.log, "\n"), h.w.eventLog())
 }
 
 // check asserts rule 1 on everything recorded so far.
@@ -405,10 +427,16 @@ func (h *harness) raftLeader() int {
 	return h.rng.Intn(h.n)
 }
 
-// dur draws a fault duration: often shorter than ttl, often longer.
+// dur draws a fault duration: often shorter than ttl, often longer (at
+// most 12 s, to keep schedules short).
 func (h *harness) dur() time.Duration {
 	ttl := time.Duration(h.ttl()) * time.Second
-	return time.Duration(h.rng.Int63n(int64(2*ttl))) + 500*time.Millisecond
+	return time.Duration(h.rng.Int63n(int64(min(2*ttl, 12*time.Second)))) + 500*time.Millisecond
+}
+
+// settle draws the pause after a configuration change: 0.3 to 3 s.
+func (h *harness) settle() time.Duration {
+	return 300*time.Millisecond + time.Duration(h.rng.Int63n(int64(2700*time.Millisecond)))
 }
 
 func (h *harness) step(s int, kind string) {
@@ -502,27 +530,27 @@ func (h *harness) step(s int, kind string) {
 		h.note("step %d: no delay", s)
 		h.setNet(func() { h.delays = map[[2]int]time.Duration{} })
 	case "ttl":
-		ttl := []int{3, 4, 5, 10, 20}[h.rng.Intn(5)]
+		ttl := []int{3, 4, 5, 10}[h.rng.Intn(4)]
 		h.changeConfig(s, "ttl", ttl)
-		h.hold(h.dur(), when)
+		h.hold(h.settle(), when)
 	case "loop-wait":
 		h.mu.Lock()
 		maxLW := h.dcs["ttl"].(int) - 2*h.dcs["retry_timeout"].(int)
 		h.mu.Unlock()
 		h.changeConfig(s, "loop_wait", 1+h.rng.Intn(max(1, min(maxLW, 3))))
-		h.hold(h.dur(), when)
+		h.hold(h.settle(), when)
 	case "sync":
 		h.mu.Lock()
 		on := !h.dcs["synchronous_mode"].(bool)
 		h.mu.Unlock()
 		h.changeConfig(s, "synchronous_mode", on)
-		h.hold(h.dur(), when)
+		h.hold(h.settle(), when)
 	case "failsafe":
 		h.mu.Lock()
 		on, _ := h.dcs["failsafe_mode"].(bool)
 		h.mu.Unlock()
 		h.changeConfig(s, "failsafe_mode", !on)
-		h.hold(h.dur(), when)
+		h.hold(h.settle(), when)
 	default:
 		h.t.Fatalf("unknown fault kind %q", kind)
 	}
