@@ -243,7 +243,15 @@ func (h *harness) fail(format string, args ...any) {
 func (h *harness) check(when string) {
 	h.t.Helper()
 	if o := h.w.overlaps(); len(o) > 0 {
-		h.fail("rule 1: two writable primaries %s:\n%s", when, strings.Join(o, "\n"))
+		// Let the overlap run its course (up to 30 s), so the report
+		// gives its whole length, not just the moment it was seen.
+		end := time.Now().Add(30 * time.Second)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for time.Now().Before(end) && h.w.overlapOpen() {
+			<-tick.C
+		}
+		h.fail("rule 1: two writable primaries %s:\n%s", when, strings.Join(h.w.overlaps(), "\n"))
 		h.t.FailNow()
 	}
 }

@@ -239,6 +239,19 @@ func (w *world) overlaps() []string {
 	return out
 }
 
+// overlapOpen tells whether two nodes are writable right now.
+func (w *world) overlapOpen() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	open := 0
+	for _, s := range w.open {
+		if s != nil {
+			open++
+		}
+	}
+	return open > 1
+}
+
 // lostCommits returns the synchronously acknowledged commits, made while
 // synchronous mode stayed on until the end, that primary i lacks.
 func (w *world) lostCommits(i int) []string {
