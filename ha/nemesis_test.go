@@ -165,7 +165,7 @@ func runSchedule(t *testing.T, seed int64, kinds []string, steps int) {
 
 	ttl := []int{3, 3, 5, 10}[rng.Intn(4)]
 	h.dcs = map[string]any{"ttl": ttl, "loop_wait": 1, "retry_timeout": 1, "synchronous_mode": rng.Intn(2) == 0}
-	if !h.setConfig("initial") {
+	if !h.setConfig(fmt.Sprintf("initial dynamic configuration %v", h.dcs)) {
 		t.Fatal("could not store the initial dynamic configuration")
 	}
 	for i := range n {
