@@ -27,7 +27,7 @@ package ha_test
 //	NEMESIS_SCHEDULES=500 go test ./ha -run Nemesis -timeout 0   soak (make soak)
 //
 // NEMESIS_KINDS=a,b,c limits the fault kinds; NEMESIS_PARALLEL sets how many
-// schedules run at once (default 2); NEMESIS_STEPS the steps per schedule.
+// schedules run at once (default 3); NEMESIS_STEPS the steps per schedule.
 
 import (
 	"context"
@@ -66,7 +66,7 @@ var (
 		"crash-agent", "crash-node", "wipe", "loss", "delay", "loop-wait", "sync",
 	}
 	configKinds  = []string{"ttl", "loop-wait", "sync", "failsafe"}
-	defaultSeeds = []int64{1, 2}
+	defaultSeeds = []int64{1, 2, 3}
 )
 
 func envInt(name string, def int) int {
@@ -100,7 +100,7 @@ func TestNemesis_RandomFaults_NeverTwoWritablePrimariesNorLostSyncCommits(t *tes
 		kinds = strings.Split(k, ",")
 	}
 	steps = envInt("NEMESIS_STEPS", steps)
-	sem := make(chan struct{}, envInt("NEMESIS_PARALLEL", 2))
+	sem := make(chan struct{}, envInt("NEMESIS_PARALLEL", 3))
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Parallel()
