@@ -29,7 +29,7 @@ func (w *world) arm(i int, until time.Time) {
 		if w.pg[i].wdGen != gen {
 			return
 		}
-		w.transition(i, "watchdog fired", func(p *pgSim) { p.running = false })
+		w.transition(i, "watchdog fired", func(p *pgSim) { p.running = false; p.stops++ })
 	})
 }
 
@@ -262,7 +262,7 @@ func (s simPG) Bootstrap(context.Context) (string, error) {
 		if p.valid {
 			return errors.New("data directory exists")
 		}
-		*p = pgSim{valid: true, running: true, timeline: 1, wdGen: p.wdGen, wdTimer: p.wdTimer}
+		*p = pgSim{valid: true, running: true, timeline: 1, wdGen: p.wdGen, wdTimer: p.wdTimer, stops: p.stops, slowStart: p.slowStart}
 		return nil
 	})
 	return "7001", err
@@ -281,14 +281,30 @@ func (s simPG) Clone(_ context.Context, from fsm.Member) error {
 	})
 }
 
+// Start starts PostgreSQL. With a slow start set (crash recovery with a lot
+// of WAL to replay), pg_ctl start -w returns only after it; a fence or stop
+// meanwhile kills the recovering postmaster and the start fails.
 func (s simPG) Start(_ context.Context, follow *fsm.Member) error {
 	why := "started as primary"
 	if follow != nil {
 		why = "started as standby"
 	}
+	if err := s.g.wait(); err != nil {
+		return err
+	}
+	s.w.mu.Lock()
+	slow, stops := s.w.pg[s.i].slowStart, s.w.pg[s.i].stops
+	s.w.mu.Unlock()
+	if slow > 0 {
+		t := time.NewTimer(slow)
+		<-t.C
+	}
 	return s.do(why, func(p *pgSim) error {
 		if !p.valid {
 			return errors.New("no data directory")
+		}
+		if p.stops != stops {
+			return errors.New("postmaster stopped during crash recovery")
 		}
 		p.running = true
 		p.inRecovery = follow != nil
@@ -370,6 +386,7 @@ func (s simPG) SetSyncStandbys(_ context.Context, names []string, strict bool) e
 func (s simPG) Fence(context.Context) error {
 	return s.do("fenced", func(p *pgSim) error {
 		p.running = false
+		p.stops++
 		return nil
 	})
 }
@@ -377,6 +394,7 @@ func (s simPG) Fence(context.Context) error {
 func (s simPG) Stop(context.Context) error {
 	return s.do("stopped", func(p *pgSim) error {
 		p.running = false
+		p.stops++
 		return nil
 	})
 }

@@ -117,6 +117,14 @@ func (h *harness) step(s int, kind string) {
 		h.c.Wipe(i)
 		h.startAgent(i)
 		h.hold(h.dur(), when)
+	case "slow-recovery":
+		i := h.primary()
+		slow := h.dur()
+		h.note("step %d: kill -9 the postmaster of %s; its next start takes %v (crash recovery)", s, h.w.names[i], slow)
+		h.w.killPostmaster(i, slow)
+		h.hold(slow+time.Duration(h.ttl())*time.Second+time.Second, when)
+		h.w.setSlowStart(i, 0)
+		h.note("step %d: starts of %s are fast again", s, h.w.names[i])
 	case "loss":
 		p := 0.05 + 0.25*h.rng.Float64()
 		d := h.dur()

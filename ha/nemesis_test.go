@@ -59,11 +59,11 @@ const clockDrift = 0.01
 var (
 	allKinds = []string{
 		"partition-primary", "partition-minority", "partition-leader", "pause-primary", "pause",
-		"crash-agent", "crash-node", "wipe", "loss", "delay", "ttl", "loop-wait", "sync", "failsafe",
+		"crash-agent", "crash-node", "wipe", "slow-recovery", "loss", "delay", "ttl", "loop-wait", "sync", "failsafe",
 	}
 	defaultKinds = []string{
 		"partition-primary", "partition-minority", "partition-leader", "pause-primary", "pause",
-		"crash-agent", "crash-node", "wipe", "loss", "delay", "loop-wait", "sync",
+		"crash-agent", "crash-node", "wipe", "slow-recovery", "loss", "delay", "loop-wait", "sync", "failsafe",
 	}
 	configKinds  = []string{"ttl", "loop-wait", "sync", "failsafe"}
 	defaultSeeds = []int64{1, 2, 3}
@@ -77,7 +77,7 @@ func envInt(name string, def int) int {
 }
 
 func TestNemesis_RandomFaults_NeverTwoWritablePrimariesNorLostSyncCommits(t *testing.T) {
-	kinds, seeds, steps := defaultKinds, defaultSeeds, 4
+	kinds, seeds, steps := defaultKinds, defaultSeeds, 3
 	if s := os.Getenv("NEMESIS_SEED"); s != "" || *nemesisSeed != 0 {
 		seed := *nemesisSeed
 		if s != "" {

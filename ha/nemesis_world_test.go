@@ -54,6 +54,8 @@ type pgSim struct {
 	syncNames  []string
 	syncAny    bool
 	pending    []pending
+	stops      uint64        // fences, stops and crashes so far
+	slowStart  time.Duration // how long a start takes (crash recovery)
 	// watchdog: armed with a deadline on the true clock.
 	wdGen   uint64
 	wdTimer *time.Timer
@@ -302,7 +304,22 @@ func (w *world) crashPG(i int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.disarmLocked(i)
-	w.transition(i, "node crashed", func(p *pgSim) { p.running = false })
+	w.transition(i, "crashed", func(p *pgSim) { p.running = false; p.stops++ })
+}
+
+// killPostmaster is kill -9 of node i's postmaster alone (the agent and the
+// watchdog live on); its next start replays WAL for slow.
+func (w *world) killPostmaster(i int, slow time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pg[i].slowStart = slow
+	w.transition(i, "postmaster killed", func(p *pgSim) { p.running = false; p.stops++ })
+}
+
+func (w *world) setSlowStart(i int, slow time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pg[i].slowStart = slow
 }
 
 func (w *world) eventLog() string {
