@@ -20,9 +20,15 @@ import (
 func (w *world) arm(i int, until time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.armLocked(i, until)
+}
+
+// armLocked sets node i's watchdog to fire when its clock reads until.
+func (w *world) armLocked(i int, until time.Time) {
 	w.disarmLocked(i)
 	deadline := w.clocks[i].trueAt(until)
 	gen := w.pg[i].wdGen
+	w.pg[i].wdUntil = until
 	w.pg[i].wdTimer = time.AfterFunc(time.Until(deadline), func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -31,6 +37,17 @@ func (w *world) arm(i int, until time.Time) {
 		}
 		w.transition(i, "watchdog fired", func(p *pgSim) { p.running = false; p.stops++ })
 	})
+}
+
+// jumpClock moves node i's clock forward by d; its armed watchdog, which
+// counts on the same host clock, fires that much earlier.
+func (w *world) jumpClock(i int, d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.clocks[i].jump(d)
+	if w.pg[i].wdTimer != nil {
+		w.armLocked(i, w.pg[i].wdUntil)
+	}
 }
 
 func (w *world) disarmLocked(i int) {
@@ -82,17 +99,29 @@ func (d watchdog) Disarm() error {
 // one node is exact.
 type nodeClock struct {
 	origin time.Time
-	offset time.Duration
 	rate   float64
+	mu     sync.Mutex
+	offset time.Duration
 }
 
 func (c *nodeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.origin.Add(c.offset + time.Duration(float64(time.Since(c.origin))*c.rate))
 }
 
 // trueAt is the true instant at which this clock reads t.
 func (c *nodeClock) trueAt(t time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.origin.Add(time.Duration(float64(t.Sub(c.origin)-c.offset) / c.rate))
+}
+
+// jump moves the clock forward by d (a monotonic clock never goes back).
+func (c *nodeClock) jump(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
 }
 
 // --- the pause gate: SIGSTOP of an agent ---

@@ -125,6 +125,17 @@ func (h *harness) step(s int, kind string) {
 		h.hold(slow+time.Duration(h.ttl())*time.Second+time.Second, when)
 		h.w.setSlowStart(i, 0)
 		h.note("step %d: starts of %s are fast again", s, h.w.names[i])
+	case "clock-jump-primary":
+		// Forward only, and only on the holder: a monotonic clock never
+		// goes back, and a jump makes the holder stop trusting earlier.
+		// A forward jump on another node shortens the lease it waits out;
+		// that is not a fault this design claims to survive (issue 6
+		// item 5 covers a clock that stops instead).
+		i := h.primary()
+		d := time.Duration(200+h.rng.Intn(4800)) * time.Millisecond
+		h.note("step %d: the clock of %s jumps forward by %v", s, h.w.names[i], d)
+		h.w.jumpClock(i, d)
+		h.hold(h.dur(), when)
 	case "loss":
 		p := 0.05 + 0.25*h.rng.Float64()
 		d := h.dur()

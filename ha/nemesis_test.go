@@ -27,7 +27,7 @@ package ha_test
 //	NEMESIS_SCHEDULES=500 go test ./ha -run Nemesis -timeout 0   soak (make soak)
 //
 // NEMESIS_KINDS=a,b,c limits the fault kinds; NEMESIS_PARALLEL sets how many
-// schedules run at once (default 3); NEMESIS_STEPS the steps per schedule.
+// schedules run at once (default 5); NEMESIS_STEPS the steps per schedule.
 
 import (
 	"context"
@@ -59,14 +59,14 @@ const clockDrift = 0.01
 var (
 	allKinds = []string{
 		"partition-primary", "partition-minority", "partition-leader", "pause-primary", "pause",
-		"crash-agent", "crash-node", "wipe", "slow-recovery", "loss", "delay", "ttl", "loop-wait", "sync", "failsafe",
+		"crash-agent", "crash-node", "wipe", "slow-recovery", "clock-jump-primary", "loss", "delay", "ttl", "loop-wait", "sync", "failsafe",
 	}
 	defaultKinds = []string{
 		"partition-primary", "partition-minority", "partition-leader", "pause-primary", "pause",
-		"crash-agent", "crash-node", "wipe", "slow-recovery", "loss", "delay", "loop-wait", "sync", "failsafe",
+		"crash-agent", "crash-node", "wipe", "slow-recovery", "clock-jump-primary", "loss", "delay", "loop-wait", "sync", "failsafe",
 	}
 	configKinds  = []string{"ttl", "loop-wait", "sync", "failsafe"}
-	defaultSeeds = []int64{1, 2, 3}
+	defaultSeeds = []int64{1, 2, 3, 4, 5}
 )
 
 func envInt(name string, def int) int {
@@ -100,7 +100,7 @@ func TestNemesis_RandomFaults_NeverTwoWritablePrimariesNorLostSyncCommits(t *tes
 		kinds = strings.Split(k, ",")
 	}
 	steps = envInt("NEMESIS_STEPS", steps)
-	sem := make(chan struct{}, envInt("NEMESIS_PARALLEL", 3))
+	sem := make(chan struct{}, envInt("NEMESIS_PARALLEL", len(defaultSeeds)))
 	// Schedules mostly wait on timers, so they run NEMESIS_PARALLEL at a
 	// time whatever GOMAXPROCS is (t.Parallel would cap them at -parallel).
 	var wg sync.WaitGroup

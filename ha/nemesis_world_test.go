@@ -59,6 +59,7 @@ type pgSim struct {
 	// watchdog: armed with a deadline on the true clock.
 	wdGen   uint64
 	wdTimer *time.Timer
+	wdUntil time.Time // node clock reading it fires at
 }
 
 func (p *pgSim) writable() bool { return p.valid && p.running && !p.inRecovery }
