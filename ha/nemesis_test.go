@@ -39,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,6 +143,9 @@ type agentRun struct {
 	loop   *ha.Loop
 	cancel context.CancelFunc
 	done   chan struct{}
+	// ready is set once the agent's state caught up (linearizable read):
+	// the real agent serves its REST API, failsafe included, only then.
+	ready atomic.Bool
 }
 
 func runSchedule(t *testing.T, seed int64, kinds []string, steps int) {
@@ -316,6 +320,7 @@ func (h *harness) startAgent(i int) {
 		if ctx.Err() != nil {
 			return
 		}
+		a.ready.Store(true)
 		if err := loop.Run(ctx); err != nil {
 			h.note("%s: agent stopped: %v", name, err)
 		}
@@ -397,7 +402,7 @@ func (p peers) Failsafe(ctx context.Context, self fsm.Member, to []fsm.Member) e
 			return fmt.Errorf("%s: unknown member", m.Name)
 		}
 		a := p.h.agent(j)
-		if a == nil || a.g.paused() || !p.h.c.Net().Reachable(p.h.c.Addr(p.from), p.h.c.Addr(j)) {
+		if a == nil || !a.ready.Load() || a.g.paused() || !p.h.c.Net().Reachable(p.h.c.Addr(p.from), p.h.c.Addr(j)) {
 			return fmt.Errorf("%s: no answer", m.Name)
 		}
 		errc := make(chan error, 1)
