@@ -20,6 +20,9 @@ import (
 func (w *world) arm(i int, until time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.pg[i].wdTimer == nil {
+		w.logf("%s watchdog armed (fires in %v)", w.names[i], until.Sub(w.clocks[i].Now()).Round(time.Millisecond))
+	}
 	w.armLocked(i, until)
 }
 
@@ -35,6 +38,7 @@ func (w *world) armLocked(i int, until time.Time) {
 		if w.pg[i].wdGen != gen {
 			return
 		}
+		w.pg[i].wdTimer = nil
 		w.transition(i, "watchdog fired", func(p *pgSim) { p.running = false; p.stops++ })
 	})
 }
@@ -87,6 +91,9 @@ func (d watchdog) Disarm() error {
 	}
 	d.w.mu.Lock()
 	defer d.w.mu.Unlock()
+	if d.w.pg[d.i].wdTimer != nil {
+		d.w.logf("%s watchdog disarmed (writable: %v)", d.w.names[d.i], d.w.pg[d.i].writable())
+	}
 	d.w.disarmLocked(d.i)
 	return nil
 }
