@@ -20,14 +20,31 @@ package ha_test
 // 2 × clockDrift × ttl stays well below FenceMargin (750 ms): with
 // clockDrift 1% and ttl at most 10 s that is 200 ms.
 //
+// Faults (one per step; with configuration kinds enabled, half the steps
+// first change the dynamic configuration 0.3-3 s before the fault):
+// partitions (the primary, the Raft leader or a random minority cut off),
+// pauses of an agent (SIGSTOP: its HA loop, Raft node, clock and watchdog
+// calls stop; its Raft links are cut; its PostgreSQL keeps running and only
+// the watchdog, armed on the true clock, fences it), kill -9 of an agent or
+// of a whole node, a node's Raft data wiped, kill -9 of the postmaster with a
+// crash recovery of up to 2*ttl, forward jumps of the holder's clock, lossy
+// and delayed links (raftstore/rafttest.Network), and changes of ttl,
+// loop_wait, synchronous_mode and failsafe_mode.
+//
 // Running it:
 //
-//	go test ./ha -run Nemesis                      the short sweep (fixed seeds, kinds that pass today)
-//	NEMESIS_SEED=42 go test ./ha -run Nemesis -v   replay one seed (every fault kind)
-//	NEMESIS_SCHEDULES=500 go test ./ha -run Nemesis -timeout 0   soak (make soak)
+//	go test ./ha -run Nemesis_      the short sweep: seeds 1-5, 3 steps, defaultKinds (about 20 s)
+//	NEMESIS_SEED=42 NEMESIS_KINDS=... NEMESIS_STEPS=6 go test ./ha -run Nemesis_ -v
+//	                                replay one schedule (a failure prints this line)
+//	make soak                       NEMESIS_SCHEDULES schedules with every kind
 //
-// NEMESIS_KINDS=a,b,c limits the fault kinds; NEMESIS_PARALLEL sets how many
-// schedules run at once (default 5); NEMESIS_STEPS the steps per schedule.
+// NEMESIS_KINDS=a,b,c limits the fault kinds (default for a replay or a
+// soak: all); NEMESIS_PARALLEL sets how many schedules run at once (default
+// 5); NEMESIS_STEPS the steps per schedule (default 6, sweep 3);
+// NEMESIS_BASE the first soak seed. A seed fixes the sequence of faults,
+// durations and configuration changes; which node is the primary when a
+// fault strikes depends on timing, so a replay usually, not always,
+// reproduces a failure (the seeds in the report each reproduced on replay).
 
 import (
 	"context"
@@ -56,7 +73,10 @@ var nemesisSeed = flag.Int64("nemesis.seed", 0, "run only this fault-suite seed 
 const clockDrift = 0.01
 
 // Fault kinds. defaultKinds pass on today's code and run in every go test;
-// the others run in the soak and when a seed is replayed.
+// "ttl" is left out of them because lowering the ttl reproduces issue 6
+// item 1 (the holder keeps trusting the longer lease of its earlier
+// renewals: seeds 1027, 1004, 1033, 2022 with every kind): add it once that
+// is fixed. The soak and a replay use allKinds.
 var (
 	allKinds = []string{
 		"partition-primary", "partition-minority", "partition-leader", "pause-primary", "pause",
