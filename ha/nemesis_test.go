@@ -44,7 +44,7 @@ package ha_test
 // NEMESIS_BASE the first soak seed. A seed fixes the sequence of faults,
 // durations and configuration changes; which node is the primary when a
 // fault strikes depends on timing, so a replay usually, not always,
-// reproduces a failure (the seeds in the report each reproduced on replay).
+// reproduces a failure: run it a few times (-count=3).
 
 import (
 	"context"
