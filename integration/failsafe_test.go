@@ -86,5 +86,7 @@ func TestFailsafeMode_RaftCutButAPIsReachable_PrimaryKeepsRunning(t *testing.T) 
 		t.Errorf("%s leads again after heal", old.name)
 	}
 	assertReplica(t, old)
+	assertRewoundOrCloned(t, old, leader)
 	b.finish(asyncMode)
+	b.assertHandedOver(old, newLeader, t1, "the API cut (whole run)")
 }
