@@ -483,10 +483,11 @@ if command -v wrk >/dev/null; then
       timeout 40 wrk -t2 -c8 -d10s --latency "http://127.0.0.1:$lrest/$ep" >"$f" 2>&1
       all_rps=$(awk '/Requests\/sec/{print $2}' "$f")
       total=$(awk '/requests in/{print $1}' "$f")
-      secs=$(awk '/requests in/{v=$4; sub(/,$/,"",v); if (v ~ /ms$/) {sub(/ms$/,"",v); v/=1000} else if (v ~ /m$/) {sub(/m$/,"",v); v*=60} else sub(/s$/,"",v); print v}' "$f")
       non2xx=$(awk '/Non-2xx/{print $NF}' "$f"); non2xx=${non2xx:-0}
-      rps=null
-      if [ -n "$total" ] && [ -n "$secs" ]; then rps=$(echo "scale=2; ($total - $non2xx) / $secs" | bc | sed 's/^\./0./'); fi
+      rps=null   # wrk's rate times the share of 2xx answers
+      if [ -n "$total" ] && [ "$total" -gt 0 ] 2>/dev/null && [ -n "$all_rps" ]; then
+        rps=$(echo "scale=2; $all_rps * ($total - $non2xx) / $total" | bc | sed 's/^\./0./')
+      fi
       cp "$f" "$OUTDIR/logs/"
       log "REST /$ep on the leader $lname: ${rps} req/s answered 2xx (${all_rps:-?} req/s in all, $non2xx non-2xx answers)"
       [ "$non2xx" != 0 ] && log "WARNING: /$ep on the leader answered $non2xx requests with a non-2xx status; they are not counted"
