@@ -243,46 +243,82 @@ func TestWatchdog_RecycledPIDOutsideDataDir_IsNotSignalled(t *testing.T) {
 	pm.stillAlive(t, 300*time.Millisecond)
 }
 
-func TestWatchdogWriter_ArmAndDisarmWriteMonotonicDeadlines(t *testing.T) {
-	raftDir := t.TempDir()
-	w, err := newWriter(&config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: t.TempDir()}},
-		"/nonexistent", hclog.NewNullLogger())
+// startWriter starts a real detached watchdog process (this test binary
+// acting as `conclave watchdog`) for a fresh data directory and returns the
+// agent's writer for it.
+func startWriter(t *testing.T) (w *Writer, dataDir string) {
+	t.Helper()
+	t.Setenv(envRunMain, "1")
+	raftDir, dataDir := t.TempDir(), t.TempDir()
+	cfg := &config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: dataDir}}
+	w, err := Start(cfg, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The file holds CLOCK_MONOTONIC nanoseconds, as Arm computes them.
-	now, _ := monoNow()
-	until := time.Now().Add(2 * time.Second)
-	d := now + int64(time.Until(until))
-	if err := writeDeadlineFile(w.deadlineFile, d); err != nil {
+	pid, ok := w.running()
+	if !ok {
+		t.Fatal("no watchdog running after Start")
+	}
+	t.Cleanup(func() {
+		if isWatchdogProcess(pid, w.deadlineFile) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	return w, dataDir
+}
+
+// Arm's deadline is enforced: the postmaster gets SIGQUIT when it passes,
+// not before.
+func TestWriter_ArmedDeadlinePasses_PostmasterFenced(t *testing.T) {
+	w, dataDir := startWriter(t)
+	pm := startFakePostmaster(t, dataDir)
+	armed := time.Now()
+	if err := w.Arm(armed.Add(300 * time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := readDeadlineFile(filepath.Join(raftDir, "watchdog.deadline"))
-	if err != nil || got != d {
-		t.Fatalf("read %d, %v; wrote %d", got, err, d)
+	pm.waitQuit(t, 3*time.Second)
+	if took := time.Since(armed); took < 300*time.Millisecond || took > 1500*time.Millisecond {
+		t.Fatalf("fenced %s after Arm with a 300ms deadline", took)
+	}
+}
+
+// Renewing (arming again) before the deadline, and disarming, keep the
+// postmaster running.
+func TestWriter_RenewedThenDisarmed_PostmasterKept(t *testing.T) {
+	w, dataDir := startWriter(t)
+	pm := startFakePostmaster(t, dataDir)
+	for i := 0; i < 6; i++ {
+		if err := w.Arm(time.Now().Add(250 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		pm.stillAlive(t, 100*time.Millisecond)
 	}
 	if err := w.Disarm(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := readDeadlineFile(w.deadlineFile); err != nil || got != 0 {
-		t.Fatalf("after Disarm: %d, %v", got, err)
-	}
-	if w.pidFile != filepath.Join(raftDir, "watchdog.pid") || w.logFile != filepath.Join(raftDir, "watchdog.log") {
-		t.Fatalf("files %s %s", w.pidFile, w.logFile)
-	}
-	// Arm with no watchdog process running tries to start /nonexistent
-	// and says so, after writing the deadline.
-	if err := w.Arm(time.Now().Add(time.Second)); err == nil {
-		t.Fatal("Arm with an unstartable watchdog returned no error")
-	}
-	if got, err := readDeadlineFile(w.deadlineFile); err != nil || got == 0 {
-		t.Fatalf("Arm did not write the deadline: %d, %v", got, err)
-	}
+	pm.stillAlive(t, 600*time.Millisecond)
 }
 
-// TestStart_DetachedProcess_FencesReusedAndStopsOnSIGTERM runs the
+// Arm without a startable watchdog process says so, and its deadline is
+// still in place for a watchdog that comes later.
+func TestWriter_ArmWithoutWatchdogProcess_ReportsAndDeadlineStillEnforced(t *testing.T) {
+	raftDir, dataDir := t.TempDir(), t.TempDir()
+	w, err := newWriter(&config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: dataDir}},
+		"/nonexistent", hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Arm(time.Now().Add(300 * time.Millisecond)); err == nil {
+		t.Fatal("Arm with an unstartable watchdog returned no error")
+	}
+	pm := startFakePostmaster(t, dataDir)
+	startRunner(t, dataDir, w.deadlineFile)
+	pm.waitQuit(t, 3*time.Second)
+}
+
+// TestStart_DetachedProcess_FencesReusedAndFencesOnSIGTERMWhileArmed runs the
 // watchdog process (this test binary acting as `conclave watchdog`) through Start.
-func TestStart_DetachedProcess_FencesReusedAndStopsOnSIGTERM(t *testing.T) {
+func TestStart_DetachedProcess_FencesReusedAndFencesOnSIGTERMWhileArmed(t *testing.T) {
 	t.Setenv(envRunMain, "1")
 	raftDir, dataDir := t.TempDir(), t.TempDir()
 	cfg := &config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: dataDir, BinDir: "/usr/lib/postgresql/15/bin"}}
@@ -335,12 +371,20 @@ func TestStart_DetachedProcess_FencesReusedAndStopsOnSIGTERM(t *testing.T) {
 		t.Fatalf("duplicate watchdog: %v\n%s", err, out)
 	}
 
+	// SIGTERM while armed (systemd stopping the whole control group):
+	// the postmaster is fenced first, then the watchdog exits.
+	pm2 := startFakePostmaster(t, dataDir)
+	if err := w.Arm(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	pm2.stillAlive(t, 100*time.Millisecond)
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	pm2.waitQuit(t, 2*time.Second)
 	waitFor(t, 3*time.Second, func() bool { _, ok := w.running(); return !ok }, "the watchdog exits on SIGTERM")
 	log, _ := os.ReadFile(w.logFile)
-	for _, want := range []string{"watchdog started", "sent SIGQUIT", "watchdog stopped"} {
+	for _, want := range []string{"watchdog started", "lease deadline passed without renewal: sent SIGQUIT", "stopping while armed: sent SIGQUIT", "watchdog stopped"} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("watchdog.log lacks %q:\n%s", want, log)
 		}
