@@ -162,8 +162,12 @@ func TestWatchdog_ArmedDeadlinePasses_SendsSIGQUITOnceAndDisarms(t *testing.T) {
 	if took := time.Since(armed); took < 200*time.Millisecond || took > 1500*time.Millisecond {
 		t.Fatalf("fired %s after arming with a 200ms deadline", took)
 	}
-	waitFor(t, time.Second, func() bool { d, err := readDeadlineFile(file); return err == nil && d == 0 },
-		"the deadline file is rewritten to 0 after firing")
+	// Once per arm: a postmaster started afterwards (by a restarted agent
+	// that has not armed yet) is left alone until the next arm passes.
+	pm2 := startFakePostmaster(t, dataDir)
+	pm2.stillAlive(t, 300*time.Millisecond)
+	armIn(t, file, 50*time.Millisecond)
+	pm2.waitQuit(t, 3*time.Second)
 }
 
 func TestWatchdog_ReArmedBeforeDeadline_KeepsPostmaster(t *testing.T) {
@@ -322,10 +326,12 @@ func TestStart_DetachedProcess_FencesReusedAndFencesOnSIGTERMWhileArmed(t *testi
 	t.Setenv(envRunMain, "1")
 	raftDir, dataDir := t.TempDir(), t.TempDir()
 	cfg := &config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: dataDir, BinDir: "/usr/lib/postgresql/15/bin"}}
-	// A stale armed deadline from "before" must not survive a fresh start.
+	// A stale armed deadline from "before" must not fence the postmaster
+	// after a fresh start.
 	if err := writeDeadlineFile(filepath.Join(raftDir, deadlineFileName), 1); err != nil {
 		t.Fatal(err)
 	}
+	pm := startFakePostmaster(t, dataDir)
 	w, err := Start(cfg, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -339,14 +345,11 @@ func TestStart_DetachedProcess_FencesReusedAndFencesOnSIGTERMWhileArmed(t *testi
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
-	if d, _ := readDeadlineFile(w.deadlineFile); d != 0 {
-		t.Fatalf("fresh start left deadline %d, want 0", d)
-	}
 	// Detached: its own session.
 	if sid, _ := unix.Getsid(pid); sid != pid {
 		t.Fatalf("watchdog session %d, want its own (%d)", sid, pid)
 	}
-	pm := startFakePostmaster(t, dataDir)
+	pm.stillAlive(t, 200*time.Millisecond)
 
 	// A second agent start reuses it, and keeps a pending deadline.
 	if err := w.Arm(time.Now().Add(400 * time.Millisecond)); err != nil {
@@ -359,9 +362,7 @@ func TestStart_DetachedProcess_FencesReusedAndFencesOnSIGTERMWhileArmed(t *testi
 	if pid2, _ := w2.running(); pid2 != pid {
 		t.Fatalf("second start runs pid %d, want the first one %d reused", pid2, pid)
 	}
-	if d, _ := readDeadlineFile(w.deadlineFile); d == 0 {
-		t.Fatal("restart dropped the pending deadline of the previous run")
-	}
+	// The previous run's deadline is still enforced, at its time.
 	pm.stillAlive(t, 200*time.Millisecond)
 	pm.waitQuit(t, 3*time.Second)
 
