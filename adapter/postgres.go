@@ -537,6 +537,9 @@ func (p *Postgres) stop(ctx context.Context) error {
 // SetLocalConfig takes a reloaded configuration file (SIGHUP) and applies
 // its PostgreSQL parameters and pg_hba with a reload when they changed. next
 // must not be modified afterwards. It waits for an operation in progress.
+// What pgctl took at New (listen address and port, socket directory,
+// credentials for the agent's own connections, the start timeout) keeps its
+// startup value until the agent restarts.
 func (p *Postgres) SetLocalConfig(next *config.Config) {
 	p.ops.Lock()
 	defer p.ops.Unlock()
