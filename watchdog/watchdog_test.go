@@ -175,9 +175,10 @@ func TestWatchdog_ReArmedBeforeDeadline_KeepsPostmaster(t *testing.T) {
 	pm := startFakePostmaster(t, dataDir)
 	startRunner(t, dataDir, file)
 
-	// Renew every 100 ms with a 200 ms deadline, for a second.
+	// Renew every 100 ms with a 600 ms deadline (room for a loaded
+	// machine), for a second.
 	for i := 0; i < 10; i++ {
-		armIn(t, file, 200*time.Millisecond)
+		armIn(t, file, 600*time.Millisecond)
 		pm.stillAlive(t, 100*time.Millisecond)
 	}
 	// Renewals stop: the last deadline is enforced.
@@ -292,7 +293,7 @@ func TestWriter_RenewedThenDisarmed_PostmasterKept(t *testing.T) {
 	w, dataDir := startWriter(t)
 	pm := startFakePostmaster(t, dataDir)
 	for i := 0; i < 6; i++ {
-		if err := w.Arm(time.Now().Add(250 * time.Millisecond)); err != nil {
+		if err := w.Arm(time.Now().Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		pm.stillAlive(t, 100*time.Millisecond)
@@ -300,7 +301,8 @@ func TestWriter_RenewedThenDisarmed_PostmasterKept(t *testing.T) {
 	if err := w.Disarm(); err != nil {
 		t.Fatal(err)
 	}
-	pm.stillAlive(t, 600*time.Millisecond)
+	// Past the last deadline: Disarm must have cancelled it.
+	pm.stillAlive(t, 1500*time.Millisecond)
 }
 
 // Arm without a startable watchdog process says so, and its deadline is
