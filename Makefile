@@ -11,7 +11,7 @@ export PG_BIN
 CONCLAVE_REQUIRE_ALL ?= 1
 export CONCLAVE_REQUIRE_ALL
 
-.PHONY: all build demo test vet unit integration bench clean
+.PHONY: all build demo test vet unit integration integration-race bench clean
 
 all: build
 
@@ -50,9 +50,25 @@ integration: build
 	if [ $$rc -eq 0 ] && [ "$$CONCLAVE_REQUIRE_ALL" = 1 ] && grep -q -- '--- SKIP' integration.log; then \
 		echo "integration: skipped tests under CONCLAVE_REQUIRE_ALL=1"; rc=1; fi; exit $$rc
 
+# The integration suite against an agent built with -race (the harness takes
+# the binary from CONCLAVE_BINARY). Every agent and watchdog process writes
+# any race report to race-reports/report.<pid>; the target fails if one
+# appears. RUN='TestA|TestB' runs only those tests.
+RACE_BIN := bin/conclave-race
+integration-race:
+	$(GO) build -race -o $(RACE_BIN) ./cmd/conclave
+	@rm -rf race-reports && mkdir -p race-reports && chmod 1777 race-reports
+	@CONCLAVE_BINARY=$(abspath $(RACE_BIN)) GORACE="log_path=$(abspath race-reports)/report" \
+	$(GO) test -tags integration -count=1 -timeout 60m -v $(if $(RUN),-run '$(RUN)') ./integration/ >integration-race.log 2>&1; rc=$$?; \
+	grep -E '^ *(--- (PASS|FAIL|SKIP)|PASS$$|FAIL|ok )' integration-race.log; \
+	if ls race-reports/report.* >/dev/null 2>&1; then \
+		echo "--- data races found by the -race agent (race-reports/) ---"; cat race-reports/report.*; exit 1; \
+	fi; \
+	echo "no data race reported by the agents"; exit $$rc
+
 # Figures for the README (see README "Figures").
 bench: build
 	./scripts/bench.sh
 
 clean:
-	rm -rf bin integration.log unit.log
+	rm -rf bin integration.log unit.log integration-race.log race-reports
