@@ -85,6 +85,11 @@ func (m Member) Tag(name string) bool {
 type Sync struct {
 	Leader  string   `json:"leader,omitempty"`
 	Members []string `json:"members,omitempty"`
+	// Version is the Raft index of the last SwapSync that changed Sync (0
+	// before any). SwapSync compares against it. The old SetSync leaves it
+	// alone, so every node computes the same Version whether it replayed
+	// SetSync entries or restored a snapshot an older version wrote.
+	Version uint64 `json:"version,omitempty"`
 }
 
 // HistoryEntry is one timeline switch, as Patroni's /history shows it.
