@@ -10,7 +10,7 @@ import (
 // SwapSync is SetSync with a compare-and-swap on Sync.Version: a delayed
 // proposal of an older decision must not overwrite a newer one.
 func TestSwapSync(t *testing.T) {
-	held := []fsm.Command{acquire("node1", 0)} // epoch 1
+	held := []fsm.Command{acquire("node1", 0)}                                                                         // epoch 1
 	swapped := []fsm.Command{acquire("node1", 0), fsm.SwapSync{Leader: "node1", Epoch: 1, Members: []string{"node2"}}} // version 2
 	runApplyCases(t, []applyCase{
 		{
