@@ -84,11 +84,9 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		}
 		return err
 	case ActSetSync:
-		_, err := l.propose(ctx, o, fsm.SetSync{Leader: o.Self, Epoch: o.State.Leader.Epoch, Members: a.Names})
-		return err
+		return l.swapSync(ctx, o, o.State.Sync.Version, a.Names)
 	case ActSetSyncStandbys:
-		l.noteSyncAdded(o, a.Names)
-		return l.pg.SetSyncStandbys(ctx, a.Names, o.Config.SynchronousMode && o.Config.SynchronousModeStrict)
+		return l.setSyncStandbys(ctx, o, a.Names)
 	case ActRefuse:
 		return fmt.Errorf("%w: %s", ErrRefused, l.lastReason)
 	}
@@ -201,7 +199,7 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 		// own name, and PostgreSQL may acknowledge nothing no recorded
 		// standby has ('' or, strict, '*') before it becomes writable.
 		epoch, _ := l.lease.TrustUntil()
-		if _, err := l.propose(ctx, o, fsm.SetSync{Leader: o.Self, Epoch: epoch}); err != nil {
+		if _, err := l.propose(ctx, o, fsm.SwapSync{Leader: o.Self, Epoch: epoch, ExpectVersion: l.cluster.State().Sync.Version}); err != nil {
 			return fmt.Errorf("recording the new tenure's synchronous standbys: %w", err)
 		}
 		if err := l.pg.SetSyncStandbys(ctx, nil, o.Config.SynchronousModeStrict); err != nil {
@@ -278,18 +276,27 @@ func (l *Loop) release(ctx context.Context, o Observation) error {
 	return err
 }
 
-// noteSyncAdded remembers the WAL position at which standbys are added to
-// synchronous_standby_names (see syncSince).
-func (l *Loop) noteSyncAdded(o Observation, names []string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	added := map[string]uint64{}
-	for _, n := range names {
-		if at, ok := l.syncAddedAt[n]; ok && contains(o.PG.SyncStandbys, n) {
-			added[n] = at
-		} else {
-			added[n] = o.PG.WALPosition
-		}
+// swapSync records names as this tenure's synchronous standbys if the
+// recorded set is still at version (what this turn's decision read). A
+// rejection means the set changed since: the next turn decides again.
+func (l *Loop) swapSync(ctx context.Context, o Observation, version uint64, names []string) error {
+	_, err := l.propose(ctx, o, fsm.SwapSync{Leader: o.Self, Epoch: o.State.Leader.Epoch, ExpectVersion: version, Members: names})
+	if errors.Is(err, fsm.ErrSyncChanged) {
+		l.log.Debug("synchronous standby set changed since it was read; deciding again", "error", err)
+		return nil
 	}
-	l.syncAddedAt = added
+	return err
+}
+
+// setSyncStandbys writes synchronous_standby_names. SetSyncStandbys returns
+// once a SHOW lists the new names, so the WAL position of the observation
+// made right after is at or above every commit acknowledged without them
+// (syncAdded, rule 2).
+func (l *Loop) setSyncStandbys(ctx context.Context, o Observation, names []string) error {
+	if err := l.pg.SetSyncStandbys(ctx, names, o.Config.SynchronousMode && o.Config.SynchronousModeStrict); err != nil {
+		return err
+	}
+	l.syncAdded.inEffect(names)
+	l.syncAdded.observed(l.pg.Observe(ctx))
+	return nil
 }

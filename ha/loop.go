@@ -79,7 +79,7 @@ type Loop struct {
 	failsafeActive    bool      // this leader holds its role through failsafe
 	raftDown          bool      // the last proposal failed for lack of Raft
 	acquiringAt       time.Time // last AcquireLeader attempt (failsafe refuses heartbeats after it)
-	syncAddedAt       map[string]uint64
+	syncAdded         syncAdded // owned by the loop goroutine (ha/sync.go)
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -212,6 +212,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		dyn.UsePgRewind = *l.cfg.UsePgRewind
 	}
 	pgs := l.pg.Observe(ctx)
+	l.syncAdded.observed(pgs)
 	l.setWritable(pgs.Running && !pgs.InRecovery)
 	ttl := time.Duration(dyn.TTL) * time.Second
 	l.mu.Lock()
@@ -225,10 +226,6 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	}
 	downSince := l.primaryDownSince
 	rewindFailed := st.Leader != nil && l.rewindFailedEpoch == st.Leader.Epoch
-	syncAddedAt := map[string]uint64{}
-	for k, v := range l.syncAddedAt {
-		syncAddedAt[k] = v
-	}
 	l.mu.Unlock()
 	return Observation{
 		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
@@ -237,7 +234,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		PrimaryDownSince: downSince,
 		RewindFailed:     rewindFailed,
 		FailsafeLeader:   l.failsafeLeader(now, ttl),
-		SyncAddedAt:      syncAddedAt,
+		SyncAddedAt:      l.syncAdded.positions(),
 	}
 }
 

@@ -43,7 +43,8 @@ type Postgres interface {
 	MoveAside(ctx context.Context) (newPath string, err error)
 	// SetSyncStandbys sets synchronous_standby_names so that every listed
 	// standby must confirm each commit; an empty list means none, or any
-	// standby ('*') when strict.
+	// standby ('*') when strict. It returns only once PostgreSQL shows the
+	// new value (SHOW after the reload), i.e. once it is in effect.
 	SetSyncStandbys(ctx context.Context, names []string, strict bool) error
 	// Fence stops accepting writes at once (immediate shutdown).
 	Fence(ctx context.Context) error
@@ -146,7 +147,8 @@ type Observation struct {
 	// FailsafeLeader is the member whose failsafe heartbeat this node
 	// accepted within the last ttl ("" if none).
 	FailsafeLeader string
-	// SyncAddedAt is the primary's WAL position when each standby was added
-	// to synchronous_standby_names (unknown after an agent restart).
+	// SyncAddedAt is the primary's WAL position read after PostgreSQL was
+	// seen waiting for each standby of synchronous_standby_names (absent
+	// until then; see syncAdded).
 	SyncAddedAt map[string]uint64
 }

@@ -373,13 +373,56 @@ func (p *postgres) SetSyncStandbys(ctx context.Context, names []string, strict b
 	follow := p.followed
 	p.mu.Unlock()
 	changed, err := p.writeConfig(follow)
-	if err != nil || !changed {
+	if err != nil {
 		return err
 	}
-	if _, alive := p.inst.PostmasterPID(); !alive {
+	if _, alive := p.inst.PostmasterPID(); !alive || (follow != nil && !changed) {
 		return nil
 	}
-	return p.inst.Reload(ctx)
+	if follow != nil {
+		return p.inst.Reload(ctx)
+	}
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	want := renderSyncNames(sorted, strict && len(names) == 0)
+	if !changed && p.showSyncNames(ctx) == want {
+		return nil
+	}
+	if err := p.inst.Reload(ctx); err != nil {
+		return err
+	}
+	return p.waitSyncNames(ctx, want)
+}
+
+// waitSyncNames returns once SHOW synchronous_standby_names gives want: a
+// reload takes effect a moment after it is asked for, and ha reads the WAL
+// position at which a standby was added only after this (rule 2).
+func (p *postgres) waitSyncNames(ctx context.Context, want string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := p.showSyncNames(ctx)
+		if got == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("synchronous_standby_names not in effect after reload: shows %q, want %q", got, want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// showSyncNames is the server's synchronous_standby_names in the form
+// renderSyncNames writes ("<error>" when it cannot be read).
+func (p *postgres) showSyncNames(ctx context.Context) string {
+	var v string
+	if err := p.inst.QueryRow(ctx, "SHOW synchronous_standby_names", nil, &v); err != nil {
+		return "<error>"
+	}
+	return renderSyncNames(parseSyncNames(v))
 }
 
 // currentSyncNames reads synchronous_standby_names from the server.
