@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/conclave-ha/conclave/fsm"
@@ -64,7 +63,9 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		}
 		return nil
 	case ActSyncSlots:
-		return l.syncSlots(ctx, o)
+		return l.syncSlots(ctx, o, a)
+	case ActRemoveStaleMember:
+		return l.removeStaleMember(ctx, o, a)
 	case ActRecoverPrimary:
 		return l.recoverPrimary(ctx, o)
 	case ActRelease:
@@ -221,26 +222,6 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 		l.log.Warn("recording the timeline switch failed", "error", err)
 	}
 	return nil
-}
-
-// syncSlots keeps a physical slot for every other member, so a replica
-// that falls behind or restarts still finds the WAL it needs, and for the
-// permanent slots of the dynamic configuration.
-func (l *Loop) syncSlots(ctx context.Context, o Observation) error {
-	var members []string
-	for _, name := range o.State.MemberNames() {
-		if name != o.Self {
-			members = append(members, name)
-		}
-	}
-	var permanent []string
-	for name, slot := range o.Config.Slots {
-		if slot.Type == "" || slot.Type == "physical" {
-			permanent = append(permanent, name)
-		}
-	}
-	sort.Strings(permanent)
-	return l.pg.SyncSlots(ctx, members, permanent)
 }
 
 // recoverPrimary renews the lease of a leader whose PostgreSQL is down and

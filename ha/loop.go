@@ -231,6 +231,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
 		Lease:            l.lease.View(st, l.cfg.Name, now),
 		LiveMembers:      l.lease.LiveMembers(ttl, now),
+		MemberSilence:    l.lease.silence(now),
 		PrimaryDownSince: downSince,
 		RewindFailed:     rewindFailed,
 		FailsafeLeader:   l.failsafeLeader(now, ttl),

@@ -139,6 +139,9 @@ type Observation struct {
 	// LiveMembers are members whose reports kept arriving within a TTL,
 	// measured on this node's monotonic clock.
 	LiveMembers map[string]bool
+	// MemberSilence is how long each member has not reported, on the same
+	// clock (absent: not observed yet). See ha/members.go.
+	MemberSilence map[string]time.Duration
 	// PrimaryDownSince is when this leader's PostgreSQL was first seen down
 	// (zero when it runs or this node does not lead).
 	PrimaryDownSince time.Time
