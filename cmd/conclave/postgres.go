@@ -154,6 +154,13 @@ func dataDirState(s pgctl.DataDirState, err error) ha.DataDirState {
 	return ha.DataDirUnknown
 }
 
+// DefaultMaxSlotWALKeepSize bounds the WAL a replication slot may hold back
+// when the user sets no max_slot_wal_keep_size: a dead member's slot pins at
+// most this much beyond max_wal_size and wal_keep_size until
+// member_slots_ttl drops it. A replica further behind loses its slot's WAL
+// and must be re-cloned. Why 4GB: DESIGN.md ("Members that are gone").
+const DefaultMaxSlotWALKeepSize = "4GB"
+
 // serverConfig merges the dynamic postgresql.parameters with the local ones
 // (local wins) and picks pg_hba lines: local, then dynamic, then bootstrap.
 func (p *postgres) serverConfig(follow *fsm.Member) pgctl.ServerConfig {
@@ -164,6 +171,11 @@ func (p *postgres) serverConfig(follow *fsm.Member) pgctl.ServerConfig {
 	}
 	for k, v := range p.cfg.PostgreSQL.Parameters {
 		params[k] = v
+	}
+	if _, set := params["max_slot_wal_keep_size"]; !set {
+		// PostgreSQL's default (-1) lets the slot of a member that never
+		// comes back keep WAL until the disk is full (DESIGN.md, rule 6).
+		params["max_slot_wal_keep_size"] = DefaultMaxSlotWALKeepSize
 	}
 	hba := p.cfg.PostgreSQL.PgHBA
 	if len(hba) == 0 {
