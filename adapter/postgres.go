@@ -418,7 +418,7 @@ func (p *Postgres) SetSyncStandbys(ctx context.Context, names []string, strict b
 // waitSyncNames returns once SHOW synchronous_standby_names gives want: a
 // reload takes effect a moment after it is asked for, and ha reads the WAL
 // position at which a standby was added only after this (rule 2).
-func (p *postgres) waitSyncNames(ctx context.Context, want string) error {
+func (p *Postgres) waitSyncNames(ctx context.Context, want string) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		got := p.showSyncNames(ctx)
@@ -438,7 +438,7 @@ func (p *postgres) waitSyncNames(ctx context.Context, want string) error {
 
 // showSyncNames is the server's synchronous_standby_names in the form
 // renderSyncNames writes ("<error>" when it cannot be read).
-func (p *postgres) showSyncNames(ctx context.Context) string {
+func (p *Postgres) showSyncNames(ctx context.Context) string {
 	var v string
 	if err := p.inst.QueryRow(ctx, "SHOW synchronous_standby_names", nil, &v); err != nil {
 		return "<error>"

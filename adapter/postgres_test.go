@@ -47,7 +47,7 @@ func TestLastSwitchPoint_ReadsTheLastHistoryLine(t *testing.T) {
 
 func TestServerConfig_MaxSlotWALKeepSize_BoundedUnlessTheUserSetsIt(t *testing.T) {
 	dyn := fsm.DefaultDynamicConfig()
-	p := &postgres{cfg: &config.Config{}, dynamic: func() fsm.DynamicConfig { return dyn }}
+	p := &Postgres{cfg: &config.Config{}, dynamic: func() fsm.DynamicConfig { return dyn }}
 	if got := p.serverConfig(nil).Parameters["max_slot_wal_keep_size"]; got != DefaultMaxSlotWALKeepSize {
 		t.Fatalf("max_slot_wal_keep_size %v, want the bounded default %s", got, DefaultMaxSlotWALKeepSize)
 	}
