@@ -270,14 +270,15 @@ func (l *Loop) swapSync(ctx context.Context, o Observation, version uint64, name
 }
 
 // setSyncStandbys writes synchronous_standby_names. SetSyncStandbys returns
-// once a SHOW lists the new names, so the WAL position of the observation
-// made right after is at or above every commit acknowledged without them
-// (syncAdded, rule 2).
+// once a SHOW lists the new names; the WAL position of the next turn's
+// observation, a loop_wait later, is then at or above every commit
+// acknowledged without them (syncAdded, rule 2). Waiting a turn rather than
+// reading it at once leaves the walsenders and the checkpointer, which
+// handle the same reload signal on their own, a whole loop_wait to do so.
 func (l *Loop) setSyncStandbys(ctx context.Context, o Observation, names []string) error {
 	if err := l.pg.SetSyncStandbys(ctx, names, o.Config.SynchronousMode && o.Config.SynchronousModeStrict); err != nil {
 		return err
 	}
 	l.syncAdded.inEffect(names)
-	l.syncAdded.observed(l.pg.Observe(ctx))
 	return nil
 }

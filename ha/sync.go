@@ -171,9 +171,11 @@ func union(a, b []string) []string {
 // position read after that SHOW is at or above every commit acknowledged
 // without the standby. Two ways to see the SHOW: SetSyncStandbys returns
 // only after one (inEffect), and each observation of the primary reads
-// synchronous_standby_names after its WAL position, so a name it lists
-// gets its position from the next observation (observed). The second way
-// also covers an agent restart, where nothing is known.
+// synchronous_standby_names after its WAL position (observed). Either way
+// the position comes from the next observation, a loop turn later, which
+// also leaves the other processes (walsenders, checkpointer) a loop_wait
+// to handle the reload signal. The second way also covers an agent
+// restart, where nothing is known.
 //
 // Owned by the HA loop goroutine; the mutex only guards reads for tests.
 type syncAdded struct {
