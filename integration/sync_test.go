@@ -63,9 +63,14 @@ func TestSyncStandbyStopsAndReturns_TheOneThatTookOverStays(t *testing.T) {
 
 	stopped.start()
 	waitFor(t, 60*time.Second, stopped.name+" streaming again", func() error {
-		_, state, _, err := primary.member(stopped.name)
-		if err == nil && state != "streaming" {
-			err = fmt.Errorf("%s is %s", stopped.name, state)
+		// Its own API answers and the primary streams to it; its member
+		// record alone could be the one it published before it stopped.
+		if code, err := getJSONWith(stopped.http(), stopped.apiURL()+"/replica", nil); err != nil || code != 200 {
+			return fmt.Errorf("%s /replica = %d (%v)", stopped.name, code, err)
+		}
+		v, err := primary.queryString(fmt.Sprintf("SELECT coalesce(max(state), '') FROM pg_stat_replication WHERE application_name = '%s'", stopped.name))
+		if err == nil && v != "streaming" {
+			err = fmt.Errorf("pg_stat_replication state %q", v)
 		}
 		return err
 	})
