@@ -257,7 +257,9 @@ func (p *simPG) SetSyncStandbys(_ context.Context, names []string, _ bool) error
 // the synchronous standby n2 dies and n3, which is behind, takes its place.
 // n3 shows "sync" as soon as it is listed, yet it must not be recorded
 // before it flushed past the position read once PostgreSQL waited for it;
-// at every turn every recorded standby holds every acknowledged commit.
+// at every turn every recorded standby is one PostgreSQL waits for and
+// holds every acknowledged commit (the walk of the former swap test, with
+// a standby that no longer confirms at once).
 func TestSync_SwapToALaggingStandby_RecordsItOnlyOnceItHoldsEveryAcknowledgedCommit(t *testing.T) {
 	ctx := context.Background()
 	cluster := newFakeCluster()
@@ -289,6 +291,9 @@ func TestSync_SwapToALaggingStandby_RecordsItOnlyOnceItHoldsEveryAcknowledgedCom
 		}
 		st := cluster.State()
 		for _, m := range st.Sync.Members {
+			if !contains(pg.inEffect, m) {
+				t.Fatalf("turn %d: %s recorded while PostgreSQL does not wait for it (%v)", turn, m, pg.inEffect)
+			}
 			if pg.flush[m] < pg.acked {
 				t.Fatalf("turn %d: %s recorded with flush %d, but commits up to %d were acknowledged", turn, m, pg.flush[m], pg.acked)
 			}
