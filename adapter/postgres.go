@@ -415,11 +415,17 @@ func (p *Postgres) SetSyncStandbys(ctx context.Context, names []string, strict b
 	return p.waitSyncNames(ctx, want)
 }
 
+// syncNamesWait bounds waitSyncNames. A reload takes effect in
+// milliseconds; the bound stays well inside the lease's trust (2.25 s with
+// ttl 3) because the HA loop waits here. Past it the call fails and the next
+// turn reloads and waits again.
+const syncNamesWait = 500 * time.Millisecond
+
 // waitSyncNames returns once SHOW synchronous_standby_names gives want: a
 // reload takes effect a moment after it is asked for, and ha reads the WAL
 // position at which a standby was added only after this (rule 2).
 func (p *Postgres) waitSyncNames(ctx context.Context, want string) error {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(syncNamesWait)
 	for {
 		got := p.showSyncNames(ctx)
 		if got == want {
