@@ -5,7 +5,7 @@ BIN     := bin/conclave
 PG_BIN  ?= /usr/lib/postgresql/15/bin
 export PG_BIN
 
-.PHONY: all build demo test vet unit integration bench clean
+.PHONY: all build demo test vet unit integration integration-race bench clean
 
 all: build
 
@@ -35,9 +35,25 @@ integration: build
 		grep -E '_test.go:[0-9]+: [^[]' integration.log | tail -n 150; \
 	fi; exit $$rc
 
+# The integration suite against an agent built with -race (the harness takes
+# the binary from CONCLAVE_BINARY). Every agent and watchdog process writes
+# any race report to race-reports/report.<pid>; the target fails if one
+# appears. RUN='TestA|TestB' runs only those tests.
+RACE_BIN := bin/conclave-race
+integration-race:
+	$(GO) build -race -o $(RACE_BIN) ./cmd/conclave
+	@rm -rf race-reports && mkdir -p race-reports && chmod 1777 race-reports
+	@CONCLAVE_BINARY=$(abspath $(RACE_BIN)) GORACE="log_path=$(abspath race-reports)/report" \
+	$(GO) test -tags integration -count=1 -timeout 60m -v $(if $(RUN),-run '$(RUN)') ./integration/ >integration-race.log 2>&1; rc=$$?; \
+	grep -E '^ *(--- (PASS|FAIL|SKIP)|PASS$$|FAIL|ok )' integration-race.log; \
+	if ls race-reports/report.* >/dev/null 2>&1; then \
+		echo "--- data races found by the -race agent (race-reports/) ---"; cat race-reports/report.*; exit 1; \
+	fi; \
+	echo "no data race reported by the agents"; exit $$rc
+
 # Figures for the README (see README "Figures").
 bench: build
 	./scripts/bench.sh
 
 clean:
-	rm -rf bin integration.log
+	rm -rf bin integration.log integration-race.log race-reports

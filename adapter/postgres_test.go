@@ -47,16 +47,17 @@ func TestLastSwitchPoint_ReadsTheLastHistoryLine(t *testing.T) {
 
 func TestServerConfig_MaxSlotWALKeepSize_BoundedUnlessTheUserSetsIt(t *testing.T) {
 	dyn := fsm.DefaultDynamicConfig()
-	p := &Postgres{cfg: &config.Config{}, dynamic: func() fsm.DynamicConfig { return dyn }}
-	if got := p.serverConfig(nil).Parameters["max_slot_wal_keep_size"]; got != DefaultMaxSlotWALKeepSize {
+	p := &Postgres{dynamic: func() fsm.DynamicConfig { return dyn }}
+	cfg := &config.Config{}
+	if got := p.serverConfig(cfg, nil).Parameters["max_slot_wal_keep_size"]; got != DefaultMaxSlotWALKeepSize {
 		t.Fatalf("max_slot_wal_keep_size %v, want the bounded default %s", got, DefaultMaxSlotWALKeepSize)
 	}
 	dyn.Parameters = map[string]any{"max_slot_wal_keep_size": "-1"}
-	if got := p.serverConfig(nil).Parameters["max_slot_wal_keep_size"]; got != "-1" {
+	if got := p.serverConfig(cfg, nil).Parameters["max_slot_wal_keep_size"]; got != "-1" {
 		t.Fatalf("dynamic max_slot_wal_keep_size -1 became %v", got)
 	}
-	p.cfg.PostgreSQL.Parameters = map[string]any{"max_slot_wal_keep_size": "10GB"}
-	if got := p.serverConfig(nil).Parameters["max_slot_wal_keep_size"]; got != "10GB" {
+	cfg.PostgreSQL.Parameters = map[string]any{"max_slot_wal_keep_size": "10GB"}
+	if got := p.serverConfig(cfg, nil).Parameters["max_slot_wal_keep_size"]; got != "10GB" {
 		t.Fatalf("local max_slot_wal_keep_size 10GB became %v", got)
 	}
 }
