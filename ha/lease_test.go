@@ -51,7 +51,7 @@ func TestLease_HolderStopsTrustingBeforeOthersMayTakeOver(t *testing.T) {
 	st := leaderState("n1", 7)
 	sent := t0
 	commitSeen := t0.Add(20 * time.Millisecond) // the other node applies after commit
-	holder.Renewed(5, sent, 3*time.Second)
+	holder.Renewed(5, sent, 0, 3*time.Second)
 	other.Observe(st, commitSeen)
 	_, trustUntil := holder.TrustUntil()
 	expires := other.View(st, "n2", commitSeen).ExpiresAt
@@ -68,7 +68,7 @@ func TestLease_HolderStopsTrustingBeforeOthersMayTakeOver(t *testing.T) {
 
 func TestLease_OtherEpochIsNotTrusted(t *testing.T) {
 	l := NewLease(time.Second)
-	l.Renewed(4, t0, 3*time.Second)
+	l.Renewed(4, t0, 0, 3*time.Second)
 	if v := l.View(leaderState("n1", 7), "n1", t0); v.Valid {
 		t.Fatal("a lease of epoch 4 must not be valid for epoch 5")
 	}
