@@ -85,7 +85,7 @@ type Lease struct {
 	// whose outcome stayed unknown (0: none).
 	ceilingEpoch uint64
 	ceilingTTL   time.Duration
-	members    map[string]memberSeen
+	members      map[string]memberSeen
 }
 
 type memberSeen struct {
