@@ -122,13 +122,13 @@ func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
 // takeKey proposes AcquireLeader and, on success, starts the lease counted
 // from the moment the proposal was sent.
 func (l *Loop) takeKey(ctx context.Context, o Observation, expect uint64) error {
-	sent, sentBoot := l.cfg.Clock.Now(), l.cfg.Boottime()
+	gen, sent, sentBoot := l.lease.Gen(), l.cfg.Clock.Now(), l.cfg.Boottime()
 	ttl := o.Config.TTL
 	idx, err := l.propose(ctx, o, fsm.AcquireLeader{Member: o.Self, ExpectIndex: expect, TTL: ttl, ProposedAt: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
-	l.renewed(idx, sent, sentBoot, time.Duration(ttl)*time.Second)
+	l.renewed(gen, idx, sent, sentBoot, time.Duration(ttl)*time.Second)
 	l.log.Info("acquired the leader key", "epoch", idx)
 	return nil
 }

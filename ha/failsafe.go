@@ -109,7 +109,7 @@ func (l *Loop) failsafeRenew(ctx context.Context, o Observation) bool {
 		l.setFailsafeActive(false)
 		return false
 	}
-	sent, sentBoot := l.cfg.Clock.Now(), l.cfg.Boottime()
+	gen, sent, sentBoot := l.lease.Gen(), l.cfg.Clock.Now(), l.cfg.Boottime()
 	fctx, cancel := context.WithTimeout(ctx, time.Duration(o.Config.RetryTimeout)*time.Second)
 	defer cancel()
 	if err := l.cfg.Peers.Failsafe(fctx, o.State.Members[o.Self], others); err != nil {
@@ -117,7 +117,7 @@ func (l *Loop) failsafeRenew(ctx context.Context, o Observation) bool {
 		l.setFailsafeActive(false)
 		return false
 	}
-	l.renewed(o.State.Leader.Epoch, sent, sentBoot, time.Duration(o.State.Leader.TTL)*time.Second)
+	l.renewed(gen, o.State.Leader.Epoch, sent, sentBoot, time.Duration(o.State.Leader.TTL)*time.Second)
 	if !l.failsafeActiveNow() {
 		l.log.Warn("Raft unavailable: keeping the primary role in failsafe mode (every member accepted the heartbeat)")
 	}

@@ -85,7 +85,10 @@ type Lease struct {
 	// whose outcome stayed unknown (0: none).
 	ceilingEpoch uint64
 	ceilingTTL   time.Duration
-	members      map[string]memberSeen
+	// gen counts Drop and Revoke calls: a renewal sent before one of them
+	// must not bring the trust back when it commits (Loop.renewed).
+	gen     uint64
+	members map[string]memberSeen
 }
 
 type memberSeen struct {
@@ -170,6 +173,7 @@ func (l *Lease) Revoke() {
 	if l.epoch != 0 {
 		l.trustUntil = time.Time{}
 	}
+	l.gen++
 }
 
 // Drop forgets this node's own lease (released, lost or fenced).
@@ -178,6 +182,14 @@ func (l *Lease) Drop() {
 	defer l.mu.Unlock()
 	l.epoch = 0
 	l.trustUntil = time.Time{}
+	l.gen++
+}
+
+// Gen returns the drop/revoke generation (see Loop.renewed).
+func (l *Lease) Gen() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.gen
 }
 
 // TrustUntil returns the tenure this node renewed and until when it may rely on it.

@@ -408,10 +408,17 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 
 // renewed records a committed acquire or renewal sent at sent (and
 // sentBoot) with ttl and re-arms the watchdog with the new trust deadline,
-// earlier or later than the last one.
-func (l *Loop) renewed(epoch uint64, sent time.Time, sentBoot, ttl time.Duration) {
+// earlier or later than the last one. gen is Lease.Gen() read before the
+// proposal was sent: if the lease was dropped or revoked since (a release,
+// a demotion, a fence racing the background renewer), the renewal does not
+// bring the trust back.
+func (l *Loop) renewed(gen, epoch uint64, sent time.Time, sentBoot, ttl time.Duration) {
 	l.leaseMu.Lock()
 	defer l.leaseMu.Unlock()
+	if l.lease.Gen() != gen {
+		l.log.Debug("a renewal committed after the lease was dropped; not trusting it", "epoch", epoch)
+		return
+	}
 	l.lease.Renewed(epoch, sent, sentBoot, ttl)
 	l.mu.Lock()
 	l.progress.lastSent = sent

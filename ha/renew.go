@@ -124,8 +124,12 @@ func (l *Loop) startedWritable(ctx context.Context, what string) error {
 	return fmt.Errorf("%s: lease no longer trusted; fenced", what)
 }
 
-// errNotHolder: the state does not name this node as the key holder.
-var errNotHolder = errors.New("not the leader key holder")
+var (
+	// errNotHolder: the state does not name this node as the key holder.
+	errNotHolder = errors.New("not the leader key holder")
+	// errNotTrusted: the background renewer found no trust to extend.
+	errNotTrusted = errors.New("lease not trusted: nothing to extend")
+)
 
 // renewLease renews the tenure st names (this node's) with the ttl of dyn:
 // one attempt of at most attempt when retryUntil is zero, else attempts
@@ -141,7 +145,15 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 	epoch := st.Leader.Epoch
 	ttl := time.Duration(dyn.TTL) * time.Second
 	for {
-		sent, sentBoot := l.cfg.Clock.Now(), l.cfg.Boottime()
+		gen, sent, sentBoot := l.lease.Gen(), l.cfg.Clock.Now(), l.cfg.Boottime()
+		if !retryUntil.IsZero() {
+			// The background renewer only extends a trust that still
+			// exists (gen read first: a drop after this check makes the
+			// renewal count for nothing in renewed).
+			if e, ok, _ := l.lease.Trusted(sent, sentBoot); !ok || e != epoch {
+				return errNotTrusted
+			}
+		}
 		// From here the renewal may commit, and the others count from it.
 		l.capTrust(epoch, sent, ttl)
 		timeout := attempt
@@ -152,7 +164,7 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 		}
 		_, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: l.cfg.Name, Epoch: epoch, TTL: dyn.TTL, ProposedAt: time.Now().UTC()})
 		if err == nil {
-			l.renewed(epoch, sent, sentBoot, ttl)
+			l.renewed(gen, epoch, sent, sentBoot, ttl)
 			l.setFailsafeActive(false)
 			return nil
 		}
@@ -225,6 +237,7 @@ func (l *Loop) renewInBackground(ctx context.Context) {
 		case errors.Is(err, fsm.ErrNotLeaderHolder):
 			l.log.Error("the leader key is no longer ours: fencing", "error", err)
 			l.revoke()
+		case errors.Is(err, errNotTrusted):
 		case ctx.Err() == nil:
 			l.log.Warn("background lease renewal failed", "error", err)
 		}

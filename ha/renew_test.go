@@ -412,3 +412,17 @@ func TestLoop_FailsafeWithNoPeers_NotASuccess(t *testing.T) {
 		t.Fatal("not fenced although no member could accept a failsafe heartbeat")
 	}
 }
+
+// A renewal sent before the lease was dropped (release, demotion, a fence
+// racing the background renewer) does not bring the trust back when it
+// commits.
+func TestLoop_RenewalCommittedAfterDrop_NotTrusted(t *testing.T) {
+	wd := &fakeWatchdog{}
+	l, _, _, clock := newLeaderWith(t, nil, Config{Watchdog: wd})
+	gen := l.lease.Gen()
+	l.dropLease()
+	l.renewed(gen, 2, clock.Now(), 0, 3*time.Second)
+	if epoch, until := l.lease.TrustUntil(); epoch != 0 || !until.IsZero() {
+		t.Fatalf("trust back after a drop: epoch %d until %v", epoch, until)
+	}
+}
