@@ -22,7 +22,9 @@ import (
 // one at a time (renewMu).
 //
 // A hung agent must not keep the key. The renewer only extends a trust the
-// loop itself established (acquire, or a renewal in a turn), and only while
+// loop itself established (acquire, or a renewal in a turn), only while the
+// loop's current plan renews too (so Decide's choice not to renew, e.g.
+// paused with PostgreSQL down or releasing the key, stands), and only while
 // the loop makes progress: the loop sets a progress deadline at the start of
 // every turn and of every step (step bound: primary_start_timeout, counted
 // from when PostgreSQL was first seen down, for a crash recovery;
@@ -48,6 +50,7 @@ type progress struct {
 	deadline time.Time // the loop must have moved on by then
 	lastSent time.Time // sent time of the last committed renewal
 	stalled  bool      // logged that the renewer stopped
+	renewing bool      // the loop's current plan renews the lease
 	pgSteps  int       // starts/promotions in flight (guard must not drop)
 }
 
@@ -67,6 +70,23 @@ func (l *Loop) madeProgress(bound time.Duration) {
 	l.mu.Lock()
 	l.progress.deadline = now.Add(bound)
 	l.progress.stalled = false
+	l.mu.Unlock()
+}
+
+// plansRenewal reports whether Decide meant to keep the lease this turn.
+func plansRenewal(p Plan) bool {
+	for _, a := range p.Actions {
+		switch a.Kind {
+		case ActRenew, ActRecoverPrimary, ActAcquire, ActBootstrap:
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Loop) setRenewing(on bool) {
+	l.mu.Lock()
+	l.progress.renewing = on
 	l.mu.Unlock()
 }
 
@@ -217,6 +237,9 @@ func (l *Loop) renewInBackground(ctx context.Context) {
 			l.progress.stalled = true
 		}
 		l.mu.Unlock()
+		if !p.renewing {
+			continue // Decide did not renew this turn (paused with PostgreSQL down, releasing…)
+		}
 		if stalled {
 			if !p.stalled {
 				l.log.Error("the HA loop made no progress within its step's bound: no longer renewing the lease",

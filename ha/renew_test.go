@@ -106,6 +106,16 @@ func (c *fakeCluster) setDown(down bool) {
 	c.mu.Unlock()
 }
 
+// releaser returns a func closing gate once; it also runs at cleanup
+// (before runLoop's, registered later), so a failed test never leaves the
+// loop blocked in Start.
+func releaser(t *testing.T, gate chan struct{}) func() {
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	return release
+}
+
 // runLoop runs l until the test ends.
 func runLoop(t *testing.T, l *Loop) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -167,6 +177,7 @@ func TestLoop_SlowCrashRecovery_RenewedWhileStarting(t *testing.T) {
 	gate := make(chan struct{})
 	pg.crash(gate)
 	runLoop(t, l)
+	release := releaser(t, gate)
 	eventually(t, "the loop starts PostgreSQL", func() error {
 		if !pg.called("start") {
 			return errors.New("not started")
@@ -185,7 +196,7 @@ func TestLoop_SlowCrashRecovery_RenewedWhileStarting(t *testing.T) {
 	if pg.called("fence") || pg.called("disarm") {
 		t.Fatalf("fenced during a start that stayed within primary_start_timeout: %v", pg.log())
 	}
-	close(gate)
+	release()
 	eventually(t, "PostgreSQL runs as primary", func() error {
 		if st := pg.Observe(context.Background()); !st.Running || st.InRecovery || !pg.called("start-returned") {
 			return fmt.Errorf("%+v", st)
@@ -203,9 +214,9 @@ func TestLoop_SlowCrashRecovery_RenewedWhileStarting(t *testing.T) {
 func TestLoop_StartHangsPastPrimaryStartTimeout_RenewalStopsAndGuardFences(t *testing.T) {
 	l, c, pg, clock := newLeaderWith(t, map[string]any{"primary_start_timeout": 5}, Config{GuardInterval: 2 * time.Millisecond})
 	gate := make(chan struct{})
-	defer close(gate)
 	pg.crash(gate)
 	runLoop(t, l)
+	releaser(t, gate)
 	eventually(t, "the loop starts PostgreSQL", func() error {
 		if !pg.called("start") {
 			return errors.New("not started")
@@ -256,6 +267,7 @@ func TestLoop_FenceDuringStart_WatchdogStaysArmedUntilTheStartIsFencedToo(t *tes
 	gate := make(chan struct{})
 	pg.crash(gate)
 	runLoop(t, l)
+	release := releaser(t, gate)
 	eventually(t, "the loop starts PostgreSQL", func() error {
 		if !pg.called("start") {
 			return errors.New("not started")
@@ -273,7 +285,7 @@ func TestLoop_FenceDuringStart_WatchdogStaysArmedUntilTheStartIsFencedToo(t *tes
 	if pg.called("disarm") {
 		t.Fatalf("watchdog disarmed by a fence while a start was in flight: %v", pg.log())
 	}
-	close(gate)
+	release()
 	eventually(t, "the started PostgreSQL is fenced and then the watchdog disarmed", func() error {
 		ret, dis := pg.indexOf("start-returned"), pg.indexOf("disarm")
 		if ret < 0 || dis < ret {
@@ -424,5 +436,29 @@ func TestLoop_RenewalCommittedAfterDrop_NotTrusted(t *testing.T) {
 	l.renewed(gen, 2, clock.Now(), 0, 3*time.Second)
 	if epoch, until := l.lease.TrustUntil(); epoch != 0 || !until.IsZero() {
 		t.Fatalf("trust back after a drop: epoch %d until %v", epoch, until)
+	}
+}
+
+// Decide's choice not to renew stands: paused with PostgreSQL down, the
+// plan renews nothing, and neither does the background renewer.
+func TestLoop_PausedWithPostgresDown_BackgroundRenewerDoesNotRenew(t *testing.T) {
+	l, c, pg, clock := newLeaderWith(t, nil, Config{GuardInterval: 2 * time.Millisecond})
+	if _, err := c.Propose(context.Background(), fsm.SetConfig{Config: map[string]any{"pause": true}}); err != nil {
+		t.Fatal(err)
+	}
+	pg.crash(nil)
+	before := l.Snapshot().LastRun
+	runLoop(t, l)
+	eventually(t, "a paused turn ran", func() error {
+		if !l.Snapshot().LastRun.After(before) {
+			return errors.New("no turn yet")
+		}
+		return nil
+	})
+	idx := c.State().LeaderIndex
+	clock.advance(1500 * time.Millisecond) // past loop_wait since the last renewal
+	time.Sleep(50 * time.Millisecond)      // give the renewer a chance to do the wrong thing
+	if got := c.State().LeaderIndex; got != idx {
+		t.Fatalf("the key was renewed (index %d -> %d) although the paused plan renews nothing", idx, got)
 	}
 }
