@@ -110,6 +110,7 @@ func (p *postgres) Observe(ctx context.Context) ha.PGStatus {
 				out.SyncStandbys, out.SyncAny = p.currentSyncNames(octx)
 				p.adoptSyncNames(out.SyncStandbys, out.SyncAny)
 			}
+			p.observeHistory(&out)
 			return out
 		}
 		// A live postmaster that does not answer (starting, crash recovery,
@@ -128,7 +129,27 @@ func (p *postgres) Observe(ctx context.Context) ha.PGStatus {
 	if !out.Running {
 		p.remember(pgctl.Status{SystemID: cd.SystemID, Timeline: cd.Timeline}, dd)
 	}
+	p.observeHistory(&out)
 	return out
+}
+
+// observeHistory adds what ha's rule 4 checks need: where the local
+// timeline forked, and for a standby that does not stream, why, as its log
+// says.
+func (p *postgres) observeHistory(out *ha.PGStatus) {
+	if lsn, err := p.inst.TimelineForkLSN(out.Timeline); err == nil {
+		out.ForkLSN = lsn
+	}
+	if out.Running && out.InRecovery && !out.Streaming {
+		problem, detail := p.inst.DiagnoseStreaming()
+		switch problem {
+		case pgctl.StreamWALRemoved:
+			out.StreamProblem = ha.StreamWALRemoved
+		case pgctl.StreamTimeline:
+			out.StreamProblem = ha.StreamTimeline
+		}
+		out.StreamDetail = detail
+	}
 }
 
 func (p *postgres) remember(st pgctl.Status, dd pgctl.DataDirState) {
