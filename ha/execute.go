@@ -71,6 +71,9 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		return l.release(ctx, o)
 	case ActRewind:
 		if err := l.pg.Rewind(ctx, a.Target); err != nil {
+			if errors.Is(err, ErrRewindSourceUnreachable) {
+				return err // a stale or dead leader: nothing was rewound, try again
+			}
 			l.mu.Lock()
 			l.rewindFailedEpoch = o.State.Leader.Epoch
 			l.mu.Unlock()

@@ -15,6 +15,11 @@ import (
 // ErrRefused stops the agent: continuing would break a safety rule.
 var ErrRefused = errors.New("refusing to continue")
 
+// ErrRewindSourceUnreachable is returned (wrapped) by Postgres.Rewind when
+// pg_rewind could not reach the leader: the data directory was not touched,
+// so it is not a failed rewind and is tried again (rule 4, diverged.go).
+var ErrRewindSourceUnreachable = errors.New("rewind source unreachable")
+
 // Config configures a Loop.
 type Config struct {
 	Name string

@@ -102,8 +102,11 @@ func (i *Instance) Rewind(ctx context.Context, src ConnInfo) error {
 		}
 	}
 	i.logger.Info("running pg_rewind", "data_dir", dir, "host", src.Host, "port", src.Port)
-	if _, _, err := i.cfg.Runner.Run(ctx, env, i.bin("pg_rewind"), "-D", dir,
+	if _, stderr, err := i.cfg.Runner.Run(ctx, env, i.bin("pg_rewind"), "-D", dir,
 		"--source-server="+src.String()); err != nil {
+		if strings.Contains(string(stderr)+err.Error(), "connection to server") {
+			return fmt.Errorf("rewind %s: pg_rewind: %w: %w", dir, ErrSourceUnreachable, err)
+		}
 		return fmt.Errorf("rewind %s: pg_rewind: %w", dir, err)
 	}
 	return nil

@@ -1,8 +1,10 @@
 package pgctl
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -85,5 +87,29 @@ func TestTimelineForkLSN(t *testing.T) {
 	}
 	if _, err := inst.TimelineForkLSN(2); err == nil {
 		t.Fatal("TimelineForkLSN(2) without a history file: no error")
+	}
+}
+
+func TestRewind_SourceUnreachable_IsTold(t *testing.T) {
+	i, fr := newTestInstance(t, nil)
+	makeValidDataDir(t, i.Config().DataDir)
+	fr.do = func(c call) ([]byte, error) {
+		if strings.HasSuffix(c.name, "pg_controldata") {
+			return controlDataSample(t, StateShutDown), nil
+		}
+		return nil, errors.New(`exit status 1: pg_rewind: error: connection to server at "10.0.0.2", port 5432 failed: Connection refused`)
+	}
+	err := i.Rewind(ctxT(t), ConnInfo{Host: "10.0.0.2", Port: 5432})
+	if !errors.Is(err, ErrSourceUnreachable) {
+		t.Fatalf("Rewind = %v; want ErrSourceUnreachable", err)
+	}
+	fr.do = func(c call) ([]byte, error) {
+		if strings.HasSuffix(c.name, "pg_controldata") {
+			return controlDataSample(t, StateShutDown), nil
+		}
+		return nil, errors.New("exit status 1: pg_rewind: fatal: could not find common ancestor of the source and target cluster's timelines")
+	}
+	if err := i.Rewind(ctxT(t), ConnInfo{Host: "10.0.0.2", Port: 5432}); err == nil || errors.Is(err, ErrSourceUnreachable) {
+		t.Fatalf("Rewind = %v; want a plain failure", err)
 	}
 }

@@ -368,7 +368,11 @@ func (p *postgres) Rewind(ctx context.Context, primary fsm.Member) error {
 		return err
 	}
 	rw := p.cfg.PostgreSQL.Authentication.Rewind
-	return p.inst.Rewind(ctx, pgctl.ConnInfo{Host: primary.Host, Port: primary.Port, User: rw.Username, Password: rw.Password})
+	err := p.inst.Rewind(ctx, pgctl.ConnInfo{Host: primary.Host, Port: primary.Port, User: rw.Username, Password: rw.Password})
+	if errors.Is(err, pgctl.ErrSourceUnreachable) {
+		return fmt.Errorf("%w: %w", ha.ErrRewindSourceUnreachable, err)
+	}
+	return err
 }
 
 // MoveAside renames the data directory to <data_dir>.diverged-<unix time>;
