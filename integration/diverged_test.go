@@ -97,6 +97,10 @@ func TestDiverged_RewoundFormerPrimaryWhoseWALWasRecycled_IsClonedAgainAndStream
 	old := waitConverged(c, 90*time.Second)
 	old.exec(t, "CREATE TABLE dv(id int PRIMARY KEY, pad text)")
 	old.exec(t, "INSERT INTO dv SELECT g, repeat('x', 200) FROM generate_series(1, 1000) g")
+	// pg_rewind reads the old primary's own WAL back to its last checkpoint
+	// before the fork; with wal_keep_size 0 that checkpoint must be recent
+	// or pg_rewind fails (and the directory is cloned again for that reason).
+	old.exec(t, "CHECKPOINT")
 	waitRowsEqual(t, c.nodes, old, 30*time.Second)
 	var others []*node
 	for _, n := range c.nodes {
