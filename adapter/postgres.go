@@ -1,4 +1,4 @@
-package main
+package adapter
 
 import (
 	"context"
@@ -18,10 +18,10 @@ import (
 	"github.com/conclave-ha/conclave/pgctl"
 )
 
-// postgres adapts pgctl to ha.Postgres. It owns the merge of the local and
+// Postgres adapts pgctl to ha.Postgres. It owns the merge of the local and
 // dynamic configuration into the files PostgreSQL reads, and caches the last
 // full status for the REST API.
-type postgres struct {
+type Postgres struct {
 	inst    *pgctl.Instance
 	cfg     *config.Config
 	dynamic func() fsm.DynamicConfig
@@ -36,7 +36,9 @@ type postgres struct {
 	lastState pgctl.DataDirState
 }
 
-func newPostgres(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hclog.Logger) (*postgres, error) {
+// New builds the adapter for cfg's PostgreSQL. dynamic returns the current
+// dynamic configuration (postgresql.parameters, use_slots, strict mode).
+func New(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hclog.Logger) (*Postgres, error) {
 	pg := cfg.PostgreSQL
 	// As Patroni, the agent's own connections use TCP to postgresql.listen
 	// unless postgresql.use_unix_socket is set.
@@ -62,7 +64,7 @@ func newPostgres(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hc
 	if err != nil {
 		return nil, fmt.Errorf("postgresql: %w", err)
 	}
-	return &postgres{inst: inst, cfg: cfg, dynamic: dynamic, log: logger.Named("postgres")}, nil
+	return &Postgres{inst: inst, cfg: cfg, dynamic: dynamic, log: logger.Named("postgres")}, nil
 }
 
 func firstListItem(s string) string {
@@ -74,14 +76,21 @@ func firstListItem(s string) string {
 	return s
 }
 
+// PostmasterRunning reports whether the postmaster named in postmaster.pid
+// is alive.
+func (p *Postgres) PostmasterRunning() bool {
+	_, alive := p.inst.PostmasterPID()
+	return alive
+}
+
 // Last returns the last full status, for the REST API.
-func (p *postgres) Last() pgctl.Status {
+func (p *Postgres) Last() pgctl.Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.last
 }
 
-func (p *postgres) Observe(ctx context.Context) ha.PGStatus {
+func (p *Postgres) Observe(ctx context.Context) ha.PGStatus {
 	dd, err := p.inst.DataDirState()
 	out := ha.PGStatus{DataDir: dataDirState(dd, err), Err: err}
 	if out.DataDir != ha.DataDirValid {
@@ -136,7 +145,7 @@ func (p *postgres) Observe(ctx context.Context) ha.PGStatus {
 // observeHistory adds what ha's rule 4 checks need: where the local
 // timeline forked, and for a standby that does not stream, why, as its log
 // says.
-func (p *postgres) observeHistory(out *ha.PGStatus) {
+func (p *Postgres) observeHistory(out *ha.PGStatus) {
 	if lsn, err := p.inst.TimelineForkLSN(out.Timeline); err == nil {
 		out.ForkLSN = lsn
 	}
@@ -152,7 +161,7 @@ func (p *postgres) observeHistory(out *ha.PGStatus) {
 	}
 }
 
-func (p *postgres) remember(st pgctl.Status, dd pgctl.DataDirState) {
+func (p *Postgres) remember(st pgctl.Status, dd pgctl.DataDirState) {
 	p.mu.Lock()
 	p.last, p.lastState = st, dd
 	p.mu.Unlock()
@@ -177,7 +186,7 @@ func dataDirState(s pgctl.DataDirState, err error) ha.DataDirState {
 
 // serverConfig merges the dynamic postgresql.parameters with the local ones
 // (local wins) and picks pg_hba lines: local, then dynamic, then bootstrap.
-func (p *postgres) serverConfig(follow *fsm.Member) pgctl.ServerConfig {
+func (p *Postgres) serverConfig(follow *fsm.Member) pgctl.ServerConfig {
 	dyn := p.dynamic()
 	params := map[string]any{}
 	for k, v := range dyn.Parameters {
@@ -227,7 +236,7 @@ func defaultHBA(cfg *config.Config) []string {
 	}
 }
 
-func (p *postgres) writeConfig(follow *fsm.Member) (bool, error) {
+func (p *Postgres) writeConfig(follow *fsm.Member) (bool, error) {
 	changed, err := p.inst.WriteConfig(p.serverConfig(follow))
 	if err != nil {
 		return false, err
@@ -242,7 +251,7 @@ func (p *postgres) writeConfig(follow *fsm.Member) (bool, error) {
 	return changed, nil
 }
 
-func (p *postgres) Bootstrap(ctx context.Context) (string, error) {
+func (p *Postgres) Bootstrap(ctx context.Context) (string, error) {
 	flags := make([]string, 0, len(p.cfg.Bootstrap.Initdb))
 	for _, o := range p.cfg.Bootstrap.Initdb {
 		flags = append(flags, o.Flag())
@@ -270,12 +279,12 @@ func (p *postgres) Bootstrap(ctx context.Context) (string, error) {
 	return st.SystemID, nil
 }
 
-func (p *postgres) Clone(ctx context.Context, from fsm.Member) error {
+func (p *Postgres) Clone(ctx context.Context, from fsm.Member) error {
 	repl := p.cfg.PostgreSQL.Authentication.Replication
 	return p.inst.Basebackup(ctx, pgctl.ConnInfo{Host: from.Host, Port: from.Port, User: repl.Username, Password: repl.Password, AppName: p.cfg.Name})
 }
 
-func (p *postgres) Start(ctx context.Context, follow *fsm.Member) error {
+func (p *Postgres) Start(ctx context.Context, follow *fsm.Member) error {
 	if _, err := p.writeConfig(follow); err != nil {
 		return err
 	}
@@ -300,7 +309,7 @@ func (p *postgres) Start(ctx context.Context, follow *fsm.Member) error {
 	}
 }
 
-func (p *postgres) Follow(ctx context.Context, primary fsm.Member) error {
+func (p *Postgres) Follow(ctx context.Context, primary fsm.Member) error {
 	changed, err := p.writeConfig(&primary)
 	if err != nil || !changed {
 		return err
@@ -309,7 +318,7 @@ func (p *postgres) Follow(ctx context.Context, primary fsm.Member) error {
 	return p.inst.Reload(ctx)
 }
 
-func (p *postgres) Promote(ctx context.Context) (uint64, error) {
+func (p *Postgres) Promote(ctx context.Context) (uint64, error) {
 	if err := p.inst.Promote(ctx); err != nil {
 		return 0, err
 	}
@@ -321,7 +330,7 @@ func (p *postgres) Promote(ctx context.Context) (uint64, error) {
 
 // switchPoint reads where the current timeline forked off its parent from
 // the timeline history file PostgreSQL wrote at promotion (0 if unknown).
-func (p *postgres) switchPoint(ctx context.Context) uint64 {
+func (p *Postgres) switchPoint(ctx context.Context) uint64 {
 	var content string
 	err := p.inst.QueryRow(ctx, `SELECT pg_catalog.pg_read_file('pg_wal/' || lpad(upper(to_hex(timeline_id)), 8, '0') || '.history')
 		FROM pg_catalog.pg_control_checkpoint()`, nil, &content)
@@ -350,7 +359,7 @@ func lastSwitchPoint(history string) uint64 {
 // Demote stops the primary at once (another member holds the key) and
 // starts it as a standby of primary. If its history diverged, the next turn
 // sees it and rewinds (ha's rule 4).
-func (p *postgres) Demote(ctx context.Context, primary *fsm.Member) error {
+func (p *Postgres) Demote(ctx context.Context, primary *fsm.Member) error {
 	if err := p.inst.Stop(ctx, pgctl.StopOptions{Mode: pgctl.StopImmediate, Timeout: 30 * time.Second}); err != nil && !errors.Is(err, pgctl.ErrNotRunning) {
 		return err
 	}
@@ -363,7 +372,7 @@ func (p *postgres) Demote(ctx context.Context, primary *fsm.Member) error {
 // Rewind stops PostgreSQL (fast, then immediate) if it runs, then rewinds
 // onto primary's timeline. Start rewrites the configuration afterwards,
 // since pg_rewind copies the source's postgresql.conf.
-func (p *postgres) Rewind(ctx context.Context, primary fsm.Member) error {
+func (p *Postgres) Rewind(ctx context.Context, primary fsm.Member) error {
 	if err := p.Stop(ctx); err != nil {
 		return err
 	}
@@ -377,7 +386,7 @@ func (p *postgres) Rewind(ctx context.Context, primary fsm.Member) error {
 
 // MoveAside renames the data directory to <data_dir>.diverged-<unix time>;
 // nothing is deleted.
-func (p *postgres) MoveAside(ctx context.Context) (string, error) {
+func (p *Postgres) MoveAside(ctx context.Context) (string, error) {
 	if err := p.Stop(ctx); err != nil {
 		return "", err
 	}
@@ -390,7 +399,7 @@ func (p *postgres) MoveAside(ctx context.Context) (string, error) {
 }
 
 // SetSyncStandbys writes synchronous_standby_names and reloads.
-func (p *postgres) SetSyncStandbys(ctx context.Context, names []string, strict bool) error {
+func (p *Postgres) SetSyncStandbys(ctx context.Context, names []string, strict bool) error {
 	p.mu.Lock()
 	p.syncNames = append([]string(nil), names...)
 	p.syncAny = strict && len(names) == 0
@@ -408,7 +417,7 @@ func (p *postgres) SetSyncStandbys(ctx context.Context, names []string, strict b
 }
 
 // currentSyncNames reads synchronous_standby_names from the server.
-func (p *postgres) currentSyncNames(ctx context.Context) ([]string, bool) {
+func (p *Postgres) currentSyncNames(ctx context.Context) ([]string, bool) {
 	var v string
 	if err := p.inst.QueryRow(ctx, "SHOW synchronous_standby_names", nil, &v); err != nil {
 		return nil, false
@@ -460,7 +469,7 @@ func parseSyncNames(v string) ([]string, bool) {
 	return names, any
 }
 
-func (p *postgres) Fence(ctx context.Context) error {
+func (p *Postgres) Fence(ctx context.Context) error {
 	err := p.inst.Stop(ctx, pgctl.StopOptions{Mode: pgctl.StopImmediate, Timeout: 10 * time.Second})
 	if errors.Is(err, pgctl.ErrNotRunning) {
 		return nil
@@ -468,16 +477,16 @@ func (p *postgres) Fence(ctx context.Context) error {
 	return err
 }
 
-func (p *postgres) Stop(ctx context.Context) error {
+func (p *Postgres) Stop(ctx context.Context) error {
 	if _, alive := p.inst.PostmasterPID(); !alive {
 		return nil
 	}
 	return p.inst.StopEscalating(ctx, time.Duration(p.cfg.PostgreSQL.PgCtlTimeout)*time.Second)
 }
 
-// setLocalConfig takes a reloaded configuration file (SIGHUP) and applies
+// SetLocalConfig takes a reloaded configuration file (SIGHUP) and applies
 // its PostgreSQL parameters and pg_hba with a reload when they changed.
-func (p *postgres) setLocalConfig(next *config.Config) {
+func (p *Postgres) SetLocalConfig(next *config.Config) {
 	p.mu.Lock()
 	p.cfg = next
 	follow := p.followed
@@ -494,7 +503,7 @@ func (p *postgres) setLocalConfig(next *config.Config) {
 	}
 }
 
-func (p *postgres) SyncSlots(ctx context.Context, members, permanent []string) error {
+func (p *Postgres) SyncSlots(ctx context.Context, members, permanent []string) error {
 	want := append([]string(nil), permanent...)
 	for _, m := range members {
 		want = append(want, pgctl.SlotName(m))
@@ -505,7 +514,7 @@ func (p *postgres) SyncSlots(ctx context.Context, members, permanent []string) e
 // adoptSyncNames takes the running primary's synchronous_standby_names as
 // the starting point after an agent restart, so a later rewrite of the
 // configuration (SIGHUP, restart) never empties it behind the loop's back.
-func (p *postgres) adoptSyncNames(names []string, any bool) {
+func (p *Postgres) adoptSyncNames(names []string, any bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.syncKnown {
