@@ -2,6 +2,7 @@ package ha
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,36 @@ func TestLoop_StandbyStreamingAgain_ClearsItsProblem(t *testing.T) {
 	}
 	if p := c.State().Members["n2"].Problem; p != "" {
 		t.Errorf("published problem %q after streaming again; want none", p)
+	}
+}
+
+// unreachablePG's pg_rewind never reaches its source.
+type unreachablePG struct{ *fakePG }
+
+func (p unreachablePG) Rewind(context.Context, fsm.Member) error {
+	p.record("rewind")
+	return fmt.Errorf("rewind /data: %w", ErrRewindSourceUnreachable)
+}
+
+// A former primary sees a leader whose member record is stale (its host is
+// down): pg_rewind cannot connect. That is no failed rewind, so the data
+// directory is not moved aside; the rewind is tried again.
+func TestLoop_RewindSourceUnreachable_RetriesInsteadOfMovingAside(t *testing.T) {
+	_, c, pg, clock, renew := stuckReplicaLoop(t, StreamOK)
+	pg.st.Running, pg.st.InRecovery, pg.st.Timeline = false, false, 1
+	l := New(Config{Name: "n2", Clock: clock}, c, unreachablePG{pg})
+	for i := 0; i < 3; i++ {
+		renew()
+		l.turn(context.Background())
+		clock.advance(time.Second)
+	}
+	rewinds := 0
+	for _, call := range pg.calls {
+		if call == "rewind" {
+			rewinds++
+		}
+	}
+	if rewinds != 3 || pg.called("move-aside") {
+		t.Fatalf("calls %v; want three rewind attempts and no move-aside", pg.calls)
 	}
 }
