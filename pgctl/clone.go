@@ -52,6 +52,13 @@ func (i *Instance) Basebackup(ctx context.Context, src ConnInfo) (err error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("basebackup %s: %w", dir, err)
 	}
+	// A copy of a running primary's pg_control says "in production": until
+	// the configuration is written, standby.signal is what marks the clone
+	// as a standby, so a crash right here never leaves it looking like a
+	// former primary (ha's rule 4 would move it aside again).
+	if err := os.WriteFile(filepath.Join(dir, "standby.signal"), nil, 0o600); err != nil {
+		return fmt.Errorf("basebackup %s: %w", dir, err)
+	}
 	return nil
 }
 
