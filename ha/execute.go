@@ -16,7 +16,9 @@ const timelineSwitchReason = "no recovery target specified"
 
 // execute runs the plan's actions in order and stops at the first error.
 func (l *Loop) execute(ctx context.Context, o Observation, p Plan) error {
+	l.setRenewing(plansRenewal(p))
 	for _, a := range p.Actions {
+		l.madeProgress(l.stepBound(o, a))
 		if err := l.run(ctx, o, a); err != nil {
 			return fmt.Errorf("%s: %w", a.Kind, err)
 		}
@@ -54,7 +56,6 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 	case ActDemote:
 		err := l.pg.Demote(ctx, &a.Target)
 		if err == nil {
-			l.setWritable(false)
 			l.dropLease()
 		}
 		return err
@@ -104,11 +105,6 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 	return fmt.Errorf("unknown action %v", a.Kind)
 }
 
-func (l *Loop) trusted() bool {
-	epoch, until := l.lease.TrustUntil()
-	return epoch != 0 && l.cfg.Clock.Now().Before(until)
-}
-
 // bootstrap: claim the initialize key, run initdb, publish the system
 // identifier and take the leader key. A failed initdb gives the claim back.
 func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
@@ -126,7 +122,6 @@ func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
 		}
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	l.setWritable(true)
 	if _, err := l.propose(ctx, o, fsm.SetInitialize{Member: o.Self, SystemID: sysid}); err != nil {
 		return err
 	}
@@ -137,23 +132,25 @@ func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
 // takeKey proposes AcquireLeader and, on success, starts the lease counted
 // from the moment the proposal was sent.
 func (l *Loop) takeKey(ctx context.Context, o Observation, expect uint64) error {
-	sent := l.cfg.Clock.Now()
+	gen, sent, sentBoot := l.lease.Gen(), l.cfg.Clock.Now(), l.cfg.Boottime()
 	ttl := o.Config.TTL
 	idx, err := l.propose(ctx, o, fsm.AcquireLeader{Member: o.Self, ExpectIndex: expect, TTL: ttl, ProposedAt: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
-	l.renewed(idx, sent, time.Duration(ttl)*time.Second)
+	l.renewed(gen, idx, sent, sentBoot, time.Duration(ttl)*time.Second)
 	l.log.Info("acquired the leader key", "epoch", idx)
 	return nil
 }
 
 func (l *Loop) acquire(ctx context.Context, o Observation, expect uint64) error {
 	// From here on a failsafe heartbeat from the old holder is refused, so
-	// it cannot extend its trust while this node takes over.
-	l.mu.Lock()
-	l.acquiringAt = l.cfg.Clock.Now()
-	l.mu.Unlock()
+	// it cannot extend its trust while this node takes over; and no takeover
+	// starts while a heartbeat it accepted is valid (one step, failsafe.go).
+	if why := l.beginTakeover(o); why != "" {
+		l.log.Info("not taking over", "reason", why)
+		return nil
+	}
 	if err := l.takeKey(ctx, o, expect); err != nil {
 		if errors.Is(err, fsm.ErrLeaderChanged) {
 			return nil // someone else was faster, or the holder renewed
@@ -166,37 +163,34 @@ func (l *Loop) acquire(ctx context.Context, o Observation, expect uint64) error 
 	return nil
 }
 
-// renew extends the lease. When it fails and the lease is no longer trusted
-// while PostgreSQL is writable, fence at once (rule 1).
+// renew extends the lease (one attempt of proposeTimeout; the background
+// renewer retries up to the trust deadline). When it fails and the lease is
+// no longer trusted while PostgreSQL is writable, fence at once (rule 1).
 func (l *Loop) renew(ctx context.Context, o Observation) error {
 	if o.State.Leader == nil || o.State.Leader.Member != o.Self {
-		return errors.New("not the leader key holder")
+		return errNotHolder
 	}
-	sent := l.cfg.Clock.Now()
-	ttl := o.Config.TTL
 	timeout := l.proposeTimeout(o)
 	if o.Config.FailsafeMode {
 		// Leave time for the failsafe heartbeats before the trust runs out.
 		if _, until := l.lease.TrustUntil(); !until.IsZero() {
-			if left := until.Sub(sent) - 300*time.Millisecond; left < timeout {
+			if left := until.Sub(l.cfg.Clock.Now()) - failsafeReserve; left < timeout {
 				timeout = max(left, 100*time.Millisecond)
 			}
 		}
 	}
-	_, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: o.Self, Epoch: o.State.Leader.Epoch, TTL: ttl, ProposedAt: time.Now().UTC()})
+	err := l.renewLease(ctx, o.State, o.Config, timeout, time.Time{})
 	if err == nil {
-		l.renewed(o.State.Leader.Epoch, sent, time.Duration(ttl)*time.Second)
-		l.setFailsafeActive(false)
 		return nil
 	}
 	if errors.Is(err, fsm.ErrNotLeaderHolder) {
-		l.dropLease()
-	} else if l.failsafeRenew(ctx, o) {
-		return nil
+		l.revoke()
 	}
 	if !l.trusted() && o.PG.Running && !o.PG.InRecovery {
 		l.log.Error("renewal failed without a trusted lease: fencing PostgreSQL", "error", err)
-		l.fence(ctx)
+		if l.fence(ctx) {
+			l.dropLease()
+		}
 	}
 	return fmt.Errorf("renew lease: %w", err)
 }
@@ -218,8 +212,12 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 		}
 	}
 	oldTimeline := o.PG.Timeline
-	l.setWritable(true) // from now on the guard must fence
+	done := l.beginPGStep() // the guard fences but keeps the lease until we look again
 	switchLSN, err := l.pg.Promote(ctx)
+	done()
+	if terr := l.startedWritable(ctx, "promotion"); terr != nil {
+		return terr
+	}
 	if err != nil {
 		return err
 	}
@@ -273,8 +271,13 @@ func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
 				return err
 			}
 		}
-		l.setWritable(true) // from now on the guard must fence
-		return l.pg.Start(ctx, nil)
+		done := l.beginPGStep() // the guard fences but keeps the lease until we look again
+		err := l.pg.Start(ctx, nil)
+		done()
+		if terr := l.startedWritable(ctx, "start as primary"); terr != nil {
+			return terr
+		}
+		return err
 	}
 	l.log.Warn("leader key not renewed: starting PostgreSQL read-only", "error", renewErr)
 	if err := l.pg.Start(ctx, &fsm.Member{}); err != nil {
