@@ -149,6 +149,7 @@ func (p *Postgres) Observe(ctx context.Context) ha.PGStatus {
 				out.SyncStandbys, out.SyncAny = p.currentSyncNames(octx)
 				p.adoptSyncNames(out.SyncStandbys, out.SyncAny)
 			}
+			p.observeHistory(&out)
 			return out
 		}
 		// A live postmaster that does not answer (starting, crash recovery,
@@ -167,7 +168,27 @@ func (p *Postgres) Observe(ctx context.Context) ha.PGStatus {
 	if !out.Running {
 		p.remember(pgctl.Status{SystemID: cd.SystemID, Timeline: cd.Timeline}, dd)
 	}
+	p.observeHistory(&out)
 	return out
+}
+
+// observeHistory adds what ha's rule 4 checks need: where the local
+// timeline forked, and for a standby that does not stream, why, as its log
+// says.
+func (p *Postgres) observeHistory(out *ha.PGStatus) {
+	if lsn, err := p.inst.TimelineForkLSN(out.Timeline); err == nil {
+		out.ForkLSN = lsn
+	}
+	if out.Running && out.InRecovery && !out.Streaming {
+		problem, detail := p.inst.DiagnoseStreaming()
+		switch problem {
+		case pgctl.StreamWALRemoved:
+			out.StreamProblem = ha.StreamWALRemoved
+		case pgctl.StreamTimeline:
+			out.StreamProblem = ha.StreamTimeline
+		}
+		out.StreamDetail = detail
+	}
 }
 
 func (p *Postgres) remember(st pgctl.Status, dd pgctl.DataDirState) {
@@ -429,7 +450,11 @@ func (p *Postgres) Rewind(ctx context.Context, primary fsm.Member) error {
 		return err
 	}
 	rw := p.local.Load().PostgreSQL.Authentication.Rewind
-	return p.inst.Rewind(ctx, pgctl.ConnInfo{Host: primary.Host, Port: primary.Port, User: rw.Username, Password: rw.Password})
+	err := p.inst.Rewind(ctx, pgctl.ConnInfo{Host: primary.Host, Port: primary.Port, User: rw.Username, Password: rw.Password})
+	if errors.Is(err, pgctl.ErrSourceUnreachable) {
+		return fmt.Errorf("%w: %w", ha.ErrRewindSourceUnreachable, err)
+	}
+	return err
 }
 
 // MoveAside renames the data directory to <data_dir>.diverged-<unix time>;

@@ -315,6 +315,8 @@ type memberJSON struct {
 	Tags           map[string]any `json:"tags,omitempty"`
 	// Lag is bytes behind the leader, or "unknown"; absent for the leader.
 	Lag any `json:"lag,omitempty"`
+	// Problem (a Conclave addition) says why a replica does not stream.
+	Problem string `json:"problem,omitempty"`
 }
 
 type switchoverJSON struct {
@@ -347,6 +349,7 @@ func (v view) clusterView() clusterJSON {
 			APIURL:         m.APIURL,
 			Timeline:       m.Timeline,
 			PendingRestart: m.PendingRestart,
+			Problem:        m.Problem,
 		}
 		if m.Host != "" {
 			j.Host = m.Host

@@ -185,7 +185,10 @@ func applyRemoveStaleMember(s *State, c Command, _ uint64) error {
 
 func applyAppendHistory(s *State, c Command, _ uint64) error {
 	e := c.(AppendHistory).Entry
-	if n := len(s.History); n > 0 && s.History[n-1].Timeline >= e.Timeline {
+	// A later tenure may record a second fork of the same parent timeline
+	// (rule 4: the history is keyed by tenure, not by timeline number).
+	if n := len(s.History); n > 0 && s.History[n-1].Timeline >= e.Timeline &&
+		(s.History[n-1].Timeline != e.Timeline || e.Epoch <= s.History[n-1].Epoch) {
 		return reject(ErrInvalidCommand, "history: timeline %d not after %d", e.Timeline, s.History[n-1].Timeline)
 	}
 	s.History = append(s.History, e)

@@ -501,6 +501,12 @@ func historyEntry(tl int) fsm.HistoryEntry {
 	return fsm.HistoryEntry{Timeline: tl, LSN: 67109200 + uint64(tl), Reason: "no recovery target specified", Timestamp: t0, NewLeader: "node2"}
 }
 
+func historyEntryAt(tl int, epoch uint64) fsm.HistoryEntry {
+	e := historyEntry(tl)
+	e.Epoch = epoch
+	return e
+}
+
 func TestAppendHistory(t *testing.T) {
 	runApplyCases(t, []applyCase{
 		{
@@ -524,6 +530,20 @@ func TestAppendHistory(t *testing.T) {
 		},
 		{name: "SameTimeline_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntry(2)}}, cmd: fsm.AppendHistory{Entry: historyEntry(2)}, wantErr: fsm.ErrInvalidCommand},
 		{name: "EarlierTimeline_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntry(2)}}, cmd: fsm.AppendHistory{Entry: historyEntry(1)}, wantErr: fsm.ErrInvalidCommand},
+		{
+			// Two tenures forked timeline 2 from timeline 1: both are kept.
+			name:  "SameTimeline_LaterTenure_IsAppended",
+			setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(1, 7)}},
+			cmd:   fsm.AppendHistory{Entry: historyEntryAt(1, 12)},
+			check: func(t *testing.T, s fsm.State) {
+				if !reflect.DeepEqual(s.History, []fsm.HistoryEntry{historyEntryAt(1, 7), historyEntryAt(1, 12)}) {
+					t.Fatalf("History = %+v", s.History)
+				}
+			},
+		},
+		{name: "SameTimeline_SameTenure_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(1, 7)}}, cmd: fsm.AppendHistory{Entry: historyEntryAt(1, 7)}, wantErr: fsm.ErrInvalidCommand},
+		{name: "SameTimeline_OlderTenure_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(1, 7)}}, cmd: fsm.AppendHistory{Entry: historyEntryAt(1, 5)}, wantErr: fsm.ErrInvalidCommand},
+		{name: "EarlierTimeline_LaterTenure_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(2, 7)}}, cmd: fsm.AppendHistory{Entry: historyEntryAt(1, 9)}, wantErr: fsm.ErrInvalidCommand},
 	})
 }
 

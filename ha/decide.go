@@ -136,6 +136,9 @@ func decideFollower(o Observation, leaderName string) Plan {
 	if p, ok := decideDiverged(o, target); ok {
 		return p
 	}
+	if p, ok := decideStuck(o, target); ok {
+		return p
+	}
 	switch {
 	case !o.PG.Running:
 		return plan(fmt.Sprintf("starting as a replica of %s", leaderName), actOn(ActStartReplica, target))

@@ -73,12 +73,21 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		return l.release(ctx, o)
 	case ActRewind:
 		if err := l.pg.Rewind(ctx, a.Target); err != nil {
+			if errors.Is(err, ErrRewindSourceUnreachable) {
+				return err // a stale or dead leader: nothing was rewound, try again
+			}
 			l.mu.Lock()
 			l.rewindFailedEpoch = o.State.Leader.Epoch
 			l.mu.Unlock()
 			return err
 		}
 		return nil
+	case ActStuckRewind:
+		l.mu.Lock()
+		l.stuckRewindEpoch = o.State.Leader.Epoch
+		l.notStreamingSince = time.Time{} // the rewound standby gets stuckTurns anew
+		l.mu.Unlock()
+		return l.run(ctx, o, Action{Kind: ActRewind, Target: a.Target})
 	case ActMoveAside:
 		path, err := l.pg.MoveAside(ctx)
 		if err == nil {
@@ -211,11 +220,15 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	if err != nil {
 		return err
 	}
+	// The entry carries the tenure only when the fork LSN is the one in the
+	// timeline history file: standbys compare theirs with it (rule 4,
+	// diverged.go), so a guessed LSN must not look authoritative.
+	epoch, _ := l.lease.TrustUntil()
 	if switchLSN == 0 {
-		switchLSN = o.PG.WALPosition
+		switchLSN, epoch = o.PG.WALPosition, 0
 	}
 	l.log.Info("promoted", "timeline", oldTimeline+1)
-	entry := fsm.HistoryEntry{Timeline: oldTimeline, LSN: switchLSN, Reason: timelineSwitchReason, Timestamp: time.Now().UTC(), NewLeader: o.Self}
+	entry := fsm.HistoryEntry{Timeline: oldTimeline, LSN: switchLSN, Reason: timelineSwitchReason, Timestamp: time.Now().UTC(), NewLeader: o.Self, Epoch: epoch}
 	if _, err := l.propose(ctx, o, fsm.AppendHistory{Entry: entry}); err != nil {
 		l.log.Warn("recording the timeline switch failed", "error", err)
 	}

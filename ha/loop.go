@@ -15,6 +15,11 @@ import (
 // ErrRefused stops the agent: continuing would break a safety rule.
 var ErrRefused = errors.New("refusing to continue")
 
+// ErrRewindSourceUnreachable is returned (wrapped) by Postgres.Rewind when
+// pg_rewind could not reach the leader: the data directory was not touched,
+// so it is not a failed rewind and is tried again (rule 4, diverged.go).
+var ErrRewindSourceUnreachable = errors.New("rewind source unreachable")
+
 // Config configures a Loop.
 type Config struct {
 	Name string
@@ -92,6 +97,8 @@ type Loop struct {
 	lastReason        string
 	primaryDownSince  time.Time // this leader's PostgreSQL first seen down
 	rewindFailedEpoch uint64    // leader tenure onto which pg_rewind failed
+	stuckRewindEpoch  uint64    // leader tenure onto which a standby that did not stream was rewound
+	notStreamingSince time.Time // running standby first seen not streaming (zero otherwise)
 	failsafeFrom      string    // leader of the last failsafe heartbeat received
 	failsafeAt        time.Time // when it arrived (monotonic)
 	failsafeActive    bool      // this leader holds its role through failsafe
@@ -247,16 +254,27 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	}
 	downSince := l.primaryDownSince
 	rewindFailed := st.Leader != nil && l.rewindFailedEpoch == st.Leader.Epoch
+	stuckRewound := st.Leader != nil && l.stuckRewindEpoch == st.Leader.Epoch
+	if pgs.Running && pgs.InRecovery && !pgs.Streaming && !leads {
+		if l.notStreamingSince.IsZero() {
+			l.notStreamingSince = now
+		}
+	} else {
+		l.notStreamingSince = time.Time{}
+	}
+	notStreamingSince := l.notStreamingSince
 	l.mu.Unlock()
 	return Observation{
 		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
-		Lease:            l.lease.View(st, l.cfg.Name, now),
-		LiveMembers:      l.lease.LiveMembers(ttl, now),
-		MemberSilence:    l.lease.silence(now),
-		PrimaryDownSince: downSince,
-		RewindFailed:     rewindFailed,
-		FailsafeLeader:   l.failsafeLeader(now, ttl),
-		SyncAddedAt:      l.syncAdded.positions(),
+		Lease:             l.lease.View(st, l.cfg.Name, now),
+		LiveMembers:       l.lease.LiveMembers(ttl, now),
+		MemberSilence:     l.lease.silence(now),
+		PrimaryDownSince:  downSince,
+		RewindFailed:      rewindFailed,
+		NotStreamingSince: notStreamingSince,
+		StuckRewound:      stuckRewound,
+		FailsafeLeader:    l.failsafeLeader(now, ttl),
+		SyncAddedAt:       l.syncAdded.positions(),
 	}
 }
 
@@ -317,6 +335,9 @@ func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan)
 	m.WALPosition, m.ReceivedLSN, m.ReplayedLSN = pgs.WALPosition, pgs.ReceivedLSN, pgs.ReplayedLSN
 	m.PendingRestart = pgs.PendingRestart
 	m.SystemID = pgs.SystemID
+	if pgs.Running && pgs.InRecovery && !pgs.Streaming {
+		m.Problem = pgs.StreamDetail
+	}
 	m.UpdatedAt = time.Now().UTC()
 	st := l.cluster.State()
 	held := st.Leader != nil && st.Leader.Member == l.cfg.Name

@@ -56,6 +56,9 @@ const (
 	ActSetSync
 	// ActSetSyncStandbys writes Names into synchronous_standby_names.
 	ActSetSyncStandbys
+	// ActStuckRewind runs pg_rewind onto Target's timeline for a standby
+	// that does not stream, and remembers it did (decideStuck).
+	ActStuckRewind
 	// ActRemoveStaleMember removes Target from the member list if its last
 	// report is still the one at ExpectIndex.
 	ActRemoveStaleMember
@@ -66,7 +69,8 @@ var actionNames = map[ActionKind]string{
 	ActFinishInitialize: "finish-initialize", ActClone: "clone", ActStartReplica: "start-replica", ActAcquire: "acquire", ActRenew: "renew", ActPromote: "promote",
 	ActFollow: "follow", ActDemote: "demote", ActFence: "fence", ActRefuse: "refuse", ActSyncSlots: "sync-slots",
 	ActRecoverPrimary: "recover-primary", ActRelease: "release", ActRewind: "rewind", ActMoveAside: "move-aside",
-	ActSetSync: "set-sync", ActSetSyncStandbys: "set-sync-standbys", ActRemoveStaleMember: "remove-stale-member",
+	ActSetSync: "set-sync", ActSetSyncStandbys: "set-sync-standbys", ActStuckRewind: "stuck-rewind",
+	ActRemoveStaleMember: "remove-stale-member",
 }
 
 func (k ActionKind) String() string {
