@@ -149,6 +149,7 @@ func (p *Postgres) Observe(ctx context.Context) ha.PGStatus {
 				out.SyncStandbys, out.SyncAny = p.currentSyncNames(octx)
 				p.adoptSyncNames(out.SyncStandbys, out.SyncAny)
 			}
+			p.observeHistory(&out)
 			return out
 		}
 		// A live postmaster that does not answer (starting, crash recovery,
@@ -167,7 +168,27 @@ func (p *Postgres) Observe(ctx context.Context) ha.PGStatus {
 	if !out.Running {
 		p.remember(pgctl.Status{SystemID: cd.SystemID, Timeline: cd.Timeline}, dd)
 	}
+	p.observeHistory(&out)
 	return out
+}
+
+// observeHistory adds what ha's rule 4 checks need: where the local
+// timeline forked, and for a standby that does not stream, why, as its log
+// says.
+func (p *Postgres) observeHistory(out *ha.PGStatus) {
+	if lsn, err := p.inst.TimelineForkLSN(out.Timeline); err == nil {
+		out.ForkLSN = lsn
+	}
+	if out.Running && out.InRecovery && !out.Streaming {
+		problem, detail := p.inst.DiagnoseStreaming()
+		switch problem {
+		case pgctl.StreamWALRemoved:
+			out.StreamProblem = ha.StreamWALRemoved
+		case pgctl.StreamTimeline:
+			out.StreamProblem = ha.StreamTimeline
+		}
+		out.StreamDetail = detail
+	}
 }
 
 func (p *Postgres) remember(st pgctl.Status, dd pgctl.DataDirState) {
@@ -193,6 +214,13 @@ func dataDirState(s pgctl.DataDirState, err error) ha.DataDirState {
 	return ha.DataDirUnknown
 }
 
+// DefaultMaxSlotWALKeepSize bounds the WAL a replication slot may hold back
+// when the user sets no max_slot_wal_keep_size: a dead member's slot pins at
+// most this much beyond max_wal_size and wal_keep_size until
+// member_slots_ttl drops it. A replica further behind loses its slot's WAL
+// and must be re-cloned. Why 4GB: DESIGN.md ("Members that are gone").
+const DefaultMaxSlotWALKeepSize = "4GB"
+
 // serverConfig merges the dynamic postgresql.parameters with the local ones
 // (local wins) and picks pg_hba lines: local, then dynamic, then bootstrap.
 func (p *Postgres) serverConfig(cfg *config.Config, follow *fsm.Member) pgctl.ServerConfig {
@@ -203,6 +231,11 @@ func (p *Postgres) serverConfig(cfg *config.Config, follow *fsm.Member) pgctl.Se
 	}
 	for k, v := range cfg.PostgreSQL.Parameters {
 		params[k] = v
+	}
+	if _, set := params["max_slot_wal_keep_size"]; !set {
+		// PostgreSQL's default (-1) lets the slot of a member that never
+		// comes back keep WAL until the disk is full (DESIGN.md, rule 6).
+		params["max_slot_wal_keep_size"] = DefaultMaxSlotWALKeepSize
 	}
 	hba := cfg.PostgreSQL.PgHBA
 	if len(hba) == 0 {
@@ -417,7 +450,11 @@ func (p *Postgres) Rewind(ctx context.Context, primary fsm.Member) error {
 		return err
 	}
 	rw := p.local.Load().PostgreSQL.Authentication.Rewind
-	return p.inst.Rewind(ctx, pgctl.ConnInfo{Host: primary.Host, Port: primary.Port, User: rw.Username, Password: rw.Password})
+	err := p.inst.Rewind(ctx, pgctl.ConnInfo{Host: primary.Host, Port: primary.Port, User: rw.Username, Password: rw.Password})
+	if errors.Is(err, pgctl.ErrSourceUnreachable) {
+		return fmt.Errorf("%w: %w", ha.ErrRewindSourceUnreachable, err)
+	}
+	return err
 }
 
 // MoveAside renames the data directory to <data_dir>.diverged-<unix time>;
@@ -447,13 +484,62 @@ func (p *Postgres) SetSyncStandbys(ctx context.Context, names []string, strict b
 	follow := p.followed
 	p.mu.Unlock()
 	changed, err := p.writeConfig(follow)
-	if err != nil || !changed {
+	if err != nil {
 		return err
 	}
-	if _, alive := p.inst.PostmasterPID(); !alive {
+	if _, alive := p.inst.PostmasterPID(); !alive || (follow != nil && !changed) {
 		return nil
 	}
-	return p.inst.Reload(ctx)
+	if follow != nil {
+		return p.inst.Reload(ctx)
+	}
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	want := renderSyncNames(sorted, strict && len(names) == 0)
+	if !changed && p.showSyncNames(ctx) == want {
+		return nil
+	}
+	if err := p.inst.Reload(ctx); err != nil {
+		return err
+	}
+	return p.waitSyncNames(ctx, want)
+}
+
+// syncNamesWait bounds waitSyncNames. A reload takes effect in
+// milliseconds; the bound stays well inside the lease's trust (2.25 s with
+// ttl 3) because the HA loop waits here. Past it the call fails and the next
+// turn reloads and waits again.
+const syncNamesWait = 500 * time.Millisecond
+
+// waitSyncNames returns once SHOW synchronous_standby_names gives want: a
+// reload takes effect a moment after it is asked for, and ha reads the WAL
+// position at which a standby was added only after this (rule 2).
+func (p *Postgres) waitSyncNames(ctx context.Context, want string) error {
+	deadline := time.Now().Add(syncNamesWait)
+	for {
+		got := p.showSyncNames(ctx)
+		if got == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("synchronous_standby_names not in effect after reload: shows %q, want %q", got, want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// showSyncNames is the server's synchronous_standby_names in the form
+// renderSyncNames writes ("<error>" when it cannot be read).
+func (p *Postgres) showSyncNames(ctx context.Context) string {
+	var v string
+	if err := p.inst.QueryRow(ctx, "SHOW synchronous_standby_names", nil, &v); err != nil {
+		return "<error>"
+	}
+	return renderSyncNames(parseSyncNames(v))
 }
 
 // currentSyncNames reads synchronous_standby_names from the server.
