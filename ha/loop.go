@@ -105,11 +105,20 @@ func New(cfg Config, cluster Cluster, pg Postgres) *Loop {
 	}
 }
 
-// Snapshot returns the last observation summary.
+// Snapshot returns the last observation summary. HoldsLeaderKey is checked
+// again against the trust deadline now: the deadline passes between turns
+// (a turn of a cut-off primary waits on proposals), and /primary must answer
+// 503 the moment this node stops trusting its lease, not at the next publish.
 func (l *Loop) Snapshot() Snapshot {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.snap
+	s := l.snap
+	l.mu.Unlock()
+	if s.HoldsLeaderKey {
+		if _, until := l.lease.TrustUntil(); !l.cfg.Clock.Now().Before(until) {
+			s.HoldsLeaderKey = false
+		}
+	}
+	return s
 }
 
 // Wake makes the loop run its next turn now.
