@@ -143,3 +143,30 @@ func TestWatchdog_PrimaryAgentKilledAndNotRestarted_FencesPostgres(t *testing.T)
 	assertReplica(t, old)
 	b.finish(asyncMode)
 }
+
+// Stopping the whole cluster at once (every agent gets SIGTERM together, as
+// the harness's teardown and a fleet-wide `systemctl stop` do): the
+// leader still gives the key back, because the other agents keep their Raft
+// peers up until it did; every agent exits cleanly with PostgreSQL stopped.
+func TestShutdown_WholeClusterSIGTERMAtOnce_LeaderStillGivesKeyBack(t *testing.T) {
+	c := newCluster(t, 3, clusterOptions{})
+	c.startAll()
+	leader := waitConverged(c, 90*time.Second)
+	for _, n := range c.nodes {
+		n.signal(syscall.SIGTERM)
+	}
+	for _, n := range c.nodes {
+		if err := n.wait(30 * time.Second); err != nil {
+			t.Errorf("%s exited with %v after SIGTERM", n.name, err)
+		}
+		if p := n.postmasterPID(); p != 0 {
+			t.Errorf("%s: postmaster %d still runs after its agent exited", n.name, p)
+		}
+	}
+	if leader.logs.contains("release leader key") {
+		t.Errorf("%s: giving the leader key back failed (see its log)", leader.name)
+	}
+	if !leader.logs.contains("gave the leader key back") {
+		t.Errorf("%s's log does not say it gave the leader key back", leader.name)
+	}
+}
