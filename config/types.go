@@ -9,7 +9,7 @@ const (
 	DefaultPgCtlTimeout = 60 // seconds
 	DefaultLogLevel     = "INFO"
 	DefaultLogFormat    = "plain"
-	DefaultWatchdogMode = "off" // accepted for compatibility; Conclave's process watchdog (cmd/conclave/watchdog.go) always runs
+	DefaultWatchdogMode = "off" // accepted for compatibility; Conclave's process watchdog (package watchdog) always runs
 	DefaultSafetyMargin = 5     // seconds, as Patroni
 	DefaultFailoverPrio = 1     // as Patroni
 	maxConfigFileBytes  = 1 << 20

@@ -1,4 +1,4 @@
-package main
+package adapter
 
 import (
 	"context"
@@ -18,10 +18,10 @@ import (
 	"github.com/conclave-ha/conclave/pgctl"
 )
 
-// postgres adapts pgctl to ha.Postgres. It owns the merge of the local and
+// Postgres adapts pgctl to ha.Postgres. It owns the merge of the local and
 // dynamic configuration into the files PostgreSQL reads, and caches the last
 // full status for the REST API.
-type postgres struct {
+type Postgres struct {
 	inst    *pgctl.Instance
 	cfg     *config.Config
 	dynamic func() fsm.DynamicConfig
@@ -36,7 +36,9 @@ type postgres struct {
 	lastState pgctl.DataDirState
 }
 
-func newPostgres(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hclog.Logger) (*postgres, error) {
+// New builds the adapter for cfg's PostgreSQL. dynamic returns the current
+// dynamic configuration (postgresql.parameters, use_slots, strict mode).
+func New(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hclog.Logger) (*Postgres, error) {
 	pg := cfg.PostgreSQL
 	// As Patroni, the agent's own connections use TCP to postgresql.listen
 	// unless postgresql.use_unix_socket is set.
@@ -62,7 +64,7 @@ func newPostgres(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hc
 	if err != nil {
 		return nil, fmt.Errorf("postgresql: %w", err)
 	}
-	return &postgres{inst: inst, cfg: cfg, dynamic: dynamic, log: logger.Named("postgres")}, nil
+	return &Postgres{inst: inst, cfg: cfg, dynamic: dynamic, log: logger.Named("postgres")}, nil
 }
 
 func firstListItem(s string) string {
@@ -74,14 +76,21 @@ func firstListItem(s string) string {
 	return s
 }
 
+// PostmasterRunning reports whether the postmaster named in postmaster.pid
+// is alive.
+func (p *Postgres) PostmasterRunning() bool {
+	_, alive := p.inst.PostmasterPID()
+	return alive
+}
+
 // Last returns the last full status, for the REST API.
-func (p *postgres) Last() pgctl.Status {
+func (p *Postgres) Last() pgctl.Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.last
 }
 
-func (p *postgres) Observe(ctx context.Context) ha.PGStatus {
+func (p *Postgres) Observe(ctx context.Context) ha.PGStatus {
 	dd, err := p.inst.DataDirState()
 	out := ha.PGStatus{DataDir: dataDirState(dd, err), Err: err}
 	if out.DataDir != ha.DataDirValid {
@@ -131,7 +140,7 @@ func (p *postgres) Observe(ctx context.Context) ha.PGStatus {
 	return out
 }
 
-func (p *postgres) remember(st pgctl.Status, dd pgctl.DataDirState) {
+func (p *Postgres) remember(st pgctl.Status, dd pgctl.DataDirState) {
 	p.mu.Lock()
 	p.last, p.lastState = st, dd
 	p.mu.Unlock()
@@ -156,7 +165,7 @@ func dataDirState(s pgctl.DataDirState, err error) ha.DataDirState {
 
 // serverConfig merges the dynamic postgresql.parameters with the local ones
 // (local wins) and picks pg_hba lines: local, then dynamic, then bootstrap.
-func (p *postgres) serverConfig(follow *fsm.Member) pgctl.ServerConfig {
+func (p *Postgres) serverConfig(follow *fsm.Member) pgctl.ServerConfig {
 	dyn := p.dynamic()
 	params := map[string]any{}
 	for k, v := range dyn.Parameters {
@@ -206,7 +215,7 @@ func defaultHBA(cfg *config.Config) []string {
 	}
 }
 
-func (p *postgres) writeConfig(follow *fsm.Member) (bool, error) {
+func (p *Postgres) writeConfig(follow *fsm.Member) (bool, error) {
 	changed, err := p.inst.WriteConfig(p.serverConfig(follow))
 	if err != nil {
 		return false, err
@@ -221,7 +230,7 @@ func (p *postgres) writeConfig(follow *fsm.Member) (bool, error) {
 	return changed, nil
 }
 
-func (p *postgres) Bootstrap(ctx context.Context) (string, error) {
+func (p *Postgres) Bootstrap(ctx context.Context) (string, error) {
 	flags := make([]string, 0, len(p.cfg.Bootstrap.Initdb))
 	for _, o := range p.cfg.Bootstrap.Initdb {
 		flags = append(flags, o.Flag())
@@ -249,12 +258,12 @@ func (p *postgres) Bootstrap(ctx context.Context) (string, error) {
 	return st.SystemID, nil
 }
 
-func (p *postgres) Clone(ctx context.Context, from fsm.Member) error {
+func (p *Postgres) Clone(ctx context.Context, from fsm.Member) error {
 	repl := p.cfg.PostgreSQL.Authentication.Replication
 	return p.inst.Basebackup(ctx, pgctl.ConnInfo{Host: from.Host, Port: from.Port, User: repl.Username, Password: repl.Password, AppName: p.cfg.Name})
 }
 
-func (p *postgres) Start(ctx context.Context, follow *fsm.Member) error {
+func (p *Postgres) Start(ctx context.Context, follow *fsm.Member) error {
 	if _, err := p.writeConfig(follow); err != nil {
 		return err
 	}
@@ -279,7 +288,7 @@ func (p *postgres) Start(ctx context.Context, follow *fsm.Member) error {
 	}
 }
 
-func (p *postgres) Follow(ctx context.Context, primary fsm.Member) error {
+func (p *Postgres) Follow(ctx context.Context, primary fsm.Member) error {
 	changed, err := p.writeConfig(&primary)
 	if err != nil || !changed {
 		return err
@@ -288,7 +297,7 @@ func (p *postgres) Follow(ctx context.Context, primary fsm.Member) error {
 	return p.inst.Reload(ctx)
 }
 
-func (p *postgres) Promote(ctx context.Context) (uint64, error) {
+func (p *Postgres) Promote(ctx context.Context) (uint64, error) {
 	if err := p.inst.Promote(ctx); err != nil {
 		return 0, err
 	}
@@ -300,7 +309,7 @@ func (p *postgres) Promote(ctx context.Context) (uint64, error) {
 
 // switchPoint reads where the current timeline forked off its parent from
 // the timeline history file PostgreSQL wrote at promotion (0 if unknown).
-func (p *postgres) switchPoint(ctx context.Context) uint64 {
+func (p *Postgres) switchPoint(ctx context.Context) uint64 {
 	var content string
 	err := p.inst.QueryRow(ctx, `SELECT pg_catalog.pg_read_file('pg_wal/' || lpad(upper(to_hex(timeline_id)), 8, '0') || '.history')
 		FROM pg_catalog.pg_control_checkpoint()`, nil, &content)
@@ -329,7 +338,7 @@ func lastSwitchPoint(history string) uint64 {
 // Demote stops the primary at once (another member holds the key) and
 // starts it as a standby of primary. If its history diverged, the next turn
 // sees it and rewinds (ha's rule 4).
-func (p *postgres) Demote(ctx context.Context, primary *fsm.Member) error {
+func (p *Postgres) Demote(ctx context.Context, primary *fsm.Member) error {
 	if err := p.inst.Stop(ctx, pgctl.StopOptions{Mode: pgctl.StopImmediate, Timeout: 30 * time.Second}); err != nil && !errors.Is(err, pgctl.ErrNotRunning) {
 		return err
 	}
@@ -342,7 +351,7 @@ func (p *postgres) Demote(ctx context.Context, primary *fsm.Member) error {
 // Rewind stops PostgreSQL (fast, then immediate) if it runs, then rewinds
 // onto primary's timeline. Start rewrites the configuration afterwards,
 // since pg_rewind copies the source's postgresql.conf.
-func (p *postgres) Rewind(ctx context.Context, primary fsm.Member) error {
+func (p *Postgres) Rewind(ctx context.Context, primary fsm.Member) error {
 	if err := p.Stop(ctx); err != nil {
 		return err
 	}
@@ -352,7 +361,7 @@ func (p *postgres) Rewind(ctx context.Context, primary fsm.Member) error {
 
 // MoveAside renames the data directory to <data_dir>.diverged-<unix time>;
 // nothing is deleted.
-func (p *postgres) MoveAside(ctx context.Context) (string, error) {
+func (p *Postgres) MoveAside(ctx context.Context) (string, error) {
 	if err := p.Stop(ctx); err != nil {
 		return "", err
 	}
@@ -365,7 +374,7 @@ func (p *postgres) MoveAside(ctx context.Context) (string, error) {
 }
 
 // SetSyncStandbys writes synchronous_standby_names and reloads.
-func (p *postgres) SetSyncStandbys(ctx context.Context, names []string, strict bool) error {
+func (p *Postgres) SetSyncStandbys(ctx context.Context, names []string, strict bool) error {
 	p.mu.Lock()
 	p.syncNames = append([]string(nil), names...)
 	p.syncAny = strict && len(names) == 0
@@ -383,7 +392,7 @@ func (p *postgres) SetSyncStandbys(ctx context.Context, names []string, strict b
 }
 
 // currentSyncNames reads synchronous_standby_names from the server.
-func (p *postgres) currentSyncNames(ctx context.Context) ([]string, bool) {
+func (p *Postgres) currentSyncNames(ctx context.Context) ([]string, bool) {
 	var v string
 	if err := p.inst.QueryRow(ctx, "SHOW synchronous_standby_names", nil, &v); err != nil {
 		return nil, false
@@ -435,7 +444,7 @@ func parseSyncNames(v string) ([]string, bool) {
 	return names, any
 }
 
-func (p *postgres) Fence(ctx context.Context) error {
+func (p *Postgres) Fence(ctx context.Context) error {
 	err := p.inst.Stop(ctx, pgctl.StopOptions{Mode: pgctl.StopImmediate, Timeout: 10 * time.Second})
 	if errors.Is(err, pgctl.ErrNotRunning) {
 		return nil
@@ -443,16 +452,16 @@ func (p *postgres) Fence(ctx context.Context) error {
 	return err
 }
 
-func (p *postgres) Stop(ctx context.Context) error {
+func (p *Postgres) Stop(ctx context.Context) error {
 	if _, alive := p.inst.PostmasterPID(); !alive {
 		return nil
 	}
 	return p.inst.StopEscalating(ctx, time.Duration(p.cfg.PostgreSQL.PgCtlTimeout)*time.Second)
 }
 
-// setLocalConfig takes a reloaded configuration file (SIGHUP) and applies
+// SetLocalConfig takes a reloaded configuration file (SIGHUP) and applies
 // its PostgreSQL parameters and pg_hba with a reload when they changed.
-func (p *postgres) setLocalConfig(next *config.Config) {
+func (p *Postgres) SetLocalConfig(next *config.Config) {
 	p.mu.Lock()
 	p.cfg = next
 	follow := p.followed
@@ -469,7 +478,7 @@ func (p *postgres) setLocalConfig(next *config.Config) {
 	}
 }
 
-func (p *postgres) SyncSlots(ctx context.Context, members, permanent []string) error {
+func (p *Postgres) SyncSlots(ctx context.Context, members, permanent []string) error {
 	want := append([]string(nil), permanent...)
 	for _, m := range members {
 		want = append(want, pgctl.SlotName(m))
@@ -480,7 +489,7 @@ func (p *postgres) SyncSlots(ctx context.Context, members, permanent []string) e
 // adoptSyncNames takes the running primary's synchronous_standby_names as
 // the starting point after an agent restart, so a later rewrite of the
 // configuration (SIGHUP, restart) never empties it behind the loop's back.
-func (p *postgres) adoptSyncNames(names []string, any bool) {
+func (p *Postgres) adoptSyncNames(names []string, any bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.syncKnown {

@@ -1,4 +1,4 @@
-package main
+package watchdog
 
 import (
 	"bufio"
@@ -24,7 +24,7 @@ import (
 // Environment switches that turn the test binary into a helper process.
 const (
 	envFakePostmaster = "CONCLAVE_TEST_FAKE_POSTMASTER" // exit 42 on SIGQUIT
-	envRunMain        = "CONCLAVE_TEST_RUN_MAIN"        // run main(): the conclave binary
+	envRunMain        = "CONCLAVE_TEST_RUN_MAIN"        // run the watchdog subcommand, as the conclave binary does
 )
 
 func TestMain(m *testing.M) {
@@ -32,8 +32,7 @@ func TestMain(m *testing.M) {
 	case os.Getenv(envFakePostmaster) != "":
 		fakePostmasterMain()
 	case os.Getenv(envRunMain) != "":
-		main()
-		os.Exit(0)
+		os.Exit(watchdogCommandMain(os.Args[1:]))
 	}
 	os.Exit(m.Run())
 }
@@ -124,28 +123,28 @@ func armIn(t *testing.T, file string, d time.Duration) {
 	}
 }
 
-// startRunner runs runWatchdog in-process until the test ends.
+// startRunner runs run in-process until the test ends.
 func startRunner(t *testing.T, dataDir, deadlineFile string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
-	go func() { stopped <- runWatchdog(ctx, dataDir, deadlineFile, hclog.NewNullLogger()) }()
+	go func() { stopped <- run(ctx, dataDir, deadlineFile, hclog.NewNullLogger()) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-stopped:
 			if err != nil {
-				t.Errorf("runWatchdog: %v", err)
+				t.Errorf("run: %v", err)
 			}
 		case <-time.After(2 * time.Second):
-			t.Errorf("runWatchdog did not stop with its context")
+			t.Errorf("run did not stop with its context")
 		}
 	})
 }
 
 func setup(t *testing.T) (dataDir, deadlineFile string) {
 	dataDir = t.TempDir()
-	deadlineFile = filepath.Join(t.TempDir(), watchdogDeadlineFile)
+	deadlineFile = filepath.Join(t.TempDir(), deadlineFileName)
 	if err := writeDeadlineFile(deadlineFile, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +245,7 @@ func TestWatchdog_RecycledPIDOutsideDataDir_IsNotSignalled(t *testing.T) {
 
 func TestWatchdogWriter_ArmAndDisarmWriteMonotonicDeadlines(t *testing.T) {
 	raftDir := t.TempDir()
-	w, err := newWatchdog(&config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: t.TempDir()}},
+	w, err := newWriter(&config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: t.TempDir()}},
 		"/nonexistent", hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -281,23 +280,23 @@ func TestWatchdogWriter_ArmAndDisarmWriteMonotonicDeadlines(t *testing.T) {
 	}
 }
 
-// TestStartWatchdog_DetachedProcess_FencesReusedAndStopsOnSIGTERM runs the
-// real subcommand (this test binary running main()) through startWatchdog.
-func TestStartWatchdog_DetachedProcess_FencesReusedAndStopsOnSIGTERM(t *testing.T) {
+// TestStart_DetachedProcess_FencesReusedAndStopsOnSIGTERM runs the
+// watchdog process (this test binary acting as `conclave watchdog`) through Start.
+func TestStart_DetachedProcess_FencesReusedAndStopsOnSIGTERM(t *testing.T) {
 	t.Setenv(envRunMain, "1")
 	raftDir, dataDir := t.TempDir(), t.TempDir()
 	cfg := &config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: dataDir, BinDir: "/usr/lib/postgresql/15/bin"}}
 	// A stale armed deadline from "before" must not survive a fresh start.
-	if err := writeDeadlineFile(filepath.Join(raftDir, watchdogDeadlineFile), 1); err != nil {
+	if err := writeDeadlineFile(filepath.Join(raftDir, deadlineFileName), 1); err != nil {
 		t.Fatal(err)
 	}
-	w, err := startWatchdog(cfg, hclog.NewNullLogger())
+	w, err := Start(cfg, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	pid, ok := w.running()
 	if !ok {
-		t.Fatal("no watchdog running after startWatchdog")
+		t.Fatal("no watchdog running after Start")
 	}
 	t.Cleanup(func() {
 		if isWatchdogProcess(pid, w.deadlineFile) {
@@ -317,7 +316,7 @@ func TestStartWatchdog_DetachedProcess_FencesReusedAndStopsOnSIGTERM(t *testing.
 	if err := w.Arm(time.Now().Add(400 * time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	w2, err := startWatchdog(cfg, hclog.NewNullLogger())
+	w2, err := Start(cfg, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,4 +356,34 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// watchdogCommandMain parses the arguments the agent's spawn passes
+// (watchdog --data-dir D --deadline-file F [--pg-bin B]) and runs Serve until
+// SIGTERM, as cmd/conclave's hidden subcommand does.
+func watchdogCommandMain(args []string) int {
+	if len(args) == 0 || args[0] != "watchdog" {
+		fmt.Fprintf(os.Stderr, "unexpected arguments %q\n", args)
+		return 2
+	}
+	var dataDir, deadlineFile, pgBin string
+	for i := 1; i+1 < len(args); i += 2 {
+		switch args[i] {
+		case "--data-dir":
+			dataDir = args[i+1]
+		case "--deadline-file":
+			deadlineFile = args[i+1]
+		case "--pg-bin":
+			pgBin = args[i+1]
+		}
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "watchdog", Output: os.Stderr})
+	signal.Ignore(syscall.SIGHUP)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Serve(ctx, dataDir, deadlineFile, pgBin, logger); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -12,12 +12,12 @@ import (
 
 // Status implements api.Source from the loop's last turn, the last full
 // PostgreSQL status and Raft's own figures.
-func (a *agent) Status(ctx context.Context) api.NodeStatus {
+func (a *Agent) Status(ctx context.Context) api.NodeStatus {
 	snap := a.loop.Snapshot()
 	last := a.pg.Last()
 	rs := a.store.Stats()
 	st := api.NodeStatus{
-		Name: a.cfg.Name, Scope: a.cfg.Scope, Version: version,
+		Name: a.cfg.Name, Scope: a.cfg.Scope, Version: a.version,
 		State: snap.State, Role: snap.Role, HoldsLeaderKey: snap.HoldsLeaderKey,
 		ServerVersion: last.ServerVersion, Timeline: snap.PG.Timeline,
 		SystemID:       snap.PG.SystemID,
@@ -58,7 +58,7 @@ func (a *agent) Status(ctx context.Context) api.NodeStatus {
 }
 
 // Cluster implements api.Source.
-func (a *agent) Cluster() fsm.State { return a.store.State() }
+func (a *Agent) Cluster() fsm.State { return a.store.State() }
 
 func splitHostPort(addr string) (string, int) {
 	h, p, err := net.SplitHostPort(addr)
