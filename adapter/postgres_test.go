@@ -3,6 +3,9 @@ package adapter
 import (
 	"reflect"
 	"testing"
+
+	"github.com/conclave-ha/conclave/config"
+	"github.com/conclave-ha/conclave/fsm"
 )
 
 func TestSyncNames_RenderedListIsParsedBack(t *testing.T) {
@@ -39,5 +42,22 @@ func TestLastSwitchPoint_ReadsTheLastHistoryLine(t *testing.T) {
 	}
 	if got := lastSwitchPoint(""); got != 0 {
 		t.Fatalf("empty history gave %X", got)
+	}
+}
+
+func TestServerConfig_MaxSlotWALKeepSize_BoundedUnlessTheUserSetsIt(t *testing.T) {
+	dyn := fsm.DefaultDynamicConfig()
+	p := &Postgres{dynamic: func() fsm.DynamicConfig { return dyn }}
+	cfg := &config.Config{}
+	if got := p.serverConfig(cfg, nil).Parameters["max_slot_wal_keep_size"]; got != DefaultMaxSlotWALKeepSize {
+		t.Fatalf("max_slot_wal_keep_size %v, want the bounded default %s", got, DefaultMaxSlotWALKeepSize)
+	}
+	dyn.Parameters = map[string]any{"max_slot_wal_keep_size": "-1"}
+	if got := p.serverConfig(cfg, nil).Parameters["max_slot_wal_keep_size"]; got != "-1" {
+		t.Fatalf("dynamic max_slot_wal_keep_size -1 became %v", got)
+	}
+	cfg.PostgreSQL.Parameters = map[string]any{"max_slot_wal_keep_size": "10GB"}
+	if got := p.serverConfig(cfg, nil).Parameters["max_slot_wal_keep_size"]; got != "10GB" {
+		t.Fatalf("local max_slot_wal_keep_size 10GB became %v", got)
 	}
 }

@@ -22,6 +22,7 @@ func (a *Agent) Status(ctx context.Context) api.NodeStatus {
 		ServerVersion: last.ServerVersion, Timeline: snap.PG.Timeline,
 		SystemID:       snap.PG.SystemID,
 		FailsafeActive: snap.FailsafeActive,
+		MemberSilence:  a.loop.MemberSilence(),
 		PendingRestart: snap.PG.PendingRestart,
 		Tags:           memberTags(a.cfg.Tags),
 		LoopLastRun:    snap.LastRun, LoopInterval: snap.LoopWait,

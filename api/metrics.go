@@ -134,10 +134,26 @@ var metricsTable = []metric{
 		}},
 }
 
+// memberMetrics are one series per member of the replicated state, as this
+// node sees them: the only metrics that say a dead node is gone, since its
+// own /metrics no longer answers.
+var memberMetrics = []struct {
+	name, help string
+	value      func(v view, name string) float64
+}{
+	{"conclave_member_reporting", "Value is 1 if the member reported within ttl as measured on this node, 0 otherwise.",
+		func(v view, name string) float64 { return b2f(!v.gone(name)) }},
+	{"conclave_member_last_report_age_seconds", "Seconds since this node saw the member's last report, measured on its own monotonic clock.",
+		func(v view, name string) float64 { return v.node.MemberSilence[name].Seconds() }},
+}
+
+var memberMetricLabels = []string{"scope", "name", "member"}
+
 // collector reads the Source at scrape time; it keeps no goroutine or cache.
 type collector struct {
-	src   Source
-	descs []*prometheus.Desc
+	src         Source
+	descs       []*prometheus.Desc
+	memberDescs []*prometheus.Desc
 }
 
 func newCollector(src Source) *collector {
@@ -145,11 +161,17 @@ func newCollector(src Source) *collector {
 	for _, m := range metricsTable {
 		c.descs = append(c.descs, prometheus.NewDesc(m.name, m.help, metricLabels, nil))
 	}
+	for _, m := range memberMetrics {
+		c.memberDescs = append(c.memberDescs, prometheus.NewDesc(m.name, m.help, memberMetricLabels, nil))
+	}
 	return c
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.descs {
+		ch <- d
+	}
+	for _, d := range c.memberDescs {
 		ch <- d
 	}
 }
@@ -160,6 +182,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	v := newView(c.src.Status(ctx), c.src.Cluster())
 	for i, m := range metricsTable {
 		ch <- prometheus.MustNewConstMetric(c.descs[i], m.kind, m.value(v), v.node.Scope, v.node.Name)
+	}
+	for _, member := range v.cluster.MemberNames() {
+		if _, known := v.node.MemberSilence[member]; !known {
+			continue
+		}
+		for i, m := range memberMetrics {
+			ch <- prometheus.MustNewConstMetric(c.memberDescs[i], gauge, m.value(v, member), v.node.Scope, v.node.Name, member)
+		}
 	}
 }
 

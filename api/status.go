@@ -42,6 +42,10 @@ type NodeStatus struct {
 	// FailsafeActive: this primary keeps its role through failsafe mode
 	// (Raft unavailable, every member acknowledged its heartbeat).
 	FailsafeActive bool
+	// MemberSilence is how long each member has not reported, measured on
+	// this node's monotonic clock (absent: not observed yet). A member
+	// silent for longer than ttl is shown stopped with unknown lag (rule 6).
+	MemberSilence map[string]time.Duration
 }
 
 // Replication is one pg_stat_replication row.
@@ -92,6 +96,13 @@ func dynamicConfig(raw map[string]any) fsm.DynamicConfig {
 }
 
 func (v view) running() bool { return v.node.State == "running" }
+
+// gone reports whether member name has not reported for longer than ttl as
+// measured here: what it last published is no longer true (rule 6).
+func (v view) gone(name string) bool {
+	s, known := v.node.MemberSilence[name]
+	return known && s > time.Duration(v.dyn.TTL)*time.Second
+}
 
 // queried reports whether PostgreSQL was up enough to be queried, which is
 // when Patroni shows xlog, timeline and replication (it queries in these states).
@@ -304,6 +315,8 @@ type memberJSON struct {
 	Tags           map[string]any `json:"tags,omitempty"`
 	// Lag is bytes behind the leader, or "unknown"; absent for the leader.
 	Lag any `json:"lag,omitempty"`
+	// Problem (a Conclave addition) says why a replica does not stream.
+	Problem string `json:"problem,omitempty"`
 }
 
 type switchoverJSON struct {
@@ -314,7 +327,9 @@ type switchoverJSON struct {
 
 // clusterView shapes /cluster like Patroni's cluster_as_json. Member state is
 // shown as published; newer Patroni shows "streaming" for streaming replicas,
-// so the agent publishes that state for them.
+// so the agent publishes that state for them. A member that has not reported
+// for longer than ttl shows "stopped" with lag "unknown" (Patroni drops its
+// expired key; we keep it listed until the grace period, see ha/members.go).
 func (v view) clusterView() clusterJSON {
 	st := v.cluster
 	leader := st.LeaderName()
@@ -334,6 +349,7 @@ func (v view) clusterView() clusterJSON {
 			APIURL:         m.APIURL,
 			Timeline:       m.Timeline,
 			PendingRestart: m.PendingRestart,
+			Problem:        m.Problem,
 		}
 		if m.Host != "" {
 			j.Host = m.Host
@@ -348,10 +364,16 @@ func (v view) clusterView() clusterJSON {
 		case v.isSync(name):
 			j.Role = "sync_standby"
 		}
+		gone := v.gone(name)
+		if gone {
+			// Its last report is older than ttl: whatever it said (running,
+			// streaming, a lag) is no longer known to be true.
+			j.State, j.Timeline = "stopped", 0
+		}
 		if name != leader {
 			pos := memberPosition(m)
 			switch {
-			case pos == 0:
+			case gone, pos == 0:
 				j.Lag = "unknown"
 			case leaderPos >= pos:
 				j.Lag = leaderPos - pos

@@ -141,13 +141,54 @@ func applySetSync(s *State, c Command, _ uint64) error {
 	}
 	members := append([]string(nil), cmd.Members...)
 	sort.Strings(members)
-	s.Sync = Sync{Leader: cmd.Leader, Members: members}
+	s.Sync = Sync{Leader: cmd.Leader, Members: members, Version: s.Sync.Version}
+	return nil
+}
+
+// applySwapSync is SetSync with a compare-and-swap on Sync.Version: the
+// primary proposes with the version it last read, so a delayed proposal of
+// an older decision cannot overwrite a newer one (rule 2 relies on the state
+// never listing a standby the primary stopped waiting for).
+func applySwapSync(s *State, c Command, index uint64) error {
+	cmd := c.(SwapSync)
+	if s.Leader == nil || s.Leader.Member != cmd.Leader || s.Leader.Epoch != cmd.Epoch {
+		return reject(ErrNotLeaderHolder, "%s (epoch %d) cannot set synchronous standbys", cmd.Leader, cmd.Epoch)
+	}
+	if cmd.ExpectVersion != s.Sync.Version {
+		return reject(ErrSyncChanged, "expected version %d, sync is at %d", cmd.ExpectVersion, s.Sync.Version)
+	}
+	members := append([]string(nil), cmd.Members...)
+	sort.Strings(members)
+	s.Sync = Sync{Leader: cmd.Leader, Members: members, Version: index}
+	return nil
+}
+
+// applyRemoveStaleMember removes a member whose last report is the one the
+// proposer judged stale. The leader key holder and recorded synchronous
+// standbys are never removed this way: their records back safety decisions.
+func applyRemoveStaleMember(s *State, c Command, _ uint64) error {
+	cmd := c.(RemoveStaleMember)
+	m, ok := s.Members[cmd.Name]
+	switch {
+	case !ok:
+		return reject(ErrInvalidCommand, "remove stale member: no member %q", cmd.Name)
+	case m.UpdatedIndex != cmd.ExpectIndex:
+		return reject(ErrMemberChanged, "%s reported at index %d, expected %d", cmd.Name, m.UpdatedIndex, cmd.ExpectIndex)
+	case s.LeaderName() == cmd.Name:
+		return reject(ErrInvalidCommand, "remove stale member: %s holds the leader key", cmd.Name)
+	case s.IsSync(cmd.Name):
+		return reject(ErrInvalidCommand, "remove stale member: %s is a recorded synchronous standby", cmd.Name)
+	}
+	delete(s.Members, cmd.Name)
 	return nil
 }
 
 func applyAppendHistory(s *State, c Command, _ uint64) error {
 	e := c.(AppendHistory).Entry
-	if n := len(s.History); n > 0 && s.History[n-1].Timeline >= e.Timeline {
+	// A later tenure may record a second fork of the same parent timeline
+	// (rule 4: the history is keyed by tenure, not by timeline number).
+	if n := len(s.History); n > 0 && s.History[n-1].Timeline >= e.Timeline &&
+		(s.History[n-1].Timeline != e.Timeline || e.Epoch <= s.History[n-1].Epoch) {
 		return reject(ErrInvalidCommand, "history: timeline %d not after %d", e.Timeline, s.History[n-1].Timeline)
 	}
 	s.History = append(s.History, e)

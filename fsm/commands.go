@@ -29,6 +29,15 @@ const (
 	CmdAppendHistory   CommandType = 11 // body: AppendHistory
 	CmdSetPending      CommandType = 12 // body: SetPending
 	CmdClearPending    CommandType = 13 // body: ClearPending
+	// CmdSwapSync replaces CmdSetSync for new proposals: a compare-and-swap
+	// on Sync.Version. It has no FlagIgnorable: an older node that skipped it
+	// would keep another sync set than the rest and might promote a member
+	// that lacks acknowledged commits, so it stops instead.
+	CmdSwapSync CommandType = 14 // body: SwapSync
+	// CmdRemoveStaleMember removes a member that stopped reporting, only if
+	// it has not reported since (compare-and-swap on its UpdatedIndex). No
+	// FlagIgnorable: the member list drives slots and the sync choice.
+	CmdRemoveStaleMember CommandType = 15 // body: RemoveStaleMember
 )
 
 // Command is a typed change to the replicated state.
@@ -98,10 +107,31 @@ type SetConfig struct {
 }
 
 // SetSync records the synchronous standbys of the tenure Epoch of Leader.
+// New nodes never propose it (SwapSync does the same with a version check);
+// it is kept so that log entries written by older versions still apply.
 type SetSync struct {
 	Leader  string   `json:"leader"`
 	Epoch   uint64   `json:"epoch"`
 	Members []string `json:"members"`
+}
+
+// SwapSync records the synchronous standbys of the tenure Epoch of Leader
+// if Sync.Version still equals ExpectVersion, so a proposal whose outcome
+// was unknown (Raft leader change mid-commit) and that lands after a newer
+// one is rejected instead of overwriting it.
+type SwapSync struct {
+	Leader        string   `json:"leader"`
+	Epoch         uint64   `json:"epoch"`
+	ExpectVersion uint64   `json:"expect_version"`
+	Members       []string `json:"members"`
+}
+
+// RemoveStaleMember deletes member Name from the list if its last report is
+// still the one at ExpectIndex (Member.UpdatedIndex as the proposer saw it).
+// A member that reported again in between is kept.
+type RemoveStaleMember struct {
+	Name        string `json:"name"`
+	ExpectIndex uint64 `json:"expect_index"`
 }
 
 // AppendHistory records a timeline switch.
@@ -130,6 +160,10 @@ func (SetSync) Type() CommandType         { return CmdSetSync }
 func (AppendHistory) Type() CommandType   { return CmdAppendHistory }
 func (SetPending) Type() CommandType      { return CmdSetPending }
 func (ClearPending) Type() CommandType    { return CmdClearPending }
+func (SwapSync) Type() CommandType        { return CmdSwapSync }
+func (RemoveStaleMember) Type() CommandType {
+	return CmdRemoveStaleMember
+}
 
 // Encode returns the log entry bytes: [type][JSON body].
 func Encode(c Command) ([]byte, error) {

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Conclave's defaults for the dynamic configuration. They differ from
@@ -25,6 +28,9 @@ const (
 	DefaultUsePgRewind                      = false   // same as Patroni
 	DefaultCheckTimeline                    = false   // same as Patroni
 	DefaultMaxTimelinesHistory              = 0       // 0 keeps the whole history
+	// DefaultMemberSlotsTTL is how long the primary keeps the replication
+	// slot of a member that stopped reporting (Patroni 4's default).
+	DefaultMemberSlotsTTL = 30 * time.Minute
 )
 
 // DynamicConfig is the typed view of the replicated dynamic configuration
@@ -55,6 +61,9 @@ type DynamicConfig struct {
 	Slots                                                                      map[string]Slot // permanent slots by name
 	IgnoreSlots                                                                []map[string]any
 	StandbyCluster                                                             map[string]any // accepted and stored, not implemented
+	// MemberSlotsTTL is member_slots_ttl: how long the slot of a member that
+	// stopped reporting is kept; 0 drops it as soon as the member counts as gone.
+	MemberSlotsTTL time.Duration
 }
 
 // Slot is a permanent replication slot.
@@ -101,6 +110,7 @@ func DefaultDynamicConfig() DynamicConfig {
 		UseSlots:             DefaultUseSlots,
 		Parameters:           map[string]any{},
 		Slots:                map[string]Slot{},
+		MemberSlotsTTL:       DefaultMemberSlotsTTL,
 	}
 }
 
@@ -227,14 +237,12 @@ func (p *dynParser) top(k string, v any) {
 		}
 		c.StandbyCluster = dynCopyMap(m)
 	case "member_slots_ttl":
-		switch v.(type) {
-		case string:
-		default:
-			var n int
-			if !p.intMin(k, v, 0, &n) {
-				return
-			}
+		d, err := ParseSecondsWithUnit(v)
+		if err != nil {
+			p.fail(k, "%v", err)
+			return
 		}
+		c.MemberSlotsTTL = d
 	default:
 		p.unknown(k, k, dynTopKeys)
 	}
@@ -690,4 +698,33 @@ func dynDescribe(v any) string {
 		return "a map"
 	}
 	return strings.TrimPrefix(fmt.Sprintf("%T", v), "*")
+}
+
+var secondsWithUnit = regexp.MustCompile(`^\s*(\d+)\s*(ms|s|min|h|d)?\s*$`)
+
+// ParseSecondsWithUnit reads a duration as Patroni 4 reads member_slots_ttl:
+// an integer is seconds; a string is a non-negative integer with an optional
+// unit ms, s, min, h or d ("15s", "30min", "1h", "45").
+func ParseSecondsWithUnit(v any) (time.Duration, error) {
+	if s, ok := v.(string); ok {
+		m := secondsWithUnit.FindStringSubmatch(s)
+		if m == nil {
+			return 0, fmt.Errorf(`must be a non-negative integer (seconds) or one with a unit ms, s, min, h or d such as "15s" or "30min", got %q`, s)
+		}
+		n, err := strconv.ParseInt(m[1], 10, 32)
+		if err != nil {
+			return 0, fmt.Errorf("value %q is too large", s)
+		}
+		unit := map[string]time.Duration{"": time.Second, "ms": time.Millisecond, "s": time.Second,
+			"min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[m[2]]
+		if n > int64(math.MaxInt64/unit) {
+			return 0, fmt.Errorf("value %q is too large", s)
+		}
+		return time.Duration(n) * unit, nil
+	}
+	n, ok := DynamicInt(v)
+	if !ok || n < 0 || n > math.MaxInt32 {
+		return 0, fmt.Errorf(`must be a non-negative integer (seconds) or one with a unit such as "15s" or "30min", got %s`, dynDescribe(v))
+	}
+	return time.Duration(n) * time.Second, nil
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDynamicConfig_EmptyOrNil_GivesDefaults(t *testing.T) {
@@ -69,6 +70,25 @@ func TestDynamicConfig_PatroniDocument_ParsesAllKeys(t *testing.T) {
 	if len(c.PgHBA) != 1 || c.RecoveryConf["restore_command"] != "cp %p %f" ||
 		c.StandbyCluster["host"] != "10.0.0.1" || len(c.IgnoreSlots) != 1 {
 		t.Fatalf("unexpected %+v", c)
+	}
+}
+
+func TestDynamicConfig_MemberSlotsTTL_UnitsAsPatroniReadsThem(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want time.Duration
+	}{
+		{"15s", 15 * time.Second}, {"30min", 30 * time.Minute}, {"2h", 2 * time.Hour}, {"1d", 24 * time.Hour},
+		{"1500ms", 1500 * time.Millisecond}, {"45", 45 * time.Second}, {" 10 s ", 10 * time.Second},
+		{float64(20), 20 * time.Second}, {0, 0}, {"0", 0},
+	} {
+		c, err := ParseDynamicConfig(map[string]any{"member_slots_ttl": tc.v})
+		if err != nil || c.MemberSlotsTTL != tc.want {
+			t.Errorf("member_slots_ttl %#v: got %v, %v; want %v", tc.v, c.MemberSlotsTTL, err, tc.want)
+		}
+	}
+	if d := DefaultDynamicConfig().MemberSlotsTTL; d != 30*time.Minute {
+		t.Errorf("default member_slots_ttl %v, want 30m (Patroni 4)", d)
 	}
 }
 
@@ -146,6 +166,10 @@ func TestDynamicConfig_Rules_RejectBadValues(t *testing.T) {
 		{"ignore_slots field", map[string]any{"ignore_slots": []any{map[string]any{"nam": "x"}}}, `unknown dcs key "ignore_slots[0].nam" (did you mean "name"?)`},
 		{"standby_cluster scalar", map[string]any{"standby_cluster": true}, `dcs key "standby_cluster": must be a map, got true`},
 		{"member_slots_ttl negative", map[string]any{"member_slots_ttl": -1}, `dcs key "member_slots_ttl"`},
+		{"member_slots_ttl bad unit", map[string]any{"member_slots_ttl": "30 minutes"}, `dcs key "member_slots_ttl": must be a non-negative integer (seconds) or one with a unit ms, s, min, h or d such as "15s" or "30min", got "30 minutes"`},
+		{"member_slots_ttl negative string", map[string]any{"member_slots_ttl": "-5s"}, `dcs key "member_slots_ttl": must be a non-negative integer`},
+		{"member_slots_ttl bool", map[string]any{"member_slots_ttl": true}, `dcs key "member_slots_ttl": must be a non-negative integer (seconds) or one with a unit such as "15s" or "30min", got true`},
+		{"member_slots_ttl overflow", map[string]any{"member_slots_ttl": "2000000000d"}, `dcs key "member_slots_ttl": value "2000000000d" is too large`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

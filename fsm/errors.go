@@ -17,6 +17,8 @@ var (
 	ErrInvalidCommand   = errors.New("invalid command")
 	ErrNotSyncStandby   = errors.New("not a recorded synchronous standby")
 	ErrUnknownCommand   = errors.New("unknown command type")
+	ErrSyncChanged      = errors.New("synchronous standby set changed since it was read")
+	ErrMemberChanged    = errors.New("member reported since it was read")
 )
 
 var errorCodes = map[string]error{
@@ -29,6 +31,8 @@ var errorCodes = map[string]error{
 	"invalid_command":    ErrInvalidCommand,
 	"not_sync_standby":   ErrNotSyncStandby,
 	"unknown_command":    ErrUnknownCommand,
+	"sync_changed":       ErrSyncChanged,
+	"member_changed":     ErrMemberChanged,
 }
 
 // ErrorCode returns the stable code of a rejection, "" for other errors.

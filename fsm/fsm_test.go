@@ -501,6 +501,12 @@ func historyEntry(tl int) fsm.HistoryEntry {
 	return fsm.HistoryEntry{Timeline: tl, LSN: 67109200 + uint64(tl), Reason: "no recovery target specified", Timestamp: t0, NewLeader: "node2"}
 }
 
+func historyEntryAt(tl int, epoch uint64) fsm.HistoryEntry {
+	e := historyEntry(tl)
+	e.Epoch = epoch
+	return e
+}
+
 func TestAppendHistory(t *testing.T) {
 	runApplyCases(t, []applyCase{
 		{
@@ -524,6 +530,20 @@ func TestAppendHistory(t *testing.T) {
 		},
 		{name: "SameTimeline_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntry(2)}}, cmd: fsm.AppendHistory{Entry: historyEntry(2)}, wantErr: fsm.ErrInvalidCommand},
 		{name: "EarlierTimeline_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntry(2)}}, cmd: fsm.AppendHistory{Entry: historyEntry(1)}, wantErr: fsm.ErrInvalidCommand},
+		{
+			// Two tenures forked timeline 2 from timeline 1: both are kept.
+			name:  "SameTimeline_LaterTenure_IsAppended",
+			setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(1, 7)}},
+			cmd:   fsm.AppendHistory{Entry: historyEntryAt(1, 12)},
+			check: func(t *testing.T, s fsm.State) {
+				if !reflect.DeepEqual(s.History, []fsm.HistoryEntry{historyEntryAt(1, 7), historyEntryAt(1, 12)}) {
+					t.Fatalf("History = %+v", s.History)
+				}
+			},
+		},
+		{name: "SameTimeline_SameTenure_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(1, 7)}}, cmd: fsm.AppendHistory{Entry: historyEntryAt(1, 7)}, wantErr: fsm.ErrInvalidCommand},
+		{name: "SameTimeline_OlderTenure_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(1, 7)}}, cmd: fsm.AppendHistory{Entry: historyEntryAt(1, 5)}, wantErr: fsm.ErrInvalidCommand},
+		{name: "EarlierTimeline_LaterTenure_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(2, 7)}}, cmd: fsm.AppendHistory{Entry: historyEntryAt(1, 9)}, wantErr: fsm.ErrInvalidCommand},
 	})
 }
 
@@ -592,6 +612,8 @@ func everyCommand() []fsm.Command {
 		fsm.AppendHistory{Entry: historyEntry(1)},
 		fsm.SetPending{Pending: fsm.Pending{Kind: "switchover", Leader: "node1", ScheduledAt: &at, RequestedAt: t0}},
 		fsm.ClearPending{},
+		fsm.SwapSync{Leader: "node1", Epoch: 4, ExpectVersion: 7, Members: []string{"node2"}},
+		fsm.RemoveStaleMember{Name: "node2", ExpectIndex: 9},
 	}
 }
 
@@ -611,7 +633,7 @@ func TestEncodeDecode_EveryCommand_RoundTrips(t *testing.T) {
 		}
 		seen[c.Type()] = true
 	}
-	for ct := fsm.CmdClaimInitialize; ct <= fsm.CmdClearPending; ct++ {
+	for ct := fsm.CmdClaimInitialize; ct <= fsm.CmdRemoveStaleMember; ct++ {
 		if !seen[ct] {
 			t.Errorf("command type %d is not covered by everyCommand", ct)
 		}
@@ -619,7 +641,7 @@ func TestEncodeDecode_EveryCommand_RoundTrips(t *testing.T) {
 }
 
 func TestDecode_UnknownType_IsErrUnknownCommand(t *testing.T) {
-	for _, ct := range []byte{0, 14, 99, byte(fsm.FlagIgnorable) | 1, 0xFF} {
+	for _, ct := range []byte{0, 16, 99, byte(fsm.FlagIgnorable) | 1, 0xFF} {
 		_, err := fsm.Decode([]byte{ct, '{', '}'})
 		if !errors.Is(err, fsm.ErrUnknownCommand) {
 			t.Errorf("Decode(type %d): %v, want ErrUnknownCommand", ct, err)
@@ -808,6 +830,7 @@ func busyFSM(t *testing.T) *fsm.FSM {
 		fsm.SetSync{Leader: "node1", Epoch: 6, Members: []string{"node2"}},
 		fsm.AppendHistory{Entry: historyEntry(1)},
 		fsm.SetPending{Pending: fsm.Pending{Kind: "switchover", Leader: "node1", Candidate: "node2", RequestedAt: t0}},
+		fsm.SwapSync{Leader: "node1", Epoch: 6, ExpectVersion: 0, Members: []string{"node2"}}, // Sync.Version = 11
 	}
 	for i, c := range cmds {
 		if r := f.Apply(commandLog(t, uint64(i+1), c)).(fsm.Result); r.Err != nil {
@@ -823,8 +846,11 @@ func TestSnapshot_PersistThenRestore_GivesAnEqualState(t *testing.T) {
 	var buf bytes.Buffer
 	persist(t, f, &buf)
 
+	if want.Sync.Version != 11 {
+		t.Fatalf("busy state has Sync.Version %d, want 11 (the snapshot must carry it)", want.Sync.Version)
+	}
 	// Later entries do not leak into the snapshot already taken.
-	f.Apply(commandLog(t, 11, fsm.ClearPending{}))
+	f.Apply(commandLog(t, 12, fsm.ClearPending{}))
 
 	g := fsm.New()
 	if err := g.Restore(io.NopCloser(bytes.NewReader(buf.Bytes()))); err != nil {
@@ -850,6 +876,10 @@ func TestSnapshot_RestoredNode_AppliesLaterEntriesLikeTheOthers(t *testing.T) {
 		{"EmptyConfigThenIfEmpty", []fsm.Command{fsm.SetConfig{}}, []fsm.Command{fsm.SetConfig{Config: map[string]any{"ttl": float64(60)}, IfEmpty: true}}},
 		{"LeaderThenAcquire", []fsm.Command{acquire("node1", 0), fsm.ReleaseLeader{Member: "node1", Epoch: 1}}, []fsm.Command{acquire("node2", 2), fsm.SetSync{Leader: "node2", Epoch: 3, Members: []string{"node1"}}}},
 		{"MembersThenRemove", []fsm.Command{fsm.UpsertMember{Member: member("node1", "running")}}, []fsm.Command{fsm.RemoveMember{Name: "node1"}}},
+		{"SyncVersionThenSwap", []fsm.Command{acquire("node1", 0), fsm.SwapSync{Leader: "node1", Epoch: 1, Members: []string{"node2"}}, fsm.SetSync{Leader: "node1", Epoch: 1}},
+			[]fsm.Command{fsm.SwapSync{Leader: "node1", Epoch: 1, ExpectVersion: 0}, fsm.SwapSync{Leader: "node1", Epoch: 1, ExpectVersion: 2, Members: []string{"node3"}}}},
+		{"StaleMemberThenRemove", []fsm.Command{fsm.UpsertMember{Member: member("node1", "running")}, fsm.UpsertMember{Member: member("node2", "running")}},
+			[]fsm.Command{fsm.RemoveStaleMember{Name: "node1", ExpectIndex: 2}, fsm.RemoveStaleMember{Name: "node1", ExpectIndex: 1}}},
 		{"HistoryThenAppend", []fsm.Command{fsm.AppendHistory{Entry: historyEntry(2)}}, []fsm.Command{fsm.AppendHistory{Entry: historyEntry(2)}, fsm.AppendHistory{Entry: historyEntry(3)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -70,6 +70,10 @@ type Member struct {
 	SystemID       string         `json:"system_id,omitempty"`
 	RaftAddr       string         `json:"raft_addr,omitempty"`
 	UpdatedAt      time.Time      `json:"updated_at"`
+	// Problem says briefly why a replica is not streaming (for example
+	// "requested WAL segment ... has already been removed"); "" when it
+	// streams or nothing is known. Patroni's clients ignore the field.
+	Problem string `json:"problem,omitempty"`
 	// UpdatedIndex is set by Apply: the Raft index of this report.
 	UpdatedIndex uint64 `json:"updated_index"`
 }
@@ -85,6 +89,11 @@ func (m Member) Tag(name string) bool {
 type Sync struct {
 	Leader  string   `json:"leader,omitempty"`
 	Members []string `json:"members,omitempty"`
+	// Version is the Raft index of the last SwapSync that changed Sync (0
+	// before any). SwapSync compares against it. The old SetSync leaves it
+	// alone, so every node computes the same Version whether it replayed
+	// SetSync entries or restored a snapshot an older version wrote.
+	Version uint64 `json:"version,omitempty"`
 }
 
 // HistoryEntry is one timeline switch, as Patroni's /history shows it.
@@ -94,6 +103,12 @@ type HistoryEntry struct {
 	Reason    string    `json:"reason"`
 	Timestamp time.Time `json:"timestamp"`
 	NewLeader string    `json:"new_leader"`
+	// Epoch is the leader tenure (the leader key's epoch) that promoted.
+	// Two tenures can each fork a timeline numbered Timeline+1 from the same
+	// parent (an asynchronous primary that died before anyone followed it),
+	// so the number alone does not name a history; the epoch does. Zero in
+	// entries written before this field existed.
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 // Pending is a requested switchover or failover.

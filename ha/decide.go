@@ -113,11 +113,17 @@ func decideHolder(o Observation) Plan {
 	actions := []Action{renew}
 	reason := "no action: I am the leader with the lease"
 	if o.Config.UseSlots {
-		actions = append(actions, act(ActSyncSlots))
+		actions = append(actions, Action{Kind: ActSyncSlots, Names: slotMembers(o)})
 	}
 	if a, why := syncStep(o); a != nil {
 		actions = append(actions, *a)
 		reason = why
+	}
+	if rm := staleRemovals(o); len(rm) > 0 {
+		actions = append(actions, rm...)
+		if reason == "no action: I am the leader with the lease" {
+			reason = "removing members that stopped reporting longer ago than the grace period"
+		}
 	}
 	return plan(reason, actions...)
 }
@@ -128,6 +134,9 @@ func decideFollower(o Observation, leaderName string) Plan {
 		target = fsm.Member{Name: leaderName}
 	}
 	if p, ok := decideDiverged(o, target); ok {
+		return p
+	}
+	if p, ok := decideStuck(o, target); ok {
 		return p
 	}
 	switch {

@@ -2,22 +2,45 @@ package ha
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/conclave-ha/conclave/fsm"
 )
 
 // Rule 4: a node with diverged history never streams silently. It is
-// rewound onto the leader's timeline with pg_rewind, or, when that is off or
-// failed, its data directory is moved aside (never deleted) and cloned anew.
+// rewound onto the leader's timeline with pg_rewind, or, when that is off,
+// failed or cannot help, its data directory is moved aside (never deleted)
+// and cloned anew.
+//
+// Timeline numbers do not name histories. In asynchronous mode a primary
+// can promote from timeline 1 to 2 and die before anyone follows it, and
+// another member then promotes from 1 to 2 as well. pg_rewind compares
+// only the numbers: "source and target cluster are on the same timeline;
+// no rewind required" (tried on PostgreSQL 15; both history files even
+// named the same fork LSN), and the returning node then streams the new
+// primary's WAL on top of rows nobody else has. So a former primary on the
+// leader's timeline number, the leader being someone else, is diverged
+// (the leader created that timeline by its own promotion; two primaries on
+// one timeline number mean two forks) and is re-cloned; pg_rewind cannot
+// fix it. A standby on the leader's number whose history file forked at
+// another LSN than the leader's recorded fork is re-cloned the same way.
 
 // decideDiverged returns a plan when the local data must be brought onto
 // the leader's timeline before it may stream from it.
 func decideDiverged(o Observation, leader fsm.Member) (Plan, bool) {
-	if o.PG.Running && !o.PG.InRecovery {
-		return Plan{}, false // a writable primary is demoted first (immediate stop)
-	}
 	if leader.Host == "" || leader.Role != fsm.RolePrimary || leader.State != "running" {
 		return Plan{}, false
+	}
+	if why := sameNumberFork(o, leader); why != "" {
+		msg := fmt.Sprintf("timeline %d forked apart from leader %s's timeline %d (%s); pg_rewind cannot see that: moving the data directory aside to clone again",
+			o.PG.Timeline, leader.Name, leader.Timeline, why)
+		if o.PG.Running && !o.PG.InRecovery {
+			return plan(msg, act(ActFence), act(ActMoveAside)), true
+		}
+		return plan(msg, act(ActMoveAside)), true
+	}
+	if o.PG.Running && !o.PG.InRecovery {
+		return Plan{}, false // a writable primary is demoted first (immediate stop)
 	}
 	if !diverged(o, leader) {
 		return Plan{}, false
@@ -37,6 +60,37 @@ func decideDiverged(o Observation, leader fsm.Member) (Plan, bool) {
 		o.PG.Timeline, leader.Name, why), act(ActMoveAside)), true
 }
 
+// sameNumberFork says why the local timeline, numbered as the leader's, is
+// another fork than the leader's ("" when it is not, or when nothing tells).
+func sameNumberFork(o Observation, leader fsm.Member) string {
+	if o.PG.Timeline == 0 || o.PG.Timeline != leader.Timeline || leader.Name == o.Self {
+		return ""
+	}
+	if !o.PG.InRecovery {
+		return "this node was a primary on that timeline number too"
+	}
+	fork, ok := leaderFork(o.State, leader)
+	if !ok || o.PG.ForkLSN == 0 || o.PG.ForkLSN == fork {
+		return ""
+	}
+	return fmt.Sprintf("local fork at %s, the leader's at %s", formatLSN(o.PG.ForkLSN), formatLSN(fork))
+}
+
+// leaderFork returns where the leader's timeline forked off its parent, as
+// the leader recorded it: the latest history entry for the parent timeline
+// written by the leader itself (a leader on timeline N created N by its own
+// promotion). Entries without an epoch (older versions, or a fork LSN the
+// promoting node had to guess) are not used.
+func leaderFork(st fsm.State, leader fsm.Member) (uint64, bool) {
+	for i := len(st.History) - 1; i >= 0; i-- {
+		h := st.History[i]
+		if h.Timeline == leader.Timeline-1 {
+			return h.LSN, h.NewLeader == leader.Name && h.Epoch != 0 && h.LSN != 0
+		}
+	}
+	return 0, false
+}
+
 // diverged reports whether local WAL may contain records the leader's
 // timeline does not have. A node that was a primary on an older timeline is
 // assumed diverged (pg_rewind finds out cheaply when it is not); a standby
@@ -46,10 +100,9 @@ func diverged(o Observation, leader fsm.Member) bool {
 		return false
 	}
 	if !o.PG.InRecovery {
-		// A former primary: another primary on the same timeline number
-		// was promoted independently, so only a newer or equal timeline
-		// of someone else's means divergence is possible.
-		return leader.Timeline >= o.PG.Timeline
+		// A former primary on an older timeline (the same number is
+		// sameNumberFork's case).
+		return leader.Timeline > o.PG.Timeline
 	}
 	if leader.Timeline <= o.PG.Timeline {
 		return false
@@ -64,3 +117,37 @@ func diverged(o Observation, leader fsm.Member) bool {
 	}
 	return false
 }
+
+// A standby that never streams again is repaired. The usual cause: a
+// rewound former primary must replay the new primary's WAL from the fork
+// point, and with wal_keep_size 0 and no slot reaching back that far a
+// checkpoint on the new primary recycled it. PostgreSQL retries forever and
+// nothing else notices. After stuckTurns loop turns without streaming while
+// the leader runs, the adapter's reading of the PostgreSQL log decides:
+// WAL the primary removed cannot come back, so the directory is moved aside
+// and cloned again; a timeline the primary does not know (not a child,
+// behind) is rewound once more, and moved aside if that did not help.
+const stuckTurns = 5
+
+// decideStuck returns a repair plan for a standby of leader that has not
+// streamed for stuckTurns loop turns and whose log says why.
+func decideStuck(o Observation, leader fsm.Member) (Plan, bool) {
+	if !o.PG.Running || !o.PG.InRecovery || o.PG.Streaming || o.NotStreamingSince.IsZero() {
+		return Plan{}, false
+	}
+	if leader.Host == "" || leader.Role != fsm.RolePrimary || leader.State != "running" || o.PG.Following != leader.Name {
+		return Plan{}, false
+	}
+	wait := time.Duration(stuckTurns*max(o.Config.LoopWait, 1)) * time.Second
+	if o.Now.Sub(o.NotStreamingSince) < wait || o.PG.StreamProblem == StreamOK {
+		return Plan{}, false
+	}
+	why := fmt.Sprintf("not streaming from %s for %s: %s", leader.Name, o.Now.Sub(o.NotStreamingSince).Round(time.Second), o.PG.StreamDetail)
+	if o.PG.StreamProblem == StreamTimeline && o.Config.UsePgRewind && !o.RewindFailed && !o.StuckRewound {
+		return plan(why+": rewinding", actOn(ActStuckRewind, leader), actOn(ActStartReplica, leader)), true
+	}
+	return plan(why+": moving the data directory aside to clone again", act(ActMoveAside)), true
+}
+
+// formatLSN writes an LSN as PostgreSQL does (0/3000060).
+func formatLSN(lsn uint64) string { return fmt.Sprintf("%X/%X", lsn>>32, uint32(lsn)) }

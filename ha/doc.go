@@ -6,6 +6,9 @@
 //
 // The safety arguments live next to the code that keeps them:
 //   - lease.go: never two writable primaries (DESIGN.md rule 1);
+//   - renew.go: the lease renewed while PostgreSQL runs slow steps, and
+//     never for a loop that stopped making progress;
+//   - failsafe.go: failsafe heartbeats and takeovers never overlap;
 //   - decide.go: initdb once per cluster (rule 3), no silent streaming of a
 //     diverged history (rule 4), hands off when paused (rule 5).
 package ha

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/conclave-ha/conclave/fsm"
@@ -16,7 +15,9 @@ const timelineSwitchReason = "no recovery target specified"
 
 // execute runs the plan's actions in order and stops at the first error.
 func (l *Loop) execute(ctx context.Context, o Observation, p Plan) error {
+	l.setRenewing(plansRenewal(p))
 	for _, a := range p.Actions {
+		l.madeProgress(l.stepBound(o, a))
 		if err := l.run(ctx, o, a); err != nil {
 			return fmt.Errorf("%s: %w", a.Kind, err)
 		}
@@ -54,7 +55,6 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 	case ActDemote:
 		err := l.pg.Demote(ctx, &a.Target)
 		if err == nil {
-			l.setWritable(false)
 			l.dropLease()
 		}
 		return err
@@ -64,19 +64,30 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		}
 		return nil
 	case ActSyncSlots:
-		return l.syncSlots(ctx, o)
+		return l.syncSlots(ctx, o, a)
+	case ActRemoveStaleMember:
+		return l.removeStaleMember(ctx, o, a)
 	case ActRecoverPrimary:
 		return l.recoverPrimary(ctx, o)
 	case ActRelease:
 		return l.release(ctx, o)
 	case ActRewind:
 		if err := l.pg.Rewind(ctx, a.Target); err != nil {
+			if errors.Is(err, ErrRewindSourceUnreachable) {
+				return err // a stale or dead leader: nothing was rewound, try again
+			}
 			l.mu.Lock()
 			l.rewindFailedEpoch = o.State.Leader.Epoch
 			l.mu.Unlock()
 			return err
 		}
 		return nil
+	case ActStuckRewind:
+		l.mu.Lock()
+		l.stuckRewindEpoch = o.State.Leader.Epoch
+		l.notStreamingSince = time.Time{} // the rewound standby gets stuckTurns anew
+		l.mu.Unlock()
+		return l.run(ctx, o, Action{Kind: ActRewind, Target: a.Target})
 	case ActMoveAside:
 		path, err := l.pg.MoveAside(ctx)
 		if err == nil {
@@ -84,20 +95,13 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		}
 		return err
 	case ActSetSync:
-		_, err := l.propose(ctx, o, fsm.SetSync{Leader: o.Self, Epoch: o.State.Leader.Epoch, Members: a.Names})
-		return err
+		return l.swapSync(ctx, o, o.State.Sync.Version, a.Names)
 	case ActSetSyncStandbys:
-		l.noteSyncAdded(o, a.Names)
-		return l.pg.SetSyncStandbys(ctx, a.Names, o.Config.SynchronousMode && o.Config.SynchronousModeStrict)
+		return l.setSyncStandbys(ctx, o, a.Names)
 	case ActRefuse:
 		return fmt.Errorf("%w: %s", ErrRefused, l.lastReason)
 	}
 	return fmt.Errorf("unknown action %v", a.Kind)
-}
-
-func (l *Loop) trusted() bool {
-	epoch, until := l.lease.TrustUntil()
-	return epoch != 0 && l.cfg.Clock.Now().Before(until)
 }
 
 // bootstrap: claim the initialize key, run initdb, publish the system
@@ -117,7 +121,6 @@ func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
 		}
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	l.setWritable(true)
 	if _, err := l.propose(ctx, o, fsm.SetInitialize{Member: o.Self, SystemID: sysid}); err != nil {
 		return err
 	}
@@ -128,23 +131,25 @@ func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
 // takeKey proposes AcquireLeader and, on success, starts the lease counted
 // from the moment the proposal was sent.
 func (l *Loop) takeKey(ctx context.Context, o Observation, expect uint64) error {
-	sent := l.cfg.Clock.Now()
+	gen, sent, sentBoot := l.lease.Gen(), l.cfg.Clock.Now(), l.cfg.Boottime()
 	ttl := o.Config.TTL
 	idx, err := l.propose(ctx, o, fsm.AcquireLeader{Member: o.Self, ExpectIndex: expect, TTL: ttl, ProposedAt: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
-	l.renewed(idx, sent, time.Duration(ttl)*time.Second)
+	l.renewed(gen, idx, sent, sentBoot, time.Duration(ttl)*time.Second)
 	l.log.Info("acquired the leader key", "epoch", idx)
 	return nil
 }
 
 func (l *Loop) acquire(ctx context.Context, o Observation, expect uint64) error {
 	// From here on a failsafe heartbeat from the old holder is refused, so
-	// it cannot extend its trust while this node takes over.
-	l.mu.Lock()
-	l.acquiringAt = l.cfg.Clock.Now()
-	l.mu.Unlock()
+	// it cannot extend its trust while this node takes over; and no takeover
+	// starts while a heartbeat it accepted is valid (one step, failsafe.go).
+	if why := l.beginTakeover(o); why != "" {
+		l.log.Info("not taking over", "reason", why)
+		return nil
+	}
 	if err := l.takeKey(ctx, o, expect); err != nil {
 		if errors.Is(err, fsm.ErrLeaderChanged) {
 			return nil // someone else was faster, or the holder renewed
@@ -157,37 +162,34 @@ func (l *Loop) acquire(ctx context.Context, o Observation, expect uint64) error 
 	return nil
 }
 
-// renew extends the lease. When it fails and the lease is no longer trusted
-// while PostgreSQL is writable, fence at once (rule 1).
+// renew extends the lease (one attempt of proposeTimeout; the background
+// renewer retries up to the trust deadline). When it fails and the lease is
+// no longer trusted while PostgreSQL is writable, fence at once (rule 1).
 func (l *Loop) renew(ctx context.Context, o Observation) error {
 	if o.State.Leader == nil || o.State.Leader.Member != o.Self {
-		return errors.New("not the leader key holder")
+		return errNotHolder
 	}
-	sent := l.cfg.Clock.Now()
-	ttl := o.Config.TTL
 	timeout := l.proposeTimeout(o)
 	if o.Config.FailsafeMode {
 		// Leave time for the failsafe heartbeats before the trust runs out.
 		if _, until := l.lease.TrustUntil(); !until.IsZero() {
-			if left := until.Sub(sent) - 300*time.Millisecond; left < timeout {
+			if left := until.Sub(l.cfg.Clock.Now()) - failsafeReserve; left < timeout {
 				timeout = max(left, 100*time.Millisecond)
 			}
 		}
 	}
-	_, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: o.Self, Epoch: o.State.Leader.Epoch, TTL: ttl, ProposedAt: time.Now().UTC()})
+	err := l.renewLease(ctx, o.State, o.Config, timeout, time.Time{})
 	if err == nil {
-		l.renewed(o.State.Leader.Epoch, sent, time.Duration(ttl)*time.Second)
-		l.setFailsafeActive(false)
 		return nil
 	}
 	if errors.Is(err, fsm.ErrNotLeaderHolder) {
-		l.dropLease()
-	} else if l.failsafeRenew(ctx, o) {
-		return nil
+		l.revoke()
 	}
 	if !l.trusted() && o.PG.Running && !o.PG.InRecovery {
 		l.log.Error("renewal failed without a trusted lease: fencing PostgreSQL", "error", err)
-		l.fence(ctx)
+		if l.fence(ctx) {
+			l.dropLease()
+		}
 	}
 	return fmt.Errorf("renew lease: %w", err)
 }
@@ -201,7 +203,7 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 		// own name, and PostgreSQL may acknowledge nothing no recorded
 		// standby has ('' or, strict, '*') before it becomes writable.
 		epoch, _ := l.lease.TrustUntil()
-		if _, err := l.propose(ctx, o, fsm.SetSync{Leader: o.Self, Epoch: epoch}); err != nil {
+		if _, err := l.propose(ctx, o, fsm.SwapSync{Leader: o.Self, Epoch: epoch, ExpectVersion: l.cluster.State().Sync.Version}); err != nil {
 			return fmt.Errorf("recording the new tenure's synchronous standbys: %w", err)
 		}
 		if err := l.pg.SetSyncStandbys(ctx, nil, o.Config.SynchronousModeStrict); err != nil {
@@ -209,40 +211,28 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 		}
 	}
 	oldTimeline := o.PG.Timeline
-	l.setWritable(true) // from now on the guard must fence
+	done := l.beginPGStep() // the guard fences but keeps the lease until we look again
 	switchLSN, err := l.pg.Promote(ctx)
+	done()
+	if terr := l.startedWritable(ctx, "promotion"); terr != nil {
+		return terr
+	}
 	if err != nil {
 		return err
 	}
+	// The entry carries the tenure only when the fork LSN is the one in the
+	// timeline history file: standbys compare theirs with it (rule 4,
+	// diverged.go), so a guessed LSN must not look authoritative.
+	epoch, _ := l.lease.TrustUntil()
 	if switchLSN == 0 {
-		switchLSN = o.PG.WALPosition
+		switchLSN, epoch = o.PG.WALPosition, 0
 	}
 	l.log.Info("promoted", "timeline", oldTimeline+1)
-	entry := fsm.HistoryEntry{Timeline: oldTimeline, LSN: switchLSN, Reason: timelineSwitchReason, Timestamp: time.Now().UTC(), NewLeader: o.Self}
+	entry := fsm.HistoryEntry{Timeline: oldTimeline, LSN: switchLSN, Reason: timelineSwitchReason, Timestamp: time.Now().UTC(), NewLeader: o.Self, Epoch: epoch}
 	if _, err := l.propose(ctx, o, fsm.AppendHistory{Entry: entry}); err != nil {
 		l.log.Warn("recording the timeline switch failed", "error", err)
 	}
 	return nil
-}
-
-// syncSlots keeps a physical slot for every other member, so a replica
-// that falls behind or restarts still finds the WAL it needs, and for the
-// permanent slots of the dynamic configuration.
-func (l *Loop) syncSlots(ctx context.Context, o Observation) error {
-	var members []string
-	for _, name := range o.State.MemberNames() {
-		if name != o.Self {
-			members = append(members, name)
-		}
-	}
-	var permanent []string
-	for name, slot := range o.Config.Slots {
-		if slot.Type == "" || slot.Type == "physical" {
-			permanent = append(permanent, name)
-		}
-	}
-	sort.Strings(permanent)
-	return l.pg.SyncSlots(ctx, members, permanent)
 }
 
 // recoverPrimary renews the lease of a leader whose PostgreSQL is down and
@@ -260,8 +250,13 @@ func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
 				return err
 			}
 		}
-		l.setWritable(true) // from now on the guard must fence
-		return l.pg.Start(ctx, nil)
+		done := l.beginPGStep() // the guard fences but keeps the lease until we look again
+		err := l.pg.Start(ctx, nil)
+		done()
+		if terr := l.startedWritable(ctx, "start as primary"); terr != nil {
+			return terr
+		}
+		return err
 	}
 	l.log.Warn("leader key not renewed: starting PostgreSQL read-only", "error", renewErr)
 	if err := l.pg.Start(ctx, &fsm.Member{}); err != nil {
@@ -278,18 +273,28 @@ func (l *Loop) release(ctx context.Context, o Observation) error {
 	return err
 }
 
-// noteSyncAdded remembers the WAL position at which standbys are added to
-// synchronous_standby_names (see syncSince).
-func (l *Loop) noteSyncAdded(o Observation, names []string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	added := map[string]uint64{}
-	for _, n := range names {
-		if at, ok := l.syncAddedAt[n]; ok && contains(o.PG.SyncStandbys, n) {
-			added[n] = at
-		} else {
-			added[n] = o.PG.WALPosition
-		}
+// swapSync records names as this tenure's synchronous standbys if the
+// recorded set is still at version (what this turn's decision read). A
+// rejection means the set changed since: the next turn decides again.
+func (l *Loop) swapSync(ctx context.Context, o Observation, version uint64, names []string) error {
+	_, err := l.propose(ctx, o, fsm.SwapSync{Leader: o.Self, Epoch: o.State.Leader.Epoch, ExpectVersion: version, Members: names})
+	if errors.Is(err, fsm.ErrSyncChanged) {
+		l.log.Debug("synchronous standby set changed since it was read; deciding again", "error", err)
+		return nil
 	}
-	l.syncAddedAt = added
+	return err
+}
+
+// setSyncStandbys writes synchronous_standby_names. SetSyncStandbys returns
+// once a SHOW lists the new names; the WAL position of the next turn's
+// observation, a loop_wait later, is then at or above every commit
+// acknowledged without them (syncAdded, rule 2). Waiting a turn rather than
+// reading it at once leaves the walsenders and the checkpointer, which
+// handle the same reload signal on their own, a whole loop_wait to do so.
+func (l *Loop) setSyncStandbys(ctx context.Context, o Observation, names []string) error {
+	if err := l.pg.SetSyncStandbys(ctx, names, o.Config.SynchronousMode && o.Config.SynchronousModeStrict); err != nil {
+		return err
+	}
+	l.syncAdded.inEffect(names)
+	return nil
 }

@@ -18,7 +18,19 @@ import (
 // heartbeats at s <= t and trusts its role only until s + ttl - FenceMargin,
 // the same argument as for a Raft renewal (lease.go). A member that does not
 // answer makes the leader fall back to the normal rule: stop trusting, fence,
-// start read-only.
+// start read-only. A round with nobody to ask proves nothing and is not a
+// success.
+//
+// The ttl is the key's (the last committed one, under the same ceilings as
+// a Raft renewal, lease.go): the members count from the key they see, not
+// from the dynamic configuration.
+//
+// Accepting a heartbeat and starting a takeover are one step under Loop.mu
+// (issue 6 item 8): FailsafeHeartbeat refuses once a takeover began
+// (acquiringAt within ttl), and beginTakeover refuses while a heartbeat from
+// the holder accepted within ttl is valid. Without that, a heartbeat
+// accepted between Decide's look at FailsafeLeader and the AcquireLeader
+// proposal let the old leader extend its trust while this node took the key.
 
 // Peers reaches the other members' REST APIs.
 type Peers interface {
@@ -53,6 +65,22 @@ func (l *Loop) FailsafeHeartbeat(leader string) error {
 	return nil
 }
 
+// beginTakeover is the other half of the atomic step: it refuses ("" =
+// go ahead) while a failsafe heartbeat from the key holder accepted within
+// the key's ttl is valid, and otherwise marks the takeover as begun, under
+// the same lock FailsafeHeartbeat holds.
+func (l *Loop) beginTakeover(o Observation) string {
+	now := l.cfg.Clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if prev := o.State.Leader; prev != nil && l.failsafeFrom == prev.Member &&
+		now.Sub(l.failsafeAt) < time.Duration(prev.TTL)*time.Second {
+		return fmt.Sprintf("a failsafe heartbeat from %s was accepted %v ago", prev.Member, now.Sub(l.failsafeAt))
+	}
+	l.acquiringAt = now
+	return ""
+}
+
 // failsafeLeader returns the member whose heartbeat arrived within ttl.
 func (l *Loop) failsafeLeader(now time.Time, ttl time.Duration) string {
 	l.mu.Lock()
@@ -67,7 +95,7 @@ func (l *Loop) failsafeLeader(now time.Time, ttl time.Duration) string {
 // member accepting the heartbeat, the lease is extended from the moment the
 // heartbeats were sent.
 func (l *Loop) failsafeRenew(ctx context.Context, o Observation) bool {
-	if !o.Config.FailsafeMode || l.cfg.Peers == nil || o.State.Leader == nil {
+	if !o.Config.FailsafeMode || l.cfg.Peers == nil || o.State.Leader == nil || o.State.Leader.Member != o.Self {
 		return false
 	}
 	var others []fsm.Member
@@ -76,7 +104,12 @@ func (l *Loop) failsafeRenew(ctx context.Context, o Observation) bool {
 			others = append(others, o.State.Members[name])
 		}
 	}
-	sent := l.cfg.Clock.Now()
+	if len(others) == 0 {
+		l.log.Warn("failsafe: no other member to ask; not extending the lease")
+		l.setFailsafeActive(false)
+		return false
+	}
+	gen, sent, sentBoot := l.lease.Gen(), l.cfg.Clock.Now(), l.cfg.Boottime()
 	fctx, cancel := context.WithTimeout(ctx, time.Duration(o.Config.RetryTimeout)*time.Second)
 	defer cancel()
 	if err := l.cfg.Peers.Failsafe(fctx, o.State.Members[o.Self], others); err != nil {
@@ -84,7 +117,7 @@ func (l *Loop) failsafeRenew(ctx context.Context, o Observation) bool {
 		l.setFailsafeActive(false)
 		return false
 	}
-	l.renewed(o.State.Leader.Epoch, sent, time.Duration(o.Config.TTL)*time.Second)
+	l.renewed(gen, o.State.Leader.Epoch, sent, sentBoot, time.Duration(o.State.Leader.TTL)*time.Second)
 	if !l.failsafeActiveNow() {
 		l.log.Warn("Raft unavailable: keeping the primary role in failsafe mode (every member accepted the heartbeat)")
 	}

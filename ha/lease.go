@@ -31,6 +31,28 @@ import (
 // Clock rate differences between hosts are tiny next to FenceMargin; a
 // paused agent cannot fence, which is why Fence is also armed as a deadline
 // that PostgreSQL's own side enforces where the platform allows (see cmd).
+//
+// Exactly the committed ttl, in both directions (issue 6 item 1). The
+// others count from the ttl written in the key they saw last, so the
+// holder's trust is recomputed from every committed renewal as
+// sent + ttl-in-that-renewal - FenceMargin: it moves down when the ttl was
+// lowered and up when it was raised, never "the later of old and new"
+// (which trusted a 30 s lease for 30 s after the key said 3 s).
+//   - A renewal whose outcome is not known yet may commit at any moment,
+//     and the others then count from its ttl. So before it is sent the
+//     trust is capped at its own sent + ttl - FenceMargin (Sending), and
+//     one that failed without a definite rejection may still commit later
+//     (a forwarded RPC that arrives late), after a newer renewal: its ttl
+//     stays a ceiling for the rest of the tenure (Unknown). With an
+//     unchanged ttl neither ever lowers the trust.
+//   - Failsafe extensions go through the same Renewed with the key's ttl,
+//     so they obey the same ceilings.
+//
+// A frozen monotonic clock (issue 6 item 5): CLOCK_MONOTONIC may stand
+// still while a VM is suspended, CLOCK_BOOTTIME does not. Each renewal
+// records both; Trusted counts the difference of their elapsed times as
+// time that passed, so a node that slept through its lease stops trusting
+// it on its first look after waking.
 
 // LeaseView is Decide's view of the leader lease.
 type LeaseView struct {
@@ -55,7 +77,18 @@ type Lease struct {
 	observedAt time.Time
 	epoch      uint64
 	trustUntil time.Time
-	members    map[string]memberSeen
+	// sentMono/sentBoot: monotonic and boot-time readings when the renewal
+	// the trust is counted from was sent (sentBoot 0: unknown).
+	sentMono time.Time
+	sentBoot time.Duration
+	// ceilingTTL is the lowest ttl of a renewal of tenure ceilingEpoch
+	// whose outcome stayed unknown (0: none).
+	ceilingEpoch uint64
+	ceilingTTL   time.Duration
+	// gen counts Drop and Revoke calls: a renewal sent before one of them
+	// must not bring the trust back when it commits (Loop.renewed).
+	gen     uint64
+	members map[string]memberSeen
 }
 
 type memberSeen struct {
@@ -91,16 +124,56 @@ func (l *Lease) Observe(st fsm.State, now time.Time) {
 	}
 }
 
-// Renewed records a successful acquire or renewal of tenure epoch whose
-// proposal was sent at sentAt.
-func (l *Lease) Renewed(epoch uint64, sentAt time.Time, ttl time.Duration) {
+// Renewed records a committed acquire or renewal of tenure epoch, sent at
+// sent (monotonic) and sentBoot (CLOCK_BOOTTIME, 0 if unknown) with ttl:
+// the trust becomes exactly sent + ttl - FenceMargin, lower or higher than
+// before, except that a ttl ceiling left by an unknown outcome applies.
+func (l *Lease) Renewed(epoch uint64, sent time.Time, sentBoot, ttl time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	until := sentAt.Add(ttl - l.FenceMargin)
-	if epoch != l.epoch || until.After(l.trustUntil) {
-		l.epoch = epoch
-		l.trustUntil = until
+	if l.ceilingEpoch == epoch && l.ceilingTTL > 0 && l.ceilingTTL < ttl {
+		ttl = l.ceilingTTL
 	}
+	l.epoch = epoch
+	l.trustUntil = sent.Add(ttl - l.FenceMargin)
+	l.sentMono, l.sentBoot = sent, sentBoot
+}
+
+// Sending caps the trust of tenure epoch before a renewal with ttl is sent
+// at sent: once sent it may commit, and the others then count from it. It
+// reports whether the trust was lowered.
+func (l *Lease) Sending(epoch uint64, sent time.Time, ttl time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if epoch == 0 || epoch != l.epoch {
+		return false
+	}
+	if capAt := sent.Add(ttl - l.FenceMargin); capAt.Before(l.trustUntil) {
+		l.trustUntil = capAt
+		return true
+	}
+	return false
+}
+
+// Unknown records that a renewal of tenure epoch with ttl failed without a
+// definite rejection: it may still commit, so its ttl stays a ceiling.
+func (l *Lease) Unknown(epoch uint64, ttl time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if epoch != l.ceilingEpoch || l.ceilingTTL == 0 || ttl < l.ceilingTTL {
+		l.ceilingEpoch, l.ceilingTTL = epoch, ttl
+	}
+}
+
+// Revoke ends the trust now but keeps the tenure, so the guard still
+// fences before the lease is dropped (the key was lost or taken).
+func (l *Lease) Revoke() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.epoch != 0 {
+		l.trustUntil = time.Time{}
+	}
+	l.gen++
 }
 
 // Drop forgets this node's own lease (released, lost or fenced).
@@ -109,6 +182,14 @@ func (l *Lease) Drop() {
 	defer l.mu.Unlock()
 	l.epoch = 0
 	l.trustUntil = time.Time{}
+	l.gen++
+}
+
+// Gen returns the drop/revoke generation (see Loop.renewed).
+func (l *Lease) Gen() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.gen
 }
 
 // TrustUntil returns the tenure this node renewed and until when it may rely on it.
@@ -116,6 +197,25 @@ func (l *Lease) TrustUntil() (epoch uint64, until time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.epoch, l.trustUntil
+}
+
+// Trusted reports whether tenure epoch (0: none) is still trusted at now
+// (monotonic) and boot (CLOCK_BOOTTIME, 0 if unknown), and how much trust
+// is left. Boot time that passed while the monotonic clock stood still
+// (a suspended VM) counts as passed.
+func (l *Lease) Trusted(now time.Time, boot time.Duration) (epoch uint64, ok bool, left time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.epoch == 0 || l.trustUntil.IsZero() {
+		return l.epoch, false, 0
+	}
+	left = l.trustUntil.Sub(now)
+	if boot > 0 && l.sentBoot > 0 {
+		if frozen := (boot - l.sentBoot) - now.Sub(l.sentMono); frozen > 0 {
+			left -= frozen
+		}
+	}
+	return l.epoch, left > 0, left
 }
 
 // View computes the lease view for self at now.

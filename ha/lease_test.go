@@ -51,7 +51,7 @@ func TestLease_HolderStopsTrustingBeforeOthersMayTakeOver(t *testing.T) {
 	st := leaderState("n1", 7)
 	sent := t0
 	commitSeen := t0.Add(20 * time.Millisecond) // the other node applies after commit
-	holder.Renewed(5, sent, 3*time.Second)
+	holder.Renewed(5, sent, 0, 3*time.Second)
 	other.Observe(st, commitSeen)
 	_, trustUntil := holder.TrustUntil()
 	expires := other.View(st, "n2", commitSeen).ExpiresAt
@@ -68,7 +68,7 @@ func TestLease_HolderStopsTrustingBeforeOthersMayTakeOver(t *testing.T) {
 
 func TestLease_OtherEpochIsNotTrusted(t *testing.T) {
 	l := NewLease(time.Second)
-	l.Renewed(4, t0, 3*time.Second)
+	l.Renewed(4, t0, 0, 3*time.Second)
 	if v := l.View(leaderState("n1", 7), "n1", t0); v.Valid {
 		t.Fatal("a lease of epoch 4 must not be valid for epoch 5")
 	}
@@ -83,5 +83,85 @@ func TestLease_LiveMembersForgetSilentOnes(t *testing.T) {
 	live := l.LiveMembers(3*time.Second, t0.Add(4*time.Second))
 	if !live["a"] || live["b"] {
 		t.Fatalf("live = %v, want only a", live)
+	}
+}
+
+func TestLease_TTLLowered_TrustFollowsTheCommittedTTLDown(t *testing.T) {
+	l := NewLease(750 * time.Millisecond)
+	l.Renewed(5, t0, 0, 30*time.Second)
+	l.Renewed(5, t0.Add(10*time.Second), 0, 3*time.Second)
+	if _, until := l.TrustUntil(); !until.Equal(t0.Add(12250 * time.Millisecond)) {
+		t.Fatalf("after a renewal with ttl 3 sent at +10s the holder trusts until +%v; want +12.25s (sent + 3s - margin)", until.Sub(t0))
+	}
+}
+
+func TestLease_TTLRaised_TrustFollowsTheCommittedTTLUp(t *testing.T) {
+	l := NewLease(750 * time.Millisecond)
+	l.Renewed(5, t0, 0, 3*time.Second)
+	l.Renewed(5, t0.Add(time.Second), 0, 30*time.Second)
+	if _, until := l.TrustUntil(); !until.Equal(t0.Add(30250 * time.Millisecond)) {
+		t.Fatalf("trust until +%v; want +30.25s", until.Sub(t0))
+	}
+}
+
+func TestLease_RenewalInFlight_CapsTheTrustAtItsOwnTTL(t *testing.T) {
+	l := NewLease(750 * time.Millisecond)
+	l.Renewed(5, t0, 0, 30*time.Second)
+	if l.Sending(5, t0.Add(time.Second), 30*time.Second) {
+		t.Fatal("a renewal with the same ttl lowered the trust")
+	}
+	if !l.Sending(5, t0.Add(time.Second), 3*time.Second) {
+		t.Fatal("a renewal with a lower ttl did not lower the trust")
+	}
+	if _, until := l.TrustUntil(); !until.Equal(t0.Add(3250 * time.Millisecond)) {
+		t.Fatalf("trust until +%v while a ttl-3 renewal sent at +1s may commit; want +3.25s", until.Sub(t0))
+	}
+	if l.Sending(4, t0.Add(time.Second), time.Second) {
+		t.Fatal("a renewal of another tenure changed this one's trust")
+	}
+}
+
+func TestLease_UnknownOutcome_ItsTTLStaysACeiling(t *testing.T) {
+	l := NewLease(750 * time.Millisecond)
+	l.Renewed(5, t0, 0, 30*time.Second)
+	l.Unknown(5, 3*time.Second) // may still commit, after a later renewal
+	l.Renewed(5, t0.Add(2*time.Second), 0, 30*time.Second)
+	if _, until := l.TrustUntil(); !until.Equal(t0.Add(4250 * time.Millisecond)) {
+		t.Fatalf("trust until +%v; want +4.25s (the unknown ttl-3 renewal bounds it)", until.Sub(t0))
+	}
+	l.Renewed(6, t0.Add(3*time.Second), 0, 30*time.Second)
+	if _, until := l.TrustUntil(); !until.Equal(t0.Add(32250 * time.Millisecond)) {
+		t.Fatalf("a new tenure kept the old tenure's ceiling: trust until +%v", until.Sub(t0))
+	}
+}
+
+func TestLease_FrozenMonotonicClock_BootTimeEndsTheTrust(t *testing.T) {
+	l := NewLease(750 * time.Millisecond)
+	boot := 100 * time.Second
+	l.Renewed(5, t0, boot, 3*time.Second)
+	if _, ok, _ := l.Trusted(t0.Add(time.Second), boot+time.Second); !ok {
+		t.Fatal("not trusted 1s after the renewal with both clocks agreeing")
+	}
+	// Suspended for 5 s: boot time moved on, the monotonic clock did not.
+	if _, ok, left := l.Trusted(t0.Add(time.Second), boot+6*time.Second); ok {
+		t.Fatalf("still trusted (%v left) after a 5 s suspend the monotonic clock missed", left)
+	}
+	// Differences smaller than the remaining trust keep it.
+	if _, ok, _ := l.Trusted(t0.Add(time.Second), boot+1500*time.Millisecond); !ok {
+		t.Fatal("a 0.5 s disagreement with 1.25 s of trust left ended the trust")
+	}
+	// An unknown boot time (0) disables the check.
+	if _, ok, _ := l.Trusted(t0.Add(time.Second), 0); !ok {
+		t.Fatal("an unreadable boot time ended the trust")
+	}
+}
+
+func TestLease_Revoke_KeepsTheTenureSoTheGuardFences(t *testing.T) {
+	l := NewLease(750 * time.Millisecond)
+	l.Renewed(5, t0, 0, 3*time.Second)
+	l.Revoke()
+	epoch, ok, _ := l.Trusted(t0, 0)
+	if epoch != 5 || ok {
+		t.Fatalf("after Revoke: epoch %d trusted %v; want epoch 5, not trusted", epoch, ok)
 	}
 }

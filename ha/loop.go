@@ -15,6 +15,11 @@ import (
 // ErrRefused stops the agent: continuing would break a safety rule.
 var ErrRefused = errors.New("refusing to continue")
 
+// ErrRewindSourceUnreachable is returned (wrapped) by Postgres.Rewind when
+// pg_rewind could not reach the leader: the data directory was not touched,
+// so it is not a failed rewind and is tried again (rule 4, diverged.go).
+var ErrRewindSourceUnreachable = errors.New("rewind source unreachable")
+
 // Config configures a Loop.
 type Config struct {
 	Name string
@@ -36,6 +41,16 @@ type Config struct {
 	// UsePgRewind, when set, overrides the dynamic postgresql.use_pg_rewind
 	// (Patroni allows it in the local postgresql: section too).
 	UsePgRewind *bool
+	// StepTimeout bounds how long the lease is renewed in the background
+	// while the HA loop is stuck in one step (promotion and its checkpoint,
+	// a demotion, a SQL call…); a crash recovery is bounded by
+	// primary_start_timeout instead. Default 2m (pg_ctl_timeout's 60 s for
+	// pg_ctl promote -w, as much again for the wait and the checkpoint).
+	StepTimeout time.Duration
+	// Boottime reads CLOCK_BOOTTIME (time since boot, counting suspend);
+	// the guard compares it with the monotonic clock to notice a suspended
+	// VM. Default: the real CLOCK_BOOTTIME; a reading of 0 disables the check.
+	Boottime func() time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -54,6 +69,12 @@ func (c Config) withDefaults() Config {
 	if c.Watchdog == nil {
 		c.Watchdog = NoWatchdog{}
 	}
+	if c.StepTimeout <= 0 {
+		c.StepTimeout = 2 * time.Minute
+	}
+	if c.Boottime == nil {
+		c.Boottime = boottime
+	}
 	return c
 }
 
@@ -67,19 +88,24 @@ type Loop struct {
 	wake    chan struct{}
 	// leaseMu keeps the lease and the watchdog in step (renewal vs guard).
 	leaseMu sync.Mutex
+	// renewMu makes renewals (the loop's and the background renewer's,
+	// Raft or failsafe) one at a time, so their sent times are ordered.
+	renewMu sync.Mutex
 
 	mu                sync.Mutex
 	snap              Snapshot
 	lastReason        string
-	writable          bool      // PostgreSQL last seen (or made) a primary
 	primaryDownSince  time.Time // this leader's PostgreSQL first seen down
 	rewindFailedEpoch uint64    // leader tenure onto which pg_rewind failed
+	stuckRewindEpoch  uint64    // leader tenure onto which a standby that did not stream was rewound
+	notStreamingSince time.Time // running standby first seen not streaming (zero otherwise)
 	failsafeFrom      string    // leader of the last failsafe heartbeat received
 	failsafeAt        time.Time // when it arrived (monotonic)
 	failsafeActive    bool      // this leader holds its role through failsafe
 	raftDown          bool      // the last proposal failed for lack of Raft
 	acquiringAt       time.Time // last AcquireLeader attempt (failsafe refuses heartbeats after it)
-	syncAddedAt       map[string]uint64
+	progress          progress  // renewer's view of the loop's liveness (renew.go)
+	syncAdded         syncAdded // owned by the loop goroutine (ha/sync.go)
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -135,6 +161,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	defer stopWatch()
 	go l.watchState(watchCtx)
 	go l.guardLease(watchCtx)
+	go l.renewInBackground(watchCtx)
 	for {
 		next, err := l.turn(ctx)
 		if err != nil {
@@ -168,26 +195,42 @@ func (l *Loop) watchState(ctx context.Context) {
 
 // guardLease fences PostgreSQL when this node's trusted lease runs out
 // without a renewal, even while the loop itself is stuck in a slow step.
+//
+// The lease (and with it the armed watchdog) is dropped only after a fence
+// that succeeded while no start or promotion was in flight: a fence that
+// found no postmaster because a start has not created one yet did nothing,
+// and the start may still come up writable. Until that step returns (it
+// checks the trust itself, startedWritable) the guard keeps fencing and the
+// watchdog stays armed with the passed deadline, so it fences too.
 func (l *Loop) guardLease(ctx context.Context) {
 	t := time.NewTicker(l.cfg.GuardInterval)
 	defer t.Stop()
+	var logged uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		epoch, until := l.lease.TrustUntil()
-		if epoch == 0 || l.cfg.Clock.Now().Before(until) {
+		epoch, ok, left := l.lease.Trusted(l.cfg.Clock.Now(), l.cfg.Boottime())
+		if epoch == 0 || ok {
 			continue
 		}
 		// Fence even when PostgreSQL does not look writable yet: a start
 		// or promotion may be finishing right now. The watchdog stays armed
 		// until the fence succeeded.
-		l.log.Error("lease not renewed in time: fencing PostgreSQL", "epoch", epoch)
-		if l.fence(ctx) {
-			l.dropLease()
+		if logged != epoch {
+			logged = epoch
+			l.log.Error("lease not renewed in time: fencing PostgreSQL", "epoch", epoch, "overdue", -left)
 		}
+		if !l.fence(ctx) {
+			continue
+		}
+		if l.pgStepInFlight() {
+			continue
+		}
+		l.dropLease()
+		logged = 0
 	}
 }
 
@@ -197,14 +240,7 @@ func (l *Loop) fence(ctx context.Context) bool {
 		l.log.Error("fence failed; the watchdog stays armed", "error", err)
 		return false
 	}
-	l.setWritable(false)
 	return true
-}
-
-func (l *Loop) setWritable(w bool) {
-	l.mu.Lock()
-	l.writable = w
-	l.mu.Unlock()
 }
 
 // observe gathers one Observation.
@@ -212,16 +248,9 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	st := l.cluster.State()
 	now := l.cfg.Clock.Now()
 	l.lease.Observe(st, now)
-	dyn, err := fsm.ParseDynamicConfig(st.Config)
-	if err != nil {
-		l.log.Error("stored dynamic configuration is invalid; using defaults", "error", err)
-		dyn = fsm.DefaultDynamicConfig()
-	}
-	if l.cfg.UsePgRewind != nil {
-		dyn.UsePgRewind = *l.cfg.UsePgRewind
-	}
+	dyn := l.dynamicConfig(st, true)
 	pgs := l.pg.Observe(ctx)
-	l.setWritable(pgs.Running && !pgs.InRecovery)
+	l.syncAdded.observed(pgs)
 	ttl := time.Duration(dyn.TTL) * time.Second
 	l.mu.Lock()
 	leads := st.Leader != nil && st.Leader.Member == l.cfg.Name
@@ -234,24 +263,49 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	}
 	downSince := l.primaryDownSince
 	rewindFailed := st.Leader != nil && l.rewindFailedEpoch == st.Leader.Epoch
-	syncAddedAt := map[string]uint64{}
-	for k, v := range l.syncAddedAt {
-		syncAddedAt[k] = v
+	stuckRewound := st.Leader != nil && l.stuckRewindEpoch == st.Leader.Epoch
+	if pgs.Running && pgs.InRecovery && !pgs.Streaming && !leads {
+		if l.notStreamingSince.IsZero() {
+			l.notStreamingSince = now
+		}
+	} else {
+		l.notStreamingSince = time.Time{}
 	}
+	notStreamingSince := l.notStreamingSince
 	l.mu.Unlock()
 	return Observation{
 		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
-		Lease:            l.lease.View(st, l.cfg.Name, now),
-		LiveMembers:      l.lease.LiveMembers(ttl, now),
-		PrimaryDownSince: downSince,
-		RewindFailed:     rewindFailed,
-		FailsafeLeader:   l.failsafeLeader(now, ttl),
-		SyncAddedAt:      syncAddedAt,
+		Lease:             l.lease.View(st, l.cfg.Name, now),
+		LiveMembers:       l.lease.LiveMembers(ttl, now),
+		MemberSilence:     l.lease.silence(now),
+		PrimaryDownSince:  downSince,
+		RewindFailed:      rewindFailed,
+		NotStreamingSince: notStreamingSince,
+		StuckRewound:      stuckRewound,
+		FailsafeLeader:    l.failsafeLeader(now, ttl),
+		SyncAddedAt:       l.syncAdded.positions(),
 	}
+}
+
+// dynamicConfig parses the stored dynamic configuration (defaults when it
+// is invalid, logged when logErr).
+func (l *Loop) dynamicConfig(st fsm.State, logErr bool) fsm.DynamicConfig {
+	dyn, err := fsm.ParseDynamicConfig(st.Config)
+	if err != nil {
+		if logErr {
+			l.log.Error("stored dynamic configuration is invalid; using defaults", "error", err)
+		}
+		dyn = fsm.DefaultDynamicConfig()
+	}
+	if l.cfg.UsePgRewind != nil {
+		dyn.UsePgRewind = *l.cfg.UsePgRewind
+	}
+	return dyn
 }
 
 // turn runs one observe-decide-execute step and returns when to run next.
 func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
+	l.madeProgress(l.cfg.StepTimeout)
 	o := l.observe(ctx)
 	p := Decide(o)
 	if p.Reason != l.lastReason {
@@ -277,6 +331,7 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 			next = d + 10*time.Millisecond
 		}
 	}
+	l.madeProgress(next + l.cfg.StepTimeout)
 	return next, nil
 }
 
@@ -289,6 +344,9 @@ func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan)
 	m.WALPosition, m.ReceivedLSN, m.ReplayedLSN = pgs.WALPosition, pgs.ReceivedLSN, pgs.ReplayedLSN
 	m.PendingRestart = pgs.PendingRestart
 	m.SystemID = pgs.SystemID
+	if pgs.Running && pgs.InRecovery && !pgs.Streaming {
+		m.Problem = pgs.StreamDetail
+	}
 	m.UpdatedAt = time.Now().UTC()
 	st := l.cluster.State()
 	held := st.Leader != nil && st.Leader.Member == l.cfg.Name
@@ -370,7 +428,6 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 		l.publishStopping(ctx, st)
 	}
 	stopErr := l.pg.Stop(ctx)
-	l.setWritable(false)
 	if !holder {
 		l.waitForStoppingHolder(ctx)
 		return stopErr
@@ -441,12 +498,50 @@ func (l *Loop) waitForStoppingHolder(ctx context.Context) {
 	}
 }
 
-// renewed records a successful acquire or renewal and re-arms the watchdog
-// with the new trust deadline.
-func (l *Loop) renewed(epoch uint64, sent time.Time, ttl time.Duration) {
+// renewed records a committed acquire or renewal sent at sent (and
+// sentBoot) with ttl and re-arms the watchdog with the new trust deadline,
+// earlier or later than the last one. gen is Lease.Gen() read before the
+// proposal was sent: if the lease was dropped or revoked since (a release,
+// a demotion, a fence racing the background renewer), the renewal does not
+// bring the trust back.
+func (l *Loop) renewed(gen, epoch uint64, sent time.Time, sentBoot, ttl time.Duration) {
 	l.leaseMu.Lock()
 	defer l.leaseMu.Unlock()
-	l.lease.Renewed(epoch, sent, ttl)
+	if l.lease.Gen() != gen {
+		l.log.Debug("a renewal committed after the lease was dropped; not trusting it", "epoch", epoch)
+		return
+	}
+	l.lease.Renewed(epoch, sent, sentBoot, ttl)
+	l.mu.Lock()
+	l.progress.lastSent = sent
+	l.mu.Unlock()
+	l.armLocked()
+}
+
+// capTrust lowers the trust before a renewal with ttl is sent (Lease.Sending)
+// and moves the watchdog's deadline down with it.
+func (l *Loop) capTrust(epoch uint64, sent time.Time, ttl time.Duration) {
+	l.leaseMu.Lock()
+	defer l.leaseMu.Unlock()
+	if l.lease.Sending(epoch, sent, ttl) {
+		l.armLocked()
+	}
+}
+
+// revoke ends the trust now (the key was lost) without disarming: the
+// guard fences and then drops the lease.
+func (l *Loop) revoke() {
+	l.leaseMu.Lock()
+	defer l.leaseMu.Unlock()
+	l.lease.Revoke()
+	if epoch, _ := l.lease.TrustUntil(); epoch != 0 {
+		if err := l.cfg.Watchdog.Arm(l.cfg.Clock.Now()); err != nil {
+			l.log.Error("arming the watchdog failed", "error", err)
+		}
+	}
+}
+
+func (l *Loop) armLocked() {
 	if _, until := l.lease.TrustUntil(); !until.IsZero() {
 		if err := l.cfg.Watchdog.Arm(until); err != nil {
 			l.log.Error("arming the watchdog failed", "error", err)

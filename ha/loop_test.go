@@ -60,6 +60,9 @@ type fakePG struct {
 	mu    sync.Mutex
 	st    PGStatus
 	calls []string
+	// startGate, when set, holds Start (as primary) until it is closed; Start
+	// records "start" on entry and "start-returned" when it returns.
+	startGate chan struct{}
 }
 
 func (p *fakePG) record(call string) {
@@ -96,6 +99,13 @@ func (p *fakePG) Bootstrap(context.Context) (string, error) {
 func (p *fakePG) Clone(context.Context, fsm.Member) error { p.record("clone"); return nil }
 func (p *fakePG) Start(_ context.Context, follow *fsm.Member) error {
 	p.record("start")
+	p.mu.Lock()
+	gate := p.startGate
+	p.mu.Unlock()
+	if gate != nil && follow == nil {
+		<-gate
+		defer p.record("start-returned")
+	}
 	p.mu.Lock()
 	p.st.Running, p.st.InRecovery = true, follow != nil
 	p.mu.Unlock()
@@ -151,12 +161,18 @@ func (p fakePeers) Failsafe(context.Context, fsm.Member, []fsm.Member) error { r
 // newLeader bootstraps a one-member cluster through the loop itself and
 // returns it holding the key with PostgreSQL running as primary.
 func newLeader(t *testing.T, dcs map[string]any, peers Peers) (*Loop, *fakeCluster, *fakePG, *fakeClock) {
+	return newLeaderWith(t, dcs, Config{Peers: peers})
+}
+
+// newLeaderWith is newLeader with more of the Config (Name and Clock are set here).
+func newLeaderWith(t *testing.T, dcs map[string]any, cfg Config) (*Loop, *fakeCluster, *fakePG, *fakeClock) {
 	t.Helper()
 	c, pg, clock := newFakeCluster(), &fakePG{st: PGStatus{DataDir: DataDirMissing}}, &fakeClock{now: t0}
 	if _, err := c.Propose(context.Background(), fsm.SetConfig{Config: dcs}); err != nil {
 		t.Fatal(err)
 	}
-	l := New(Config{Name: "n1", Clock: clock, Peers: peers}, c, pg)
+	cfg.Name, cfg.Clock = "n1", clock
+	l := New(cfg, c, pg)
 	if _, err := l.turn(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,12 @@ const (
 	ActSetSync
 	// ActSetSyncStandbys writes Names into synchronous_standby_names.
 	ActSetSyncStandbys
+	// ActStuckRewind runs pg_rewind onto Target's timeline for a standby
+	// that does not stream, and remembers it did (decideStuck).
+	ActStuckRewind
+	// ActRemoveStaleMember removes Target from the member list if its last
+	// report is still the one at ExpectIndex.
+	ActRemoveStaleMember
 )
 
 var actionNames = map[ActionKind]string{
@@ -63,7 +69,8 @@ var actionNames = map[ActionKind]string{
 	ActFinishInitialize: "finish-initialize", ActClone: "clone", ActStartReplica: "start-replica", ActAcquire: "acquire", ActRenew: "renew", ActPromote: "promote",
 	ActFollow: "follow", ActDemote: "demote", ActFence: "fence", ActRefuse: "refuse", ActSyncSlots: "sync-slots",
 	ActRecoverPrimary: "recover-primary", ActRelease: "release", ActRewind: "rewind", ActMoveAside: "move-aside",
-	ActSetSync: "set-sync", ActSetSyncStandbys: "set-sync-standbys",
+	ActSetSync: "set-sync", ActSetSyncStandbys: "set-sync-standbys", ActStuckRewind: "stuck-rewind",
+	ActRemoveStaleMember: "remove-stale-member",
 }
 
 func (k ActionKind) String() string {
@@ -78,7 +85,7 @@ type Action struct {
 	Kind        ActionKind
 	Target      fsm.Member
 	ExpectIndex uint64
-	Names       []string // ActSetSync, ActSetSyncStandbys
+	Names       []string // ActSetSync, ActSetSyncStandbys; ActSyncSlots: members keeping a slot
 }
 
 // Plan is Decide's answer: the steps to run in order, and why.
@@ -94,7 +101,7 @@ func (p Plan) String() string {
 		if a.Target.Name != "" {
 			kinds[i] += "(" + a.Target.Name + ")"
 		}
-		if a.Kind == ActSetSync || a.Kind == ActSetSyncStandbys {
+		if a.Kind == ActSetSync || a.Kind == ActSetSyncStandbys || a.Kind == ActSyncSlots {
 			kinds[i] += "[" + strings.Join(a.Names, " ") + "]"
 		}
 	}

@@ -1,6 +1,9 @@
 package ha
 
-import "sort"
+import (
+	"sort"
+	"sync"
+)
 
 // Rule 2: no acknowledged synchronous commit is lost.
 //
@@ -15,13 +18,24 @@ import "sort"
 //  2. then drop from synchronous_standby_names whatever the state no longer lists;
 //  3. add wanted standbys to synchronous_standby_names;
 //  4. record them in the state only once PostgreSQL reports them "sync"
-//     and their flush position passed the primary's WAL position at the
-//     moment they were added, so they hold every commit acknowledged
-//     before that (a standby is "sync" as soon as it streams, even behind).
+//     and their flush position passed the primary's WAL position read
+//     after PostgreSQL was seen waiting for them (syncAdded), so they hold
+//     every commit acknowledged before that (a standby is "sync" as soon
+//     as it streams, even behind).
 //
 // Releasing commits that wait for a dropped standby (step 2) is safe: the
 // state already says that standby may not be promoted. The new leader of a
 // tenure starts from an empty set recorded under its own name.
+//
+// Every change of the recorded set is a SwapSync, a compare-and-swap on
+// Sync.Version as this turn read it: a proposal whose outcome was unknown
+// (Raft leader change mid-commit) and that lands after a later one is
+// rejected, so the state never goes back to a set the primary already
+// stopped waiting for.
+//
+// The choice is stable, as Patroni's: a healthy standby that is recorded,
+// or already listed in synchronous_standby_names, is kept when another
+// replica comes back, so /sync and /async do not flap for load balancers.
 
 // syncStep returns the next synchronous-replication action of a leader.
 func syncStep(o Observation) (*Action, string) {
@@ -56,7 +70,7 @@ func syncStep(o Observation) (*Action, string) {
 	var confirmed []string
 	for _, r := range o.PG.Replicas {
 		if (r.SyncState == "sync" || r.SyncState == "quorum") && contains(want, r.Name) && !contains(recorded, r.Name) &&
-			r.FlushLSN >= syncSince(o, r.Name) {
+			flushedSinceAdded(o, r) {
 			confirmed = append(confirmed, r.Name)
 		}
 	}
@@ -66,28 +80,32 @@ func syncStep(o Observation) (*Action, string) {
 	return nil, ""
 }
 
-// syncSince is the WAL position a standby must have flushed before it is
-// recorded: every commit acknowledged before it was listed lies below the
-// position at which it was added. Unknown (agent restarted): the current one.
-func syncSince(o Observation, name string) uint64 {
-	if at, ok := o.SyncAddedAt[name]; ok {
-		return at
-	}
-	return o.PG.WALPosition
+// flushedSinceAdded reports whether standby r flushed past the WAL position
+// read after PostgreSQL was seen waiting for it: every commit acknowledged
+// without it lies below that position. Unknown position (not yet seen in
+// effect, or the agent restarted): not yet.
+func flushedSinceAdded(o Observation, r Replica) bool {
+	at, ok := o.SyncAddedAt[r.Name]
+	return ok && r.FlushLSN >= at
 }
 
 // pickSync chooses up to synchronous_node_count standbys: live, streaming,
-// without nosync, the recorded ones first, then by name.
+// without nosync; the recorded ones first, then those PostgreSQL already
+// waits for (being added), then the others by name. A returning replica
+// therefore never displaces a healthy current one.
 func pickSync(o Observation) []string {
-	var recorded, others []string
+	var recorded, listed, others []string
 	for _, name := range o.State.MemberNames() {
 		m := o.State.Members[name]
 		if name == o.Self || !o.LiveMembers[name] || m.State != "streaming" || m.Tag("nosync") || !streamingFrom(o, name) {
 			continue
 		}
-		if contains(o.State.Sync.Members, name) {
+		switch {
+		case contains(o.State.Sync.Members, name):
 			recorded = append(recorded, name)
-		} else {
+		case contains(o.PG.SyncStandbys, name):
+			listed = append(listed, name)
+		default:
 			others = append(others, name)
 		}
 	}
@@ -95,7 +113,7 @@ func pickSync(o Observation) []string {
 	if n < 1 {
 		n = 1
 	}
-	out := append(recorded, others...)
+	out := append(append(recorded, listed...), others...)
 	if len(out) > n {
 		out = out[:n]
 	}
@@ -141,5 +159,87 @@ func union(a, b []string) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// syncAdded remembers, for each standby in synchronous_standby_names, the
+// primary's WAL position read after PostgreSQL was seen waiting for it.
+//
+// Why "after": a reload takes effect a little later than it is asked for,
+// and commits acknowledged in between did not wait for the new standby. A
+// SHOW that lists the standby proves the new setting is in effect; every
+// position read after that SHOW is at or above every commit acknowledged
+// without the standby. Two ways to see the SHOW: SetSyncStandbys returns
+// only after one (inEffect), and each observation of the primary reads
+// synchronous_standby_names after its WAL position (observed). Either way
+// the position comes from the next observation, a loop turn later, which
+// also leaves the other processes (walsenders, checkpointer) a loop_wait
+// to handle the reload signal. The second way also covers an agent
+// restart, where nothing is known.
+//
+// Owned by the HA loop goroutine; the mutex only guards reads for tests.
+type syncAdded struct {
+	mu    sync.Mutex
+	shown map[string]bool   // in effect, no position read since
+	at    map[string]uint64 // position read after it was in effect
+}
+
+// observed takes one full observation of the local PostgreSQL.
+func (t *syncAdded) observed(pgs PGStatus) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.at == nil {
+		t.at, t.shown = map[string]uint64{}, map[string]bool{}
+	}
+	listed := pgs.Running && !pgs.InRecovery
+	for n := range t.at {
+		if !listed || !contains(pgs.SyncStandbys, n) {
+			delete(t.at, n)
+		}
+	}
+	for n := range t.shown {
+		if !listed || !contains(pgs.SyncStandbys, n) {
+			delete(t.shown, n)
+		}
+	}
+	if !listed {
+		return
+	}
+	for _, n := range pgs.SyncStandbys {
+		switch _, known := t.at[n]; {
+		case known:
+		case t.shown[n]:
+			// Shown by an earlier SHOW; this position was read after it.
+			t.at[n] = pgs.WALPosition
+			delete(t.shown, n)
+		default:
+			// This observation's SHOW ran after its WAL read.
+			t.shown[n] = true
+		}
+	}
+}
+
+// inEffect records that a SHOW listed names (SetSyncStandbys returned).
+func (t *syncAdded) inEffect(names []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.at == nil {
+		t.at, t.shown = map[string]uint64{}, map[string]bool{}
+	}
+	for _, n := range names {
+		if _, known := t.at[n]; !known {
+			t.shown[n] = true
+		}
+	}
+}
+
+// positions returns a copy of the known positions.
+func (t *syncAdded) positions() map[string]uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]uint64, len(t.at))
+	for n, at := range t.at {
+		out[n] = at
+	}
 	return out
 }

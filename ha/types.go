@@ -43,7 +43,8 @@ type Postgres interface {
 	MoveAside(ctx context.Context) (newPath string, err error)
 	// SetSyncStandbys sets synchronous_standby_names so that every listed
 	// standby must confirm each commit; an empty list means none, or any
-	// standby ('*') when strict.
+	// standby ('*') when strict. It returns only once PostgreSQL shows the
+	// new value (SHOW after the reload), i.e. once it is in effect.
 	SetSyncStandbys(ctx context.Context, names []string, strict bool) error
 	// Fence stops accepting writes at once (immediate shutdown).
 	Fence(ctx context.Context) error
@@ -100,6 +101,14 @@ type PGStatus struct {
 	ReplayedLSN uint64
 	Streaming   bool   // WAL receiver streaming
 	Following   string // member name the standby configuration points at
+	// ForkLSN is where the current timeline forked off its parent, from its
+	// timeline history file (0 on timeline 1 or when unknown).
+	ForkLSN uint64
+	// StreamProblem classifies the last replication error in the
+	// PostgreSQL log of a standby that is not streaming; StreamDetail is
+	// that log line, shortened.
+	StreamProblem StreamProblem
+	StreamDetail  string
 	// PendingRestart reports parameters that need a restart.
 	PendingRestart bool
 	// SyncStandbys are the names in synchronous_standby_names (primary);
@@ -110,6 +119,19 @@ type PGStatus struct {
 	Replicas []Replica
 	Err      error // last observation error, for the log
 }
+
+// StreamProblem is why a standby does not stream, as its log tells.
+type StreamProblem int
+
+const (
+	// StreamOK: streaming, or no error that retrying cannot fix.
+	StreamOK StreamProblem = iota
+	// StreamWALRemoved: the primary removed WAL the standby still needs.
+	StreamWALRemoved
+	// StreamTimeline: the primary's timeline history does not contain the
+	// standby's (not a child, behind, or a starting point it never had).
+	StreamTimeline
+)
 
 // Replica is one standby connected to the local primary.
 type Replica struct {
@@ -138,15 +160,25 @@ type Observation struct {
 	// LiveMembers are members whose reports kept arriving within a TTL,
 	// measured on this node's monotonic clock.
 	LiveMembers map[string]bool
+	// MemberSilence is how long each member has not reported, on the same
+	// clock (absent: not observed yet). See ha/members.go.
+	MemberSilence map[string]time.Duration
 	// PrimaryDownSince is when this leader's PostgreSQL was first seen down
 	// (zero when it runs or this node does not lead).
 	PrimaryDownSince time.Time
 	// RewindFailed is set when pg_rewind onto the current leader failed.
 	RewindFailed bool
+	// NotStreamingSince is when this running standby was first seen not
+	// streaming (zero while it streams or is not a running standby).
+	NotStreamingSince time.Time
+	// StuckRewound is set when a standby that did not stream was already
+	// rewound onto the current leader once (see decideStuck).
+	StuckRewound bool
 	// FailsafeLeader is the member whose failsafe heartbeat this node
 	// accepted within the last ttl ("" if none).
 	FailsafeLeader string
-	// SyncAddedAt is the primary's WAL position when each standby was added
-	// to synchronous_standby_names (unknown after an agent restart).
+	// SyncAddedAt is the primary's WAL position read after PostgreSQL was
+	// seen waiting for each standby of synchronous_standby_names (absent
+	// until then; see syncAdded).
 	SyncAddedAt map[string]uint64
 }

@@ -52,6 +52,13 @@ func (i *Instance) Basebackup(ctx context.Context, src ConnInfo) (err error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("basebackup %s: %w", dir, err)
 	}
+	// A copy of a running primary's pg_control says "in production": until
+	// the configuration is written, standby.signal is what marks the clone
+	// as a standby, so a crash right here never leaves it looking like a
+	// former primary (ha's rule 4 would move it aside again).
+	if err := os.WriteFile(filepath.Join(dir, "standby.signal"), nil, 0o600); err != nil {
+		return fmt.Errorf("basebackup %s: %w", dir, err)
+	}
 	return nil
 }
 
@@ -102,8 +109,11 @@ func (i *Instance) Rewind(ctx context.Context, src ConnInfo) error {
 		}
 	}
 	i.logger.Info("running pg_rewind", "data_dir", dir, "host", src.Host, "port", src.Port)
-	if _, _, err := i.cfg.Runner.Run(ctx, env, i.bin("pg_rewind"), "-D", dir,
+	if _, stderr, err := i.cfg.Runner.Run(ctx, env, i.bin("pg_rewind"), "-D", dir,
 		"--source-server="+src.String()); err != nil {
+		if strings.Contains(string(stderr)+err.Error(), "connection to server") {
+			return fmt.Errorf("rewind %s: pg_rewind: %w: %w", dir, ErrSourceUnreachable, err)
+		}
 		return fmt.Errorf("rewind %s: pg_rewind: %w", dir, err)
 	}
 	return nil

@@ -34,6 +34,9 @@ func TestBasebackup_ArgvAndPgpass(t *testing.T) {
 	if got := fr.argvs(); len(got) != 1 || got[0] != want {
 		t.Fatalf("argv = %q\nwant %q", got, want)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err != nil {
+		t.Errorf("the clone is not marked a standby: %v", err)
+	}
 	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
 		t.Errorf("data dir mode %v", fi.Mode())
 	}

@@ -26,6 +26,9 @@ var (
 	// ErrNotEmpty: initdb or pg_basebackup target holds data; pgctl never
 	// overwrites a data directory.
 	ErrNotEmpty = errors.New("data directory is not empty")
+	// ErrSourceUnreachable: pg_rewind could not connect to its source; the
+	// target was not touched and may be rewound again later.
+	ErrSourceUnreachable = errors.New("rewind source unreachable")
 )
 
 // DefaultBinDir is where Debian/Ubuntu install PostgreSQL 15.

@@ -72,4 +72,5 @@ type clusterMember struct {
 	Lag            any            `json:"lag"`
 	Tags           map[string]any `json:"tags"`
 	PendingRestart bool           `json:"pending_restart"`
+	Problem        string         `json:"problem"` // why a replica does not stream (Conclave)
 }

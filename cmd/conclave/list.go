@@ -83,6 +83,11 @@ func renderList(w io.Writer, view clusterView, topology bool) {
 	if view.Pause {
 		fmt.Fprintln(w, " Maintenance mode: on")
 	}
+	for _, m := range members {
+		if m.Problem != "" {
+			fmt.Fprintf(w, " %s not streaming: %s\n", m.Name, m.Problem)
+		}
+	}
 }
 
 // roleTitle spells a role as patronictl does (role.replace('_', ' ').title()):

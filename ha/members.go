@@ -1,0 +1,123 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+// Rule 6: what we show is true. And a member that is gone must not pin
+// WAL on the primary forever.
+//
+// Every agent publishes its member record each loop turn. Whether a member
+// still reports is measured on the observing node's monotonic clock: Lease
+// notes when each member's record last changed as seen here (UpdatedIndex
+// moves at every report), so wall clocks of different hosts are never
+// compared. From that silence:
+//
+//   - silent longer than ttl: shown as stopped with unknown lag in /cluster,
+//     `list` and the per-member metrics (api), at most ttl after its last
+//     report reached this node, so within ttl + loop_wait of its death;
+//   - silent longer than member_slots_ttl (and than ttl): the primary drops
+//     its replication slot (0 drops it as soon as the member counts as gone);
+//   - silent longer than memberGrace: the leader key holder removes it from
+//     the member list with RemoveStaleMember, a compare-and-swap on the
+//     report it judged stale, so a member that came back meanwhile stays.
+//     Apply never removes the key holder or a recorded synchronous standby.
+//
+// Slots and removal are decided only by the holder of a trusted lease: it
+// is the one primary, and it observed the members while it was a replica
+// too. A new primary that did not observe a member counts its silence from
+// its own first observation, which only keeps a slot longer.
+
+// minGraceTTLs is the floor of memberGrace in ttls: a restarting agent
+// (seconds) or a short network cut never makes its member leave the list.
+const minGraceTTLs = 10
+
+// memberGrace is how long a member may be silent before it leaves the
+// list: member_slots_ttl (so its slot, kept as long, leaves with it), and
+// at least 10 ttl (30 s with the defaults).
+func memberGrace(c fsm.DynamicConfig) time.Duration {
+	return max(c.MemberSlotsTTL, minGraceTTLs*time.Duration(c.TTL)*time.Second)
+}
+
+// silence returns, per member, how long ago its record last changed as
+// observed here.
+func (l *Lease) silence(now time.Time) map[string]time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]time.Duration, len(l.members))
+	for name, seen := range l.members {
+		out[name] = now.Sub(seen.at)
+	}
+	return out
+}
+
+// MemberSilence returns how long each member has not reported, measured on
+// this node's monotonic clock (for the API: rule 6).
+func (l *Loop) MemberSilence() map[string]time.Duration {
+	return l.lease.silence(l.cfg.Clock.Now())
+}
+
+// slotMembers lists the members whose slots the primary keeps: every other
+// member that reported within member_slots_ttl, or within ttl (still live).
+// A member not observed yet counts as live.
+func slotMembers(o Observation) []string {
+	ttl := time.Duration(o.Config.TTL) * time.Second
+	var out []string
+	for _, name := range o.State.MemberNames() {
+		s, known := o.MemberSilence[name]
+		if name != o.Self && (!known || s < ttl || s <= o.Config.MemberSlotsTTL) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// staleRemovals proposes the removal of members silent for longer than
+// memberGrace, each against the report it judged stale.
+func staleRemovals(o Observation) []Action {
+	grace := memberGrace(o.Config)
+	var out []Action
+	for _, name := range o.State.MemberNames() {
+		s, known := o.MemberSilence[name]
+		if name == o.Self || !known || s <= grace || o.State.IsSync(name) {
+			continue
+		}
+		out = append(out, Action{Kind: ActRemoveStaleMember, Target: fsm.Member{Name: name},
+			ExpectIndex: o.State.Members[name].UpdatedIndex})
+	}
+	return out
+}
+
+// removeStaleMember proposes the removal; a member that reported since is
+// kept (the compare-and-swap fails) and that is not an error.
+func (l *Loop) removeStaleMember(ctx context.Context, o Observation, a Action) error {
+	_, err := l.propose(ctx, o, fsm.RemoveStaleMember{Name: a.Target.Name, ExpectIndex: a.ExpectIndex})
+	switch {
+	case err == nil:
+		l.log.Info("removed a member that stopped reporting", "node", a.Target.Name, "grace", memberGrace(o.Config))
+		return nil
+	case errors.Is(err, fsm.ErrMemberChanged), errors.Is(err, fsm.ErrInvalidCommand):
+		l.log.Debug("member not removed", "node", a.Target.Name, "error", err)
+		return nil
+	}
+	return err
+}
+
+// syncSlots keeps a physical slot for every member of a.Names (slotMembers)
+// and for the permanent slots of the dynamic configuration; the others are
+// dropped once inactive.
+func (l *Loop) syncSlots(ctx context.Context, o Observation, a Action) error {
+	var permanent []string
+	for name, slot := range o.Config.Slots {
+		if slot.Type == "" || slot.Type == "physical" {
+			permanent = append(permanent, name)
+		}
+	}
+	sort.Strings(permanent)
+	return l.pg.SyncSlots(ctx, a.Names, permanent)
+}

@@ -1,0 +1,156 @@
+package ha
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+// holderScenario is n1 leading with a trusted lease; n3 has been silent for
+// the given time, n2 reports normally.
+func holderScenario(n3Silent time.Duration) Observation {
+	o := scenario()
+	o.Self = "n1"
+	o.PG.InRecovery, o.PG.Following, o.PG.Streaming = false, "", false
+	o.Lease = LeaseView{Held: true, Valid: true}
+	o.Config.MemberSlotsTTL = 60 * time.Second // ttl 3: grace = max(60 s, 30 s) = 60 s
+	o.MemberSilence = map[string]time.Duration{"n1": 0, "n2": 500 * time.Millisecond, "n3": n3Silent}
+	if n3Silent >= 3*time.Second {
+		delete(o.LiveMembers, "n3")
+	}
+	setMember(&o, "n3", func(m *fsm.Member) { m.UpdatedIndex = 77 })
+	return o
+}
+
+func findAction(p Plan, kind ActionKind) *Action {
+	for i := range p.Actions {
+		if p.Actions[i].Kind == kind {
+			return &p.Actions[i]
+		}
+	}
+	return nil
+}
+
+func TestDecide_GoneMember_SlotKeptForMemberSlotsTTLThenDropped(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		silent   time.Duration
+		slotsTTL time.Duration
+		want     []string
+	}{
+		{"Reporting_KeepsSlot", 1 * time.Second, time.Minute, []string{"n2", "n3"}},
+		{"SilentWithinMemberSlotsTTL_KeepsSlot", 59 * time.Second, time.Minute, []string{"n2", "n3"}},
+		{"SilentPastMemberSlotsTTL_DropsSlot", 61 * time.Second, time.Minute, []string{"n2"}},
+		{"MemberSlotsTTLZero_LiveMemberKeepsSlot", 2 * time.Second, 0, []string{"n2", "n3"}},
+		{"MemberSlotsTTLZero_DropsOnceGone", 3 * time.Second, 0, []string{"n2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := holderScenario(tc.silent)
+			o.Config.MemberSlotsTTL = tc.slotsTTL
+			a := findAction(Decide(o), ActSyncSlots)
+			if a == nil || !reflect.DeepEqual(a.Names, tc.want) {
+				t.Fatalf("sync-slots %+v, want slots for %v", a, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecide_GoneMember_LeavesTheListAfterTheGracePeriod(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		silent time.Duration
+		edit   func(o *Observation)
+		remove bool
+	}{
+		{"WithinGrace_Kept", 59 * time.Second, nil, false},
+		{"PastGrace_RemovedAgainstItsLastReport", 61 * time.Second, nil, true},
+		{"GraceIsAtLeastTenTTL", 29 * time.Second, func(o *Observation) { o.Config.MemberSlotsTTL = 0 }, false},
+		{"GraceIsAtLeastTenTTL_ThenRemoved", 31 * time.Second, func(o *Observation) { o.Config.MemberSlotsTTL = 0 }, true},
+		{"RecordedSyncStandby_Kept", 10 * time.Minute, func(o *Observation) {
+			o.Config.SynchronousMode = true
+			o.State.Sync = fsm.Sync{Leader: "n1", Members: []string{"n3"}}
+			o.PG.SyncStandbys = []string{"n3"}
+		}, false},
+		{"NotObservedYet_Kept", 10 * time.Minute, func(o *Observation) { delete(o.MemberSilence, "n3") }, false},
+		{"NotTheHolder_NeverRemoves", 10 * time.Minute, func(o *Observation) {
+			o.Self = "n2"
+			o.Lease = LeaseView{}
+			o.PG.InRecovery, o.PG.Following, o.PG.Streaming = true, "n1", true
+		}, false},
+		{"HolderWithoutTrustedLease_NeverRemoves", 10 * time.Minute, func(o *Observation) { o.Lease.Valid = false }, false},
+		{"Paused_NeverRemoves", 10 * time.Minute, func(o *Observation) { o.Config.Pause = true }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := holderScenario(tc.silent)
+			if tc.edit != nil {
+				tc.edit(&o)
+			}
+			p := Decide(o)
+			a := findAction(p, ActRemoveStaleMember)
+			switch {
+			case tc.remove && (a == nil || a.Target.Name != "n3" || a.ExpectIndex != 77):
+				t.Fatalf("plan %v: want remove-stale-member n3 expecting index 77, got %+v", p, a)
+			case !tc.remove && a != nil:
+				t.Fatalf("plan %v removes %s", p, a.Target.Name)
+			}
+		})
+	}
+}
+
+// The silence that drives all of this is measured on the observing node's
+// clock from the moment a member's record last changed, not from the
+// reporter's wall-clock timestamp.
+func TestLease_MemberSilence_CountsFromTheLastChangeSeenHere(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	l := NewLease(750 * time.Millisecond)
+	st := fsm.State{Members: map[string]fsm.Member{
+		"n2": {Name: "n2", UpdatedIndex: 5, UpdatedAt: t0.Add(-time.Hour)}, // a skewed wall clock changes nothing
+		"n3": {Name: "n3", UpdatedIndex: 6},
+	}}
+	l.Observe(st, clock.Now())
+	clock.advance(4 * time.Second)
+	st.Members["n2"] = fsm.Member{Name: "n2", UpdatedIndex: 9} // n2 reported again, n3 did not
+	l.Observe(st, clock.Now())
+	clock.advance(time.Second)
+	got := l.silence(clock.Now())
+	if got["n2"] != time.Second || got["n3"] != 5*time.Second {
+		t.Fatalf("silence %v, want n2 1s and n3 5s", got)
+	}
+}
+
+// Through the loop's executor and the real Apply: a member that reported
+// again after the decision is not removed, and that is not an error.
+func TestLoop_RemoveStaleMember_KeepsAMemberThatCameBack(t *testing.T) {
+	ctx := context.Background()
+	cluster := newFakeCluster()
+	for _, c := range []fsm.Command{
+		fsm.UpsertMember{Member: fsm.Member{Name: "n3", State: "streaming"}}, // index 1
+		fsm.AcquireLeader{Member: "n1", TTL: 3},
+	} {
+		if _, err := cluster.Propose(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := New(Config{Name: "n1"}, cluster, &fakePG{})
+	o := l.observe(ctx)
+	rm := Action{Kind: ActRemoveStaleMember, Target: fsm.Member{Name: "n3"}, ExpectIndex: 1}
+	if _, err := cluster.Propose(ctx, fsm.UpsertMember{Member: fsm.Member{Name: "n3", State: "streaming"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.run(ctx, o, rm); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if _, ok := cluster.State().Members["n3"]; !ok {
+		t.Fatalf("n3 reported again and was removed anyway")
+	}
+	rm.ExpectIndex = cluster.State().Members["n3"].UpdatedIndex
+	if err := l.run(ctx, o, rm); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if _, ok := cluster.State().Members["n3"]; ok {
+		t.Fatalf("n3 silent since the decision was not removed")
+	}
+}

@@ -1,0 +1,268 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+// Renewal independent of slow PostgreSQL steps (issue 6 item 2).
+//
+// The HA loop renews at every turn, but a turn can block for a long time in
+// pg_ctl start -w (crash recovery), pg_ctl promote -w and the checkpoint
+// after it. So a background renewer also renews while this node holds a
+// trusted lease, whenever the last renewal was sent loop_wait ago or more.
+// Safety does not change: every renewal, from either side, is the same
+// RenewLeader and moves the trust exactly as lease.go says; they are made
+// one at a time (renewMu).
+//
+// A hung agent must not keep the key. The renewer only extends a trust the
+// loop itself established (acquire, or a renewal in a turn), only while the
+// loop's current plan renews too (so Decide's choice not to renew, e.g.
+// paused with PostgreSQL down or releasing the key, stands), and only while
+// the loop makes progress: the loop sets a progress deadline at the start of
+// every turn and of every step (step bound: primary_start_timeout, counted
+// from when PostgreSQL was first seen down, for a crash recovery;
+// Config.StepTimeout for any other step; loop_wait + StepTimeout between
+// turns). Past it the renewer stops, the trust runs out, the guard and the
+// watchdog fence. A stopped process renews nothing at all.
+//
+// Raft leader elections: a renewal that cannot commit is retried (every
+// renewRetryEvery) until the trust deadline, not given up after one short
+// attempt, so an election of a few seconds inside the trust does not fence a
+// healthy primary. In failsafe mode the retries end failsafeReserve before
+// the deadline, leaving that time for the failsafe heartbeats.
+
+// renewRetryEvery is the pause between renewal attempts that failed for
+// lack of Raft.
+const renewRetryEvery = 100 * time.Millisecond
+
+// failsafeReserve is left before the trust deadline for failsafe heartbeats.
+const failsafeReserve = 300 * time.Millisecond
+
+// progress is what the background renewer knows of the loop (under Loop.mu).
+type progress struct {
+	deadline time.Time // the loop must have moved on by then
+	lastSent time.Time // sent time of the last committed renewal
+	stalled  bool      // logged that the renewer stopped
+	renewing bool      // the loop's current plan renews the lease
+	pgSteps  int       // starts/promotions in flight (guard must not drop)
+}
+
+// boottime reads CLOCK_BOOTTIME; 0 when it cannot.
+func boottime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+// madeProgress notes that the loop moved on; the renewer keeps renewing
+// for bound from now.
+func (l *Loop) madeProgress(bound time.Duration) {
+	now := l.cfg.Clock.Now()
+	l.mu.Lock()
+	l.progress.deadline = now.Add(bound)
+	l.progress.stalled = false
+	l.mu.Unlock()
+}
+
+// plansRenewal reports whether Decide meant to keep the lease this turn.
+func plansRenewal(p Plan) bool {
+	for _, a := range p.Actions {
+		switch a.Kind {
+		case ActRenew, ActRecoverPrimary, ActAcquire, ActBootstrap:
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Loop) setRenewing(on bool) {
+	l.mu.Lock()
+	l.progress.renewing = on
+	l.mu.Unlock()
+}
+
+// stepBound is how long the loop may spend in action a before the renewer
+// stops: primary_start_timeout since PostgreSQL was first seen down for a
+// recovery (Decide releases the key at the same moment), StepTimeout else.
+func (l *Loop) stepBound(o Observation, a Action) time.Duration {
+	if a.Kind != ActRecoverPrimary {
+		return l.cfg.StepTimeout
+	}
+	d := time.Duration(o.Config.PrimaryStartTimeout) * time.Second
+	if !o.PrimaryDownSince.IsZero() {
+		d -= o.Now.Sub(o.PrimaryDownSince)
+	}
+	return max(d, 0)
+}
+
+// beginPGStep marks a start or promotion in flight; the returned func ends it.
+func (l *Loop) beginPGStep() func() {
+	l.mu.Lock()
+	l.progress.pgSteps++
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		l.progress.pgSteps--
+		l.mu.Unlock()
+	}
+}
+
+func (l *Loop) pgStepInFlight() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.progress.pgSteps > 0
+}
+
+// trusted reports whether this node's lease is trusted now (a suspended
+// VM's lost time counted as passed).
+func (l *Loop) trusted() bool {
+	_, ok, _ := l.lease.Trusted(l.cfg.Clock.Now(), l.cfg.Boottime())
+	return ok
+}
+
+// startedWritable runs after a start as primary or a promotion: PostgreSQL
+// may be writable now, which is allowed only under a trusted lease. If the
+// trust ran out meanwhile, fence at once and drop the lease only once the
+// fence succeeded (the watchdog stays armed otherwise).
+func (l *Loop) startedWritable(ctx context.Context, what string) error {
+	if l.trusted() {
+		return nil
+	}
+	l.log.Error("lease no longer trusted after "+what+": fencing PostgreSQL", "step", what)
+	if l.fence(ctx) {
+		l.dropLease()
+	}
+	return fmt.Errorf("%s: lease no longer trusted; fenced", what)
+}
+
+var (
+	// errNotHolder: the state does not name this node as the key holder.
+	errNotHolder = errors.New("not the leader key holder")
+	// errNotTrusted: the background renewer found no trust to extend.
+	errNotTrusted = errors.New("lease not trusted: nothing to extend")
+)
+
+// renewLease renews the tenure st names (this node's) with the ttl of dyn:
+// one attempt of at most attempt when retryUntil is zero, else attempts
+// until one commits, one is refused, ctx ends or retryUntil passes. When
+// Raft did not commit it and failsafe mode is on, failsafe heartbeats may
+// extend the trust instead.
+func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConfig, attempt time.Duration, retryUntil time.Time) error {
+	l.renewMu.Lock()
+	defer l.renewMu.Unlock()
+	if st.Leader == nil || st.Leader.Member != l.cfg.Name {
+		return errNotHolder
+	}
+	epoch := st.Leader.Epoch
+	ttl := time.Duration(dyn.TTL) * time.Second
+	for {
+		gen, sent, sentBoot := l.lease.Gen(), l.cfg.Clock.Now(), l.cfg.Boottime()
+		if !retryUntil.IsZero() {
+			// The background renewer only extends a trust that still
+			// exists (gen read first: a drop after this check makes the
+			// renewal count for nothing in renewed).
+			if e, ok, _ := l.lease.Trusted(sent, sentBoot); !ok || e != epoch {
+				return errNotTrusted
+			}
+		}
+		// From here the renewal may commit, and the others count from it.
+		l.capTrust(epoch, sent, ttl)
+		timeout := attempt
+		if !retryUntil.IsZero() {
+			if left := retryUntil.Sub(sent); left < timeout {
+				timeout = max(left, 50*time.Millisecond)
+			}
+		}
+		_, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: l.cfg.Name, Epoch: epoch, TTL: dyn.TTL, ProposedAt: time.Now().UTC()})
+		if err == nil {
+			l.renewed(gen, epoch, sent, sentBoot, ttl)
+			l.setFailsafeActive(false)
+			return nil
+		}
+		if fsm.ErrorCode(err) != "" {
+			return err // refused by Apply: it did not and will not commit
+		}
+		l.lease.Unknown(epoch, ttl)
+		next := l.cfg.Clock.Now().Add(renewRetryEvery)
+		if ctx.Err() != nil || retryUntil.IsZero() || !next.Before(retryUntil) {
+			if l.failsafeRenew(ctx, Observation{Self: l.cfg.Name, State: st, Config: dyn}) {
+				return nil
+			}
+			return err
+		}
+		t := time.NewTimer(renewRetryEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// renewInBackground renews a trusted lease while the loop is busy (see the
+// comment at the top of this file).
+func (l *Loop) renewInBackground(ctx context.Context) {
+	t := time.NewTicker(l.cfg.GuardInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := l.cluster.State()
+		if st.Leader == nil || st.Leader.Member != l.cfg.Name {
+			continue
+		}
+		now := l.cfg.Clock.Now()
+		epoch, ok, _ := l.lease.Trusted(now, l.cfg.Boottime())
+		if !ok || epoch != st.Leader.Epoch {
+			continue // only a trust the loop established is extended
+		}
+		dyn := l.dynamicConfig(st, false)
+		l.mu.Lock()
+		p := l.progress
+		stalled := !now.Before(p.deadline)
+		if stalled && !p.stalled {
+			l.progress.stalled = true
+		}
+		l.mu.Unlock()
+		if !p.renewing {
+			continue // Decide did not renew this turn (paused with PostgreSQL down, releasing…)
+		}
+		if stalled {
+			if !p.stalled {
+				l.log.Error("the HA loop made no progress within its step's bound: no longer renewing the lease",
+					"since", now.Sub(p.deadline))
+			}
+			continue
+		}
+		if now.Sub(p.lastSent) < time.Duration(dyn.LoopWait)*time.Second {
+			continue
+		}
+		_, until := l.lease.TrustUntil()
+		if dyn.FailsafeMode {
+			until = until.Add(-failsafeReserve)
+		}
+		err := l.renewLease(ctx, st, dyn, time.Duration(dyn.RetryTimeout)*time.Second, until)
+		switch {
+		case err == nil:
+		case errors.Is(err, fsm.ErrNotLeaderHolder):
+			l.log.Error("the leader key is no longer ours: fencing", "error", err)
+			l.revoke()
+		case errors.Is(err, errNotTrusted):
+		case ctx.Err() == nil:
+			l.log.Warn("background lease renewal failed", "error", err)
+		}
+	}
+}

@@ -1,0 +1,467 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+// fakeWatchdog records its deadlines; disarms go into the PostgreSQL call
+// log too, so tests can check their order against starts and fences.
+type fakeWatchdog struct {
+	mu    sync.Mutex
+	arms  []time.Time
+	armed bool
+	pg    *fakePG
+}
+
+func (w *fakeWatchdog) Arm(until time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.arms = append(w.arms, until)
+	w.armed = true
+	return nil
+}
+
+func (w *fakeWatchdog) Disarm() error {
+	w.mu.Lock()
+	w.armed = false
+	pg := w.pg
+	w.mu.Unlock()
+	if pg != nil {
+		pg.record("disarm")
+	}
+	return nil
+}
+
+func (w *fakeWatchdog) last() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.arms) == 0 {
+		return time.Time{}
+	}
+	return w.arms[len(w.arms)-1]
+}
+
+// eventually polls cond (real time) for up to 5 s.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(2 * time.Millisecond) // polling interval, not a wait for a condition
+	}
+}
+
+func (p *fakePG) indexOf(call string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, c := range p.calls {
+		if c == call {
+			return i
+		}
+	}
+	return -1
+}
+
+func (p *fakePG) log() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.calls...)
+}
+
+func (p *fakePG) count(call string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.calls {
+		if c == call {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *fakePG) crash(gate chan struct{}) {
+	p.mu.Lock()
+	p.st.Running = false
+	p.startGate = gate
+	p.mu.Unlock()
+}
+
+func (c *fakeCluster) setDown(down bool) {
+	c.mu.Lock()
+	c.down = down
+	c.mu.Unlock()
+}
+
+// releaser returns a func closing gate once; it also runs at cleanup
+// (before runLoop's, registered later), so a failed test never leaves the
+// loop blocked in Start.
+func releaser(t *testing.T, gate chan struct{}) func() {
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	return release
+}
+
+// runLoop runs l until the test ends.
+func runLoop(t *testing.T, l *Loop) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// trustLeft is how long the holder still trusts its lease at the fake now.
+func trustLeft(l *Loop, clock *fakeClock) time.Duration {
+	_, until := l.lease.TrustUntil()
+	return until.Sub(clock.Now())
+}
+
+// Item 1: the ttl is lowered from 30 to 3 and raised again; the holder's
+// trust and the watchdog's deadline follow the ttl written by each renewal,
+// down as well as up, and the key carries that ttl.
+func TestLoop_TTLChanged_TrustAndWatchdogFollowTheRenewedTTL(t *testing.T) {
+	wd := &fakeWatchdog{}
+	l, c, _, clock := newLeaderWith(t, map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}, Config{Watchdog: wd})
+	if got, want := wd.last(), t0.Add(30*time.Second-750*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("watchdog armed until +%v, want +%v", got.Sub(t0), want.Sub(t0))
+	}
+	step := func(ttl, loopWait, retry int) {
+		t.Helper()
+		if _, err := c.Propose(context.Background(), fsm.SetConfig{Config: map[string]any{"ttl": ttl, "loop_wait": loopWait, "retry_timeout": retry}}); err != nil {
+			t.Fatal(err)
+		}
+		clock.advance(time.Second)
+		sent := clock.Now()
+		if _, err := l.turn(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		want := sent.Add(time.Duration(ttl)*time.Second - 750*time.Millisecond)
+		if _, until := l.lease.TrustUntil(); !until.Equal(want) {
+			t.Errorf("ttl %d: holder trusts until +%v, want +%v", ttl, until.Sub(t0), want.Sub(t0))
+		}
+		if got := wd.last(); !got.Equal(want) {
+			t.Errorf("ttl %d: watchdog armed until +%v, want +%v", ttl, got.Sub(t0), want.Sub(t0))
+		}
+		if key := c.State().Leader; key.TTL != ttl {
+			t.Errorf("the key says ttl %d after a renewal under ttl %d", key.TTL, ttl)
+		}
+	}
+	step(3, 1, 1)    // lowered: trust and watchdog move down to sent + 2.25 s
+	step(30, 10, 10) // raised: up again to sent + 29.25 s
+}
+
+// Item 2: pg_ctl start -w blocks for a long crash recovery (10 s under a
+// 3 s lease). The background renewer keeps the lease; nothing is fenced;
+// PostgreSQL comes up as primary under a trusted lease.
+func TestLoop_SlowCrashRecovery_RenewedWhileStarting(t *testing.T) {
+	wd := &fakeWatchdog{}
+	l, _, pg, clock := newLeaderWith(t, nil, Config{Watchdog: wd, GuardInterval: 2 * time.Millisecond})
+	wd.pg = pg
+	gate := make(chan struct{})
+	pg.crash(gate)
+	runLoop(t, l)
+	release := releaser(t, gate)
+	eventually(t, "the loop starts PostgreSQL", func() error {
+		if !pg.called("start") {
+			return errors.New("not started")
+		}
+		return nil
+	})
+	for i := 0; i < 40; i++ {
+		clock.advance(250 * time.Millisecond)
+		eventually(t, fmt.Sprintf("renewed by +%v", clock.Now().Sub(t0)), func() error {
+			if left := trustLeft(l, clock); left < 1250*time.Millisecond {
+				return fmt.Errorf("trust left %v", left)
+			}
+			return nil
+		})
+	}
+	if pg.called("fence") || pg.called("disarm") {
+		t.Fatalf("fenced during a start that stayed within primary_start_timeout: %v", pg.log())
+	}
+	release()
+	eventually(t, "PostgreSQL runs as primary", func() error {
+		if st := pg.Observe(context.Background()); !st.Running || st.InRecovery || !pg.called("start-returned") {
+			return fmt.Errorf("%+v", st)
+		}
+		return nil
+	})
+	if !l.trusted() || pg.called("fence") {
+		t.Fatalf("after the start: trusted %v, calls %v", l.trusted(), pg.log())
+	}
+}
+
+// Item 2: a start that hangs past primary_start_timeout: the renewer stops
+// at that bound, the trust runs out and the guard fences, so a hung agent
+// does not keep the key.
+func TestLoop_StartHangsPastPrimaryStartTimeout_RenewalStopsAndGuardFences(t *testing.T) {
+	l, c, pg, clock := newLeaderWith(t, map[string]any{"primary_start_timeout": 5}, Config{GuardInterval: 2 * time.Millisecond})
+	gate := make(chan struct{})
+	pg.crash(gate)
+	runLoop(t, l)
+	releaser(t, gate)
+	eventually(t, "the loop starts PostgreSQL", func() error {
+		if !pg.called("start") {
+			return errors.New("not started")
+		}
+		return nil
+	})
+	for clock.Now().Before(t0.Add(4500 * time.Millisecond)) {
+		clock.advance(250 * time.Millisecond)
+		eventually(t, "renewed", func() error {
+			if left := trustLeft(l, clock); left < 1250*time.Millisecond {
+				return fmt.Errorf("trust left %v", left)
+			}
+			return nil
+		})
+	}
+	if pg.called("fence") {
+		t.Fatal("fenced within primary_start_timeout")
+	}
+	clock.advance(750 * time.Millisecond) // +5.25 s: past the bound
+	time.Sleep(20 * time.Millisecond)     // a renewal racing the bound may still finish
+	idx := c.State().LeaderIndex
+	for i := 0; i < 13; i++ { // to +8.5 s: past the bound + the 2.25 s trust
+		clock.advance(250 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // give the renewer a chance to do the wrong thing
+	}
+	eventually(t, "the guard fences", func() error {
+		if !pg.called("fence") {
+			return errors.New("not fenced")
+		}
+		return nil
+	})
+	if got := c.State().LeaderIndex; got != idx {
+		t.Errorf("the key was renewed (index %d -> %d) past primary_start_timeout", idx, got)
+	}
+	if l.trusted() {
+		t.Fatal("still trusted 3 s past primary_start_timeout")
+	}
+}
+
+// Item 2: the guard's fence finds no postmaster because a start is still
+// in flight (no quorum: the lease ran out meanwhile). It must not disarm the
+// watchdog then; when the start comes up writable the loop sees the lease
+// untrusted, fences again, and only then disarms.
+func TestLoop_FenceDuringStart_WatchdogStaysArmedUntilTheStartIsFencedToo(t *testing.T) {
+	wd := &fakeWatchdog{}
+	l, c, pg, clock := newLeaderWith(t, nil, Config{Watchdog: wd, GuardInterval: 2 * time.Millisecond})
+	wd.pg = pg
+	gate := make(chan struct{})
+	pg.crash(gate)
+	runLoop(t, l)
+	release := releaser(t, gate)
+	eventually(t, "the loop starts PostgreSQL", func() error {
+		if !pg.called("start") {
+			return errors.New("not started")
+		}
+		return nil
+	})
+	c.setDown(true)
+	clock.advance(3 * time.Second) // past sent + 2.25 s
+	eventually(t, "the guard fences", func() error {
+		if !pg.called("fence") {
+			return errors.New("not fenced")
+		}
+		return nil
+	})
+	if pg.called("disarm") {
+		t.Fatalf("watchdog disarmed by a fence while a start was in flight: %v", pg.log())
+	}
+	release()
+	eventually(t, "the started PostgreSQL is fenced and then the watchdog disarmed", func() error {
+		ret, dis := pg.indexOf("start-returned"), pg.indexOf("disarm")
+		if ret < 0 || dis < ret {
+			return fmt.Errorf("calls %v", pg.log())
+		}
+		for _, c := range pg.log()[ret:dis] {
+			if c == "fence" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no fence between the start returning and the disarm: %v", pg.log())
+	})
+	if st := pg.Observe(context.Background()); st.Running && !st.InRecovery {
+		t.Fatalf("writable without a trusted lease: %+v", st)
+	}
+}
+
+// Item 2: Raft has no leader for 10 s within a 29.25 s trust (ttl 30,
+// loop_wait 10): the renewal is retried from the background, independently
+// of the loop's turns, until it commits; the primary is never fenced, not
+// even past the trust of the renewal before the outage.
+func TestLoop_RaftOutageWithinTheTrust_RenewalRetriedNoFence(t *testing.T) {
+	l, c, pg, clock := newLeaderWith(t, map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}, Config{GuardInterval: 2 * time.Millisecond})
+	before := l.Snapshot().LastRun
+	runLoop(t, l) // turns every 10 s of real time: at most one during this test
+	eventually(t, "the first turn ran", func() error {
+		if !l.Snapshot().LastRun.After(before) {
+			return errors.New("no turn yet")
+		}
+		return nil
+	})
+	c.setDown(true)
+	clock.advance(10500 * time.Millisecond) // renewal due; attempts fail
+	clock.advance(10 * time.Second)
+	c.setDown(false)
+	eventually(t, "a retried renewal commits", func() error {
+		if left := trustLeft(l, clock); left < 28*time.Second {
+			return fmt.Errorf("trust left %v", left)
+		}
+		return nil
+	})
+	clock.advance(10 * time.Second) // +30.5 s: past the trust of the renewal before the outage
+	time.Sleep(20 * time.Millisecond)
+	if pg.called("fence") || !l.trusted() {
+		t.Fatalf("a healthy primary was fenced by a Raft outage inside its trust: trusted %v, %v", l.trusted(), pg.log())
+	}
+}
+
+// Item 5: the VM is suspended while holding the lease: the monotonic
+// clock stood still, CLOCK_BOOTTIME did not. The guard fences.
+func TestLoop_SuspendedVM_GuardFencesOnBootTime(t *testing.T) {
+	var mu sync.Mutex
+	boot := 100 * time.Second
+	readBoot := func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return boot
+	}
+	l, _, pg, _ := newLeaderWith(t, map[string]any{"loop_wait": 3, "ttl": 10, "retry_timeout": 3}, Config{GuardInterval: 2 * time.Millisecond, Boottime: readBoot})
+	before := l.Snapshot().LastRun
+	runLoop(t, l)
+	eventually(t, "the first turn ran", func() error {
+		if !l.Snapshot().LastRun.After(before) {
+			return errors.New("no turn yet")
+		}
+		return nil
+	})
+	if pg.called("fence") {
+		t.Fatal("fenced before the suspend")
+	}
+	mu.Lock()
+	boot += 20 * time.Second // slept 20 s; the monotonic clock missed it
+	mu.Unlock()
+	eventually(t, "the guard fences", func() error {
+		if !pg.called("fence") {
+			return errors.New("not fenced")
+		}
+		return nil
+	})
+}
+
+// n2's loop in a three-member cluster whose leader n1's lease expired.
+func takeoverLoop(t *testing.T) (*Loop, *fakeCluster, *fakeClock, Observation) {
+	t.Helper()
+	o := scenario()
+	o.Config.FailsafeMode = true
+	o.Lease = LeaseView{Expired: true}
+	c := newFakeCluster()
+	c.st = o.State.Clone()
+	c.index = o.State.LeaderIndex
+	clock := &fakeClock{now: t0}
+	l := New(Config{Name: "n2", Clock: clock}, c, &fakePG{st: o.PG})
+	return l, c, clock, o
+}
+
+// Item 8: a heartbeat accepted after Decide looked (so the plan says take
+// over) stops the takeover; once its ttl passed the takeover goes ahead.
+func TestLoop_FailsafeHeartbeatAcceptedBeforeTakeover_TakeoverRefused(t *testing.T) {
+	l, c, clock, o := takeoverLoop(t)
+	if err := l.FailsafeHeartbeat("n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.acquire(context.Background(), o, o.State.LeaderIndex); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.State().LeaderName(); got != "n1" {
+		t.Fatalf("took the key (%s) while a failsafe heartbeat from n1 was valid", got)
+	}
+	clock.advance(3 * time.Second)
+	if err := l.acquire(context.Background(), o, o.State.LeaderIndex); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.State().LeaderName(); got != "n2" {
+		t.Fatalf("leader %s after the heartbeat's ttl; want n2", got)
+	}
+}
+
+// Item 8: once a takeover began, no heartbeat is accepted.
+func TestLoop_TakeoverBegun_FailsafeHeartbeatRefused(t *testing.T) {
+	l, _, _, o := takeoverLoop(t)
+	if why := l.beginTakeover(o); why != "" {
+		t.Fatal(why)
+	}
+	if err := l.FailsafeHeartbeat("n1"); err == nil {
+		t.Fatal("a heartbeat was accepted after a takeover began")
+	}
+}
+
+// Item 8: a failsafe round with nobody to ask is no success: a lone
+// member without Raft fences as without failsafe mode.
+func TestLoop_FailsafeWithNoPeers_NotASuccess(t *testing.T) {
+	l, c, pg, clock := newLeader(t, map[string]any{"failsafe_mode": true}, fakePeers{})
+	c.setDown(true)
+	for i := 0; i < 4; i++ {
+		clock.advance(time.Second)
+		l.turn(context.Background())
+	}
+	if !pg.called("fence") {
+		t.Fatal("not fenced although no member could accept a failsafe heartbeat")
+	}
+}
+
+// A renewal sent before the lease was dropped (release, demotion, a fence
+// racing the background renewer) does not bring the trust back when it
+// commits.
+func TestLoop_RenewalCommittedAfterDrop_NotTrusted(t *testing.T) {
+	wd := &fakeWatchdog{}
+	l, _, _, clock := newLeaderWith(t, nil, Config{Watchdog: wd})
+	gen := l.lease.Gen()
+	l.dropLease()
+	l.renewed(gen, 2, clock.Now(), 0, 3*time.Second)
+	if epoch, until := l.lease.TrustUntil(); epoch != 0 || !until.IsZero() {
+		t.Fatalf("trust back after a drop: epoch %d until %v", epoch, until)
+	}
+}
+
+// Decide's choice not to renew stands: paused with PostgreSQL down, the
+// plan renews nothing, and neither does the background renewer.
+func TestLoop_PausedWithPostgresDown_BackgroundRenewerDoesNotRenew(t *testing.T) {
+	l, c, pg, clock := newLeaderWith(t, nil, Config{GuardInterval: 2 * time.Millisecond})
+	if _, err := c.Propose(context.Background(), fsm.SetConfig{Config: map[string]any{"pause": true}}); err != nil {
+		t.Fatal(err)
+	}
+	pg.crash(nil)
+	before := l.Snapshot().LastRun
+	runLoop(t, l)
+	eventually(t, "a paused turn ran", func() error {
+		if !l.Snapshot().LastRun.After(before) {
+			return errors.New("no turn yet")
+		}
+		return nil
+	})
+	idx := c.State().LeaderIndex
+	clock.advance(1500 * time.Millisecond) // past loop_wait since the last renewal
+	time.Sleep(50 * time.Millisecond)      // give the renewer a chance to do the wrong thing
+	if got := c.State().LeaderIndex; got != idx {
+		t.Fatalf("the key was renewed (index %d -> %d) although the paused plan renews nothing", idx, got)
+	}
+}

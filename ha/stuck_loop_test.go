@@ -1,0 +1,128 @@
+package ha
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+// stuckReplicaLoop runs n2's loop as a standby of n1, whose key n1 keeps
+// renewing; n2's PostgreSQL runs in recovery and does not stream.
+func stuckReplicaLoop(t *testing.T, problem StreamProblem) (*Loop, *fakeCluster, *fakePG, *fakeClock, func()) {
+	t.Helper()
+	c, clock := newFakeCluster(), &fakeClock{now: t0}
+	ctx := context.Background()
+	must := func(_ uint64, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(c.Propose(ctx, fsm.SetConfig{Config: map[string]any{"loop_wait": 1, "ttl": 3, "retry_timeout": 1, "postgresql": map[string]any{"use_pg_rewind": true}}}))
+	must(c.Propose(ctx, fsm.ClaimInitialize{Member: "n1"}))
+	must(c.Propose(ctx, fsm.SetInitialize{Member: "n1", SystemID: "7001"}))
+	must(c.Propose(ctx, fsm.AcquireLeader{Member: "n1", ExpectIndex: c.State().LeaderIndex, TTL: 3}))
+	must(c.Propose(ctx, fsm.UpsertMember{Member: fsm.Member{Name: "n1", Host: "127.0.0.1", Port: 5432, Role: fsm.RolePrimary, State: "running", Timeline: 2}}))
+	epoch := c.State().Leader.Epoch
+	renew := func() { must(c.Propose(ctx, fsm.RenewLeader{Member: "n1", Epoch: epoch, TTL: 3})) }
+	pg := &fakePG{st: PGStatus{DataDir: DataDirValid, SystemID: "7001", Running: true, InRecovery: true, Timeline: 2,
+		Following: "n1", StreamProblem: problem, StreamDetail: "requested WAL segment 000000020000000000000003 has already been removed"}}
+	l := New(Config{Name: "n2", Clock: clock}, c, pg)
+	return l, c, pg, clock, renew
+}
+
+// turnFor runs one loop turn per second of fake time for d.
+func turnFor(t *testing.T, l *Loop, clock *fakeClock, renew func(), d time.Duration) {
+	t.Helper()
+	for end := clock.Now().Add(d); clock.Now().Before(end); clock.advance(time.Second) {
+		renew()
+		if _, err := l.turn(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestLoop_StandbyWhoseWALWasRemoved_IsMovedAsideAfterFiveTurnsAndSaysWhy(t *testing.T) {
+	l, c, pg, clock, renew := stuckReplicaLoop(t, StreamWALRemoved)
+	turnFor(t, l, clock, renew, 4*time.Second)
+	if pg.called("move-aside") || pg.called("rewind") {
+		t.Fatalf("repaired before five loop turns: %v", pg.calls)
+	}
+	if p := c.State().Members["n2"].Problem; !strings.Contains(p, "has already been removed") {
+		t.Errorf("published problem %q; want the log line", p)
+	}
+	turnFor(t, l, clock, renew, 3*time.Second)
+	if !pg.called("move-aside") || pg.called("rewind") {
+		t.Fatalf("calls %v; want move-aside and no rewind (the primary removed the WAL)", pg.calls)
+	}
+}
+
+func TestLoop_StandbyOnAnUnknownTimeline_IsRewoundOnceThenMovedAside(t *testing.T) {
+	l, _, pg, clock, renew := stuckReplicaLoop(t, StreamTimeline)
+	turnFor(t, l, clock, renew, 7*time.Second)
+	if !pg.called("rewind") || pg.called("move-aside") {
+		t.Fatalf("calls %v; want one rewind first", pg.calls)
+	}
+	// The fake rewind changed nothing: still not streaming, so the next
+	// repair in this tenure moves the directory aside.
+	turnFor(t, l, clock, renew, 7*time.Second)
+	rewinds := 0
+	for _, call := range pg.calls {
+		if call == "rewind" {
+			rewinds++
+		}
+	}
+	if rewinds != 1 || !pg.called("move-aside") {
+		t.Fatalf("calls %v; want exactly one rewind, then move-aside", pg.calls)
+	}
+}
+
+func TestLoop_StandbyStreamingAgain_ClearsItsProblem(t *testing.T) {
+	l, c, pg, clock, renew := stuckReplicaLoop(t, StreamWALRemoved)
+	turnFor(t, l, clock, renew, 2*time.Second)
+	pg.mu.Lock()
+	pg.st.Streaming, pg.st.StreamProblem, pg.st.StreamDetail = true, StreamOK, ""
+	pg.mu.Unlock()
+	turnFor(t, l, clock, renew, 10*time.Second)
+	if pg.called("move-aside") || pg.called("rewind") {
+		t.Fatalf("a streaming standby was repaired: %v", pg.calls)
+	}
+	if p := c.State().Members["n2"].Problem; p != "" {
+		t.Errorf("published problem %q after streaming again; want none", p)
+	}
+}
+
+// unreachablePG's pg_rewind never reaches its source.
+type unreachablePG struct{ *fakePG }
+
+func (p unreachablePG) Rewind(context.Context, fsm.Member) error {
+	p.record("rewind")
+	return fmt.Errorf("rewind /data: %w", ErrRewindSourceUnreachable)
+}
+
+// A former primary sees a leader whose member record is stale (its host is
+// down): pg_rewind cannot connect. That is no failed rewind, so the data
+// directory is not moved aside; the rewind is tried again.
+func TestLoop_RewindSourceUnreachable_RetriesInsteadOfMovingAside(t *testing.T) {
+	_, c, pg, clock, renew := stuckReplicaLoop(t, StreamOK)
+	pg.st.Running, pg.st.InRecovery, pg.st.Timeline = false, false, 1
+	l := New(Config{Name: "n2", Clock: clock}, c, unreachablePG{pg})
+	for i := 0; i < 3; i++ {
+		renew()
+		l.turn(context.Background())
+		clock.advance(time.Second)
+	}
+	rewinds := 0
+	for _, call := range pg.calls {
+		if call == "rewind" {
+			rewinds++
+		}
+	}
+	if rewinds != 3 || pg.called("move-aside") {
+		t.Fatalf("calls %v; want three rewind attempts and no move-aside", pg.calls)
+	}
+}
