@@ -17,9 +17,9 @@ import (
 	"time"
 )
 
-// patchConfig sends PATCH /config with body to n, retrying while the
+// patchConfigRetrying sends PATCH /config with body to n, retrying while the
 // agent's API is not up yet, and fails on a non-200 answer.
-func patchConfig(t testing.TB, n *node, body string) {
+func patchConfigRetrying(t testing.TB, n *node, body string) {
 	t.Helper()
 	waitFor(t, 30*time.Second, "PATCH /config "+body+" on "+n.name, func() error {
 		req, err := http.NewRequest(http.MethodPatch, n.apiURL()+"/config", bytes.NewBufferString(body))
@@ -44,7 +44,7 @@ func patchConfig(t testing.TB, n *node, body string) {
 // paused.
 func pauseCluster(t testing.TB, c *cluster) {
 	t.Helper()
-	patchConfig(t, c.nodes[0], `{"pause": true}`)
+	patchConfigRetrying(t, c.nodes[0], `{"pause": true}`)
 	for _, n := range c.nodes {
 		n := n
 		waitFor(t, 15*time.Second, n.name+" paused", func() error {
@@ -95,7 +95,7 @@ func TestMaintenance_PausedKilledPostmasterStaysDown_ResumeRestoresService(t *te
 	t.Logf("after %v paused: %s still down, no node promoted", time.Since(t0).Round(time.Millisecond), old.name)
 
 	t1 := time.Now()
-	patchConfig(t, b.c.nodes[1], `{"pause": false}`)
+	patchConfigRetrying(t, b.c.nodes[1], `{"pause": false}`)
 	leader := waitConverged(b.c, 60*time.Second)
 	rto := b.w.waitWritesOn(t, leader, t1, 30*time.Second)
 	t.Logf("resumed: %s leads, first acknowledged write %v after resume", leader.name, rto.Round(time.Millisecond))
@@ -142,7 +142,7 @@ func TestMaintenance_PausedPrimaryWithoutQuorum_IsFenced(t *testing.T) {
 	for _, n := range reps {
 		n.start()
 	}
-	patchConfig(t, reps[0], `{"pause": false}`)
+	patchConfigRetrying(t, reps[0], `{"pause": false}`)
 	leader := waitConverged(b.c, 90*time.Second)
 	t.Logf("agents back and resumed: %s leads", leader.name)
 	b.finish(asyncMode)

@@ -11,19 +11,6 @@ import (
 	"time"
 )
 
-// count returns how many lines contain sub.
-func (b *lineBuffer) count(sub string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for _, l := range b.lines {
-		if strings.Contains(l, sub) {
-			n++
-		}
-	}
-	return n
-}
-
 // README ("Configuration"): SIGHUP re-reads the file; an invalid file is
 // reported and the running configuration kept whole. Each invalid file
 // below also carries a valid change (work_mem 64MB) that must not be
