@@ -131,11 +131,20 @@ func New(cfg Config, cluster Cluster, pg Postgres) *Loop {
 	}
 }
 
-// Snapshot returns the last observation summary.
+// Snapshot returns the last observation summary. HoldsLeaderKey is checked
+// again against the trust deadline now: the deadline passes between turns
+// (a turn of a cut-off primary waits on proposals), and /primary must answer
+// 503 the moment this node stops trusting its lease, not at the next publish.
 func (l *Loop) Snapshot() Snapshot {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.snap
+	s := l.snap
+	l.mu.Unlock()
+	if s.HoldsLeaderKey {
+		if _, until := l.lease.TrustUntil(); !l.cfg.Clock.Now().Before(until) {
+			s.HoldsLeaderKey = false
+		}
+	}
+	return s
 }
 
 // Wake makes the loop run its next turn now.
@@ -404,10 +413,23 @@ func (l *Loop) proposeTimeout(o Observation) time.Duration {
 // Shutdown stops PostgreSQL cleanly and, when this node led, gives the key
 // back only after PostgreSQL stopped, so the replicas got every WAL record
 // a clean shutdown sends before anyone else may take over.
+//
+// When the whole cluster stops at once (every agent gets SIGTERM together),
+// the replicas' agents used to exit while the leader was still stopping
+// PostgreSQL, so its release found no Raft quorum and the key had to
+// expire. So the holder first publishes its member state as "stopping",
+// and an agent that does not hold the key keeps its Raft peer (it returns
+// later) until a stopping holder has given the key back, bounded by
+// stoppingHolderWait.
 func (l *Loop) Shutdown(ctx context.Context) error {
 	st := l.cluster.State()
+	holder := st.Leader != nil && st.Leader.Member == l.cfg.Name
+	if holder {
+		l.publishStopping(ctx, st)
+	}
 	stopErr := l.pg.Stop(ctx)
-	if st.Leader == nil || st.Leader.Member != l.cfg.Name {
+	if !holder {
+		l.waitForStoppingHolder(ctx)
 		return stopErr
 	}
 	if stopErr != nil {
@@ -422,7 +444,58 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 	if _, err := l.cluster.Propose(rctx, fsm.ReleaseLeader{Member: l.cfg.Name, Epoch: st.Leader.Epoch}); err != nil {
 		return fmt.Errorf("release leader key (it will expire instead): %w", err)
 	}
+	l.log.Info("gave the leader key back", "epoch", st.Leader.Epoch)
 	return nil
+}
+
+// memberStopping is the member state a key holder publishes while it shuts
+// down (Patroni's name for it).
+const memberStopping = "stopping"
+
+// stoppingHolderWait bounds how long a stopping agent waits for a stopping
+// key holder to give the key back.
+const stoppingHolderWait = 10 * time.Second
+
+// publishStopping reports this member as stopping, best effort (one short
+// proposal: without quorum there is nobody to tell).
+func (l *Loop) publishStopping(ctx context.Context, st fsm.State) {
+	m, ok := st.Members[l.cfg.Name]
+	if !ok {
+		return
+	}
+	m.State = memberStopping
+	m.UpdatedAt = time.Now().UTC()
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := l.cluster.Propose(pctx, fsm.UpsertMember{Member: m}); err != nil {
+		l.log.Debug("publishing the stopping state failed", "error", err)
+	}
+}
+
+// waitForStoppingHolder returns once no other member holds the key while
+// reporting itself stopping, or after stoppingHolderWait.
+func (l *Loop) waitForStoppingHolder(ctx context.Context) {
+	deadline := time.NewTimer(stoppingHolderWait)
+	defer deadline.Stop()
+	logged := false
+	for {
+		ch := l.cluster.Changed()
+		st := l.cluster.State()
+		if st.Leader == nil || st.Leader.Member == l.cfg.Name || st.Members[st.Leader.Member].State != memberStopping {
+			return
+		}
+		if !logged {
+			l.log.Info("the leader is stopping too: keeping Raft up until it gives the key back", "leader", st.Leader.Member)
+			logged = true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // renewed records a committed acquire or renewal sent at sent (and

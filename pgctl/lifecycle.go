@@ -152,7 +152,10 @@ func (i *Instance) Stop(ctx context.Context, o StopOptions) error {
 	if !alive {
 		return nil
 	}
-	i.closeConn()
+	// Never queue behind a query in flight on our own connection: the lease
+	// guard fences through Stop while the HA loop may be stuck in one. A
+	// busy connection is dropped by withConn once the server is gone.
+	i.closeConnIfIdle()
 	i.logger.Info("stopping postgres", "data_dir", dir, "mode", o.Mode.String())
 	_, _, err := i.cfg.Runner.Run(ctx, nil, i.bin("pg_ctl"), "stop", "-D", dir,
 		"-m", o.Mode.String(), "-w", "-t", seconds(o.Timeout))

@@ -82,6 +82,18 @@ func (i *Instance) closeConn() {
 	}
 }
 
+// closeConnIfIdle is closeConn unless a call holds the connection right now.
+func (i *Instance) closeConnIfIdle() {
+	if !i.mu.TryLock() {
+		return
+	}
+	defer i.mu.Unlock()
+	if i.conn != nil {
+		_ = i.conn.Close(context.Background())
+		i.conn = nil
+	}
+}
+
 // Close drops the cached SQL connection. The Instance stays usable.
 func (i *Instance) Close() error {
 	i.closeConn()
