@@ -23,7 +23,14 @@ import (
 //
 // The ttl is the key's (the last committed one, under the same ceilings as
 // a Raft renewal, lease.go): the members count from the key they see, not
-// from the dynamic configuration.
+// from the dynamic configuration. The caller's snapshot of the key may be
+// older than the last renewal committed (taken before renewMu was
+// acquired: a ttl lowered by a PATCH and committed by the background
+// renewer meanwhile), so the extension uses the lowest of that snapshot's
+// ttl, the last committed renewal's and the unknown-outcome ceiling
+// (Lease.FailsafeTTL). A member whose takeover could win the
+// compare-and-swap has seen the last committed renewal, so it holds off for
+// at least that ttl after the heartbeat.
 //
 // Accepting a heartbeat and starting a takeover are one step under Loop.mu
 // (issue 6 item 8): FailsafeHeartbeat refuses once a takeover began
@@ -117,7 +124,12 @@ func (l *Loop) failsafeRenew(ctx context.Context, o Observation) bool {
 		l.setFailsafeActive(false)
 		return false
 	}
-	l.renewed(gen, o.State.Leader.Epoch, sent, sentBoot, time.Duration(o.State.Leader.TTL)*time.Second)
+	// o may be a snapshot taken before renewMu was acquired, older than the
+	// last committed renewal: count with the lowest ttl the members may
+	// hold off for (Lease.FailsafeTTL), never o's key ttl alone.
+	epoch := o.State.Leader.Epoch
+	ttl := l.lease.FailsafeTTL(epoch, time.Duration(o.State.Leader.TTL)*time.Second)
+	l.renewed(gen, epoch, sent, sentBoot, ttl)
 	if !l.failsafeActiveNow() {
 		l.log.Warn("Raft unavailable: keeping the primary role in failsafe mode (every member accepted the heartbeat)")
 	}

@@ -85,6 +85,10 @@ type Lease struct {
 	// whose outcome stayed unknown (0: none).
 	ceilingEpoch uint64
 	ceilingTTL   time.Duration
+	// renewedTTL is the ttl the trust of tenure epoch was last counted
+	// with (the committed renewal's, under the ceiling): failsafe
+	// extensions never use more (FailsafeTTL).
+	renewedTTL time.Duration
 	// gen counts Drop and Revoke calls: a renewal sent before one of them
 	// must not bring the trust back when it commits (Loop.renewed).
 	gen     uint64
@@ -137,6 +141,27 @@ func (l *Lease) Renewed(epoch uint64, sent time.Time, sentBoot, ttl time.Duratio
 	l.epoch = epoch
 	l.trustUntil = sent.Add(ttl - l.FenceMargin)
 	l.sentMono, l.sentBoot = sent, sentBoot
+	l.renewedTTL = ttl
+}
+
+// FailsafeTTL is the ttl a failsafe extension of tenure epoch may count
+// with: the lowest of the key's ttl as the caller saw it (keyTTL, possibly
+// from a snapshot taken before the last renewal committed), the ttl of the
+// last committed renewal and the ceiling left by unknown outcomes. A member
+// whose compare-and-swap could succeed saw the last committed renewal, so
+// it holds off for that renewal's ttl (or a later one's) after the
+// heartbeat; never trust longer than that (issue 6 item 1, review item 2).
+func (l *Lease) FailsafeTTL(epoch uint64, keyTTL time.Duration) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ttl := keyTTL
+	if epoch == l.epoch && l.renewedTTL > 0 && l.renewedTTL < ttl {
+		ttl = l.renewedTTL
+	}
+	if epoch == l.ceilingEpoch && l.ceilingTTL > 0 && l.ceilingTTL < ttl {
+		ttl = l.ceilingTTL
+	}
+	return ttl
 }
 
 // Sending caps the trust of tenure epoch before a renewal with ttl is sent
