@@ -202,7 +202,13 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 		}
 	}
 	oldTimeline := o.PG.Timeline
+	// The step is marked in flight before the trust is checked again: a
+	// guard whose fence overlaps it then never drops the lease (loop.go).
 	done := l.beginPGStep() // the guard fences but keeps the lease until we look again
+	if !l.trusted() {
+		done()
+		return errors.New("lease not trusted: not promoting")
+	}
 	switchLSN, err := l.pg.Promote(ctx)
 	done()
 	if terr := l.startedWritable(ctx, "promotion"); terr != nil {
@@ -258,6 +264,10 @@ func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
 			}
 		}
 		done := l.beginPGStep() // the guard fences but keeps the lease until we look again
+		if !l.trusted() {
+			done()
+			return errors.New("lease no longer trusted: not starting as primary")
+		}
 		err := l.pg.Start(ctx, nil)
 		done()
 		if terr := l.startedWritable(ctx, "start as primary"); terr != nil {

@@ -186,6 +186,15 @@ func (l *Loop) watchState(ctx context.Context) {
 // and the start may still come up writable. Until that step returns (it
 // checks the trust itself, startedWritable) the guard keeps fencing and the
 // watchdog stays armed with the passed deadline, so it fences too.
+//
+// "No step in flight" must hold for the whole fence, not just after it
+// (review item 3): a start may begin, or return writable and end, while the
+// fence runs and finds no postmaster; looking only afterwards, the guard saw
+// nothing in flight and disarmed the watchdog before startedWritable fenced.
+// So it compares the step count (begun or ended) before and after its fence
+// and drops only when no step was in flight at either end and none began or
+// ended in between; otherwise it fences again at its next tick, when the
+// postmaster (if any) exists.
 func (l *Loop) guardLease(ctx context.Context) {
 	t := time.NewTicker(l.cfg.GuardInterval)
 	defer t.Stop()
@@ -207,13 +216,14 @@ func (l *Loop) guardLease(ctx context.Context) {
 			logged = epoch
 			l.log.Error("lease not renewed in time: fencing PostgreSQL", "epoch", epoch, "overdue", -left)
 		}
+		busyBefore, nBefore := l.pgStepsNow()
 		if !l.fence(ctx) {
 			continue
 		}
-		if l.pgStepInFlight() {
+		if busyAfter, nAfter := l.pgStepsNow(); busyBefore || busyAfter || nBefore != nAfter {
 			continue
 		}
-		l.dropLease()
+		l.dropLeaseIfUntrusted(epoch)
 		logged = 0
 	}
 }
@@ -454,6 +464,21 @@ func (l *Loop) armLocked() {
 		if err := l.cfg.Watchdog.Arm(until); err != nil {
 			l.log.Error("arming the watchdog failed", "error", err)
 		}
+	}
+}
+
+// dropLeaseIfUntrusted drops the lease of tenure epoch only if it is still
+// not trusted: a renewal that committed while the guard fenced keeps it
+// (and a start that checked the trust after that renewal keeps its guard).
+func (l *Loop) dropLeaseIfUntrusted(epoch uint64) {
+	l.leaseMu.Lock()
+	defer l.leaseMu.Unlock()
+	if e, ok, _ := l.lease.Trusted(l.cfg.Clock.Now(), l.cfg.Boottime()); ok || e != epoch {
+		return
+	}
+	l.lease.Drop()
+	if err := l.cfg.Watchdog.Disarm(); err != nil {
+		l.log.Error("disarming the watchdog failed", "error", err)
 	}
 }
 

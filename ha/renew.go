@@ -49,6 +49,7 @@ type progress struct {
 	lastSent time.Time // sent time of the last committed renewal
 	stalled  bool      // logged that the renewer stopped
 	pgSteps  int       // starts/promotions in flight (guard must not drop)
+	pgStepN  uint64    // starts/promotions begun or ended so far (pgStepsNow)
 }
 
 // boottime reads CLOCK_BOOTTIME; 0 when it cannot.
@@ -85,21 +86,32 @@ func (l *Loop) stepBound(o Observation, a Action) time.Duration {
 }
 
 // beginPGStep marks a start or promotion in flight; the returned func ends it.
+// Both count in pgStepN, so the guard can tell that a step began or ended
+// while its fence ran (pgStepsNow).
 func (l *Loop) beginPGStep() func() {
 	l.mu.Lock()
 	l.progress.pgSteps++
+	l.progress.pgStepN++
 	l.mu.Unlock()
 	return func() {
 		l.mu.Lock()
 		l.progress.pgSteps--
+		l.progress.pgStepN++
 		l.mu.Unlock()
 	}
 }
 
 func (l *Loop) pgStepInFlight() bool {
+	inFlight, _ := l.pgStepsNow()
+	return inFlight
+}
+
+// pgStepsNow reports whether a start or promotion is in flight and how
+// many began or ended so far.
+func (l *Loop) pgStepsNow() (inFlight bool, n uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.progress.pgSteps > 0
+	return l.progress.pgSteps > 0, l.progress.pgStepN
 }
 
 // trusted reports whether this node's lease is trusted now (a suspended

@@ -426,3 +426,75 @@ func TestLoop_RenewalCommittedAfterDrop_NotTrusted(t *testing.T) {
 		t.Fatalf("trust back after a drop: epoch %d until %v", epoch, until)
 	}
 }
+
+// fenceHookPG runs hook the first time Fence finds no postmaster (a start
+// in flight); a Fence on a running postmaster is delayed until the watchdog
+// was disarmed or maxDelay passed, standing in for a loop goroutine that is
+// slow to be scheduled.
+type fenceHookPG struct {
+	*fakePG
+	once     sync.Once
+	hook     func()
+	maxDelay time.Duration
+}
+
+func (p *fenceHookPG) Fence(ctx context.Context) error {
+	if !p.Observe(ctx).Running {
+		p.record("fence-noop")
+		p.once.Do(p.hook)
+		return nil
+	}
+	deadline := time.Now().Add(p.maxDelay)
+	for !p.called("disarm") && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling interval
+	}
+	return p.fakePG.Fence(ctx)
+}
+
+// Review item 3: the guard's fence finds no postmaster while a start is in
+// flight; during that fence the start returns writable and its step ends.
+// The guard must not disarm the watchdog then: only after a fence that
+// stopped the started postmaster.
+func TestLoop_NoopFenceOverlapsTheStartsReturn_WatchdogStaysArmed(t *testing.T) {
+	wd := &fakeWatchdog{}
+	l, c, pg, clock := newLeaderWith(t, nil, Config{Watchdog: wd, GuardInterval: 2 * time.Millisecond, Boottime: noBoot})
+	wd.pg = pg
+	gate := make(chan struct{})
+	hp := &fenceHookPG{fakePG: pg, maxDelay: 200 * time.Millisecond}
+	l.pg = hp
+	hp.hook = func() {
+		close(gate) // the postmaster comes up while this fence runs
+		eventually(t, "the start returned and its step ended", func() error {
+			if !pg.called("start-returned") || l.pgStepInFlight() {
+				return errors.New("start still in flight")
+			}
+			return nil
+		})
+	}
+	pg.crash(gate)
+	runLoop(t, l)
+	eventually(t, "the loop starts PostgreSQL", func() error {
+		if !pg.called("start") {
+			return errors.New("not started")
+		}
+		return nil
+	})
+	c.setDown(true)
+	clock.advance(3 * time.Second)
+	eventually(t, "the watchdog is disarmed", func() error {
+		if !pg.called("disarm") {
+			return fmt.Errorf("calls %v", pg.log())
+		}
+		return nil
+	})
+	ret, dis := pg.indexOf("start-returned"), pg.indexOf("disarm")
+	if ret < 0 || dis < ret {
+		t.Fatalf("calls %v", pg.log())
+	}
+	for _, x := range pg.log()[ret:dis] {
+		if x == "fence" {
+			return
+		}
+	}
+	t.Fatalf("watchdog disarmed after the start returned writable and before any fence stopped it: %v", pg.log())
+}
