@@ -43,7 +43,10 @@ import (
 //     trust is capped at its own sent + ttl - FenceMargin (Sending), and
 //     one that failed without a definite rejection may still commit later
 //     (a forwarded RPC that arrives late), after a newer renewal: its ttl
-//     stays a ceiling for the rest of the tenure (Unknown). With an
+//     stays a ceiling (Unknown) until a later renewal commits that proves
+//     it never can (Superseded): every renewal is a compare-and-swap on
+//     LeaderIndex (RenewLeader.ExpectIndex), so once one commits, those
+//     sent before it, which expected an older index, are dead. With an
 //     unchanged ttl neither ever lowers the trust.
 //   - Failsafe extensions go through the same Renewed with the key's ttl,
 //     so they obey the same ceilings.
@@ -187,6 +190,22 @@ func (l *Lease) Unknown(epoch uint64, ttl time.Duration) {
 	defer l.mu.Unlock()
 	if epoch != l.ceilingEpoch || l.ceilingTTL == 0 || ttl < l.ceilingTTL {
 		l.ceilingEpoch, l.ceilingTTL = epoch, ttl
+	}
+}
+
+// Superseded records that a renewal of tenure epoch carrying ExpectIndex
+// committed. Every renewal sent before it carried an older ExpectIndex
+// (indexes only grow, and it was sent before this one was appended), and
+// LeaderIndex never goes back, so none of them can commit any more: the
+// ceiling their unknown outcomes left is lifted (review item 1: it lasted
+// the whole tenure and, after the ttl was raised, fenced a healthy primary
+// after every renewal). Renewals are made one at a time (Loop.renewMu), so
+// no unknown outcome newer than this renewal exists when it is called.
+func (l *Lease) Superseded(epoch uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ceilingEpoch == epoch {
+		l.ceilingEpoch, l.ceilingTTL = 0, 0
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 // The HA loop renews at every turn, but a turn can block for a long time in
 // pg_ctl start -w (crash recovery), pg_ctl promote -w and the checkpoint
 // after it. So a background renewer also renews while this node holds a
-// trusted lease, whenever the last renewal was sent loop_wait ago or more.
+// trusted lease, whenever the last renewal was sent loop_wait ago or more,
+// or less than half of the trust it gave is left.
 // Safety does not change: every renewal, from either side, is the same
 // RenewLeader and moves the trust exactly as lease.go says; they are made
 // one at a time (renewMu).
@@ -156,6 +157,7 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 	}
 	epoch := st.Leader.Epoch
 	ttl := time.Duration(dyn.TTL) * time.Second
+	renewCASRetries := 3
 	for {
 		gen, sent, sentBoot := l.lease.Gen(), l.cfg.Clock.Now(), l.cfg.Boottime()
 		if !retryUntil.IsZero() {
@@ -174,11 +176,23 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 				timeout = max(left, 50*time.Millisecond)
 			}
 		}
-		_, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: l.cfg.Name, Epoch: epoch, TTL: dyn.TTL, ProposedAt: time.Now().UTC()})
+		expect := l.renewExpectIndex(st)
+		_, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: l.cfg.Name, Epoch: epoch, TTL: dyn.TTL, ProposedAt: time.Now().UTC(), ExpectIndex: expect})
 		if err == nil {
+			// Every renewal sent before this one carried an older
+			// ExpectIndex: none of them can commit any more, so their
+			// unknown-outcome ceiling goes (lease.go).
+			l.lease.Superseded(epoch)
 			l.renewed(gen, epoch, sent, sentBoot, ttl)
 			l.setFailsafeActive(false)
 			return nil
+		}
+		if errors.Is(err, fsm.ErrLeaderChanged) && l.renewExpectIndex(st) != expect && renewCASRetries > 0 {
+			// An earlier renewal with an unknown outcome committed after
+			// all (or the local state lagged): this one did not; try again
+			// on the newer index.
+			renewCASRetries--
+			continue
 		}
 		if fsm.ErrorCode(err) != "" {
 			return err // refused by Apply: it did not and will not commit
@@ -199,6 +213,18 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 		case <-t.C:
 		}
 	}
+}
+
+// renewExpectIndex is the LeaderIndex a renewal of st's tenure expects:
+// the freshest local state's when it still names the same tenure, else
+// st's (the renewal is then refused anyway).
+func (l *Loop) renewExpectIndex(st fsm.State) uint64 {
+	cur := l.cluster.State()
+	if cur.Leader != nil && st.Leader != nil && cur.Leader.Member == st.Leader.Member &&
+		cur.Leader.Epoch == st.Leader.Epoch && cur.LeaderIndex > st.LeaderIndex {
+		return cur.LeaderIndex
+	}
+	return st.LeaderIndex
 }
 
 // renewInBackground renews a trusted lease while the loop is busy (see the
@@ -236,10 +262,14 @@ func (l *Loop) renewInBackground(ctx context.Context) {
 			}
 			continue
 		}
-		if now.Sub(p.lastSent) < time.Duration(dyn.LoopWait)*time.Second {
+		// Renew every loop_wait, and sooner when less than half of the
+		// trust the last renewal gave is left (a ceiling or a lowered ttl
+		// can make the trust shorter than loop_wait: review item 1).
+		_, until := l.lease.TrustUntil()
+		if now.Sub(p.lastSent) < time.Duration(dyn.LoopWait)*time.Second &&
+			until.Sub(now) >= until.Sub(p.lastSent)/2 {
 			continue
 		}
-		_, until := l.lease.TrustUntil()
 		if dyn.FailsafeMode {
 			until = until.Add(-failsafeReserve)
 		}

@@ -498,3 +498,67 @@ func TestLoop_NoopFenceOverlapsTheStartsReturn_WatchdogStaysArmed(t *testing.T) 
 	}
 	t.Fatalf("watchdog disarmed after the start returned writable and before any fence stopped it: %v", pg.log())
 }
+
+// Review item 1: one renewal with an unknown outcome under ttl 3 (a Raft
+// election) left its ttl as a ceiling for the rest of the tenure; after the
+// ttl was raised to 30 (loop_wait 10) every renewal wrote ttl 30 but was
+// trusted for 2.25 s only and renewed every 10 s: fenced after each one. A
+// later committed renewal (a compare-and-swap on LeaderIndex) proves the
+// uncertain one can never commit, so the ceiling goes.
+func TestLoop_UnknownRenewalThenTTLRaised_NextCommitLiftsTheCeiling(t *testing.T) {
+	l, c, _, clock := newLeaderWith(t, nil, Config{Boottime: noBoot})
+	c.setDown(true)
+	clock.advance(500 * time.Millisecond)
+	l.turn(context.Background()) // renewal fails, outcome unknown: ceiling 3 s
+	c.setDown(false)
+	clock.advance(500 * time.Millisecond)
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Propose(context.Background(), fsm.SetConfig{Config: map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Second)
+	sent := clock.Now()
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if key := c.State().Leader; key.TTL != 30 {
+		t.Fatalf("key ttl %d, want 30", key.TTL)
+	}
+	_, until := l.lease.TrustUntil()
+	if got, want := until.Sub(sent), 30*time.Second-750*time.Millisecond; got != want {
+		t.Fatalf("holder trusts until sent+%v after a committed ttl-30 renewal, want sent+%v", got, want)
+	}
+}
+
+// Review item 1: while the renewal with the unknown outcome may still
+// commit (nothing committed since), its ttl stays a ceiling.
+func TestLoop_UnknownRenewalNotSuperseded_CeilingStays(t *testing.T) {
+	l, _, _, clock := newLeaderWith(t, map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}, Config{Boottime: noBoot})
+	l.lease.Unknown(l.cluster.State().Leader.Epoch, 3*time.Second)
+	sent := clock.Now()
+	l.renewed(l.lease.Gen(), l.cluster.State().Leader.Epoch, sent, 0, 30*time.Second)
+	if _, until := l.lease.TrustUntil(); until.Sub(sent) != 2250*time.Millisecond {
+		t.Fatalf("trust sent+%v with an uncertain ttl-3 renewal outstanding, want sent+2.25s", until.Sub(sent))
+	}
+}
+
+// Review item 1: the renewal with the unknown outcome did commit; the next
+// one, expecting the older index, is refused and retried on the new index.
+func TestLoop_UnknownRenewalCommittedLate_NextRenewalRetriesOnTheNewIndex(t *testing.T) {
+	l, c, _, clock := newLeaderWith(t, nil, Config{Boottime: noBoot})
+	st := c.State()
+	// The renewal whose answer got lost commits now.
+	if _, err := c.Propose(context.Background(), fsm.RenewLeader{Member: "n1", Epoch: st.Leader.Epoch, TTL: 3, ExpectIndex: st.LeaderIndex}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Second)
+	sent := clock.Now()
+	if err := l.renewLease(context.Background(), st, l.dynamicConfig(st, false), time.Second, time.Time{}); err != nil {
+		t.Fatalf("renewal on a stale snapshot: %v", err)
+	}
+	if _, until := l.lease.TrustUntil(); until.Sub(sent) != 2250*time.Millisecond {
+		t.Fatalf("trust sent+%v, want sent+2.25s", until.Sub(sent))
+	}
+}
