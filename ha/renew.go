@@ -22,6 +22,9 @@ import (
 // RenewLeader and moves the trust exactly as lease.go says; they are made
 // one at a time (renewMu).
 //
+// The renewer renews only while the latest plan keeps or takes the key
+// (plansKey): when Decide waits instead, the key must be allowed to expire.
+//
 // A hung agent must not keep the key. The renewer only extends a trust the
 // loop itself established (acquire, or a renewal in a turn), and only while
 // the loop makes progress: the loop sets a progress deadline at the start of
@@ -51,6 +54,29 @@ type progress struct {
 	stalled  bool      // logged that the renewer stopped
 	pgSteps  int       // starts/promotions in flight (guard must not drop)
 	pgStepN  uint64    // starts/promotions begun or ended so far (pgStepsNow)
+	wantKey  bool      // the latest plan keeps or takes the key (plansKey)
+}
+
+// plansKey reports whether a plan keeps or takes the leader key: only then
+// may the background renewer renew, until the next plan (review item 4:
+// Decide waiting, e.g. with the data directory unknown or missing, or
+// paused with PostgreSQL stopped, does not renew, and neither may the
+// renewer, or the key is never given up while turns keep completing).
+func plansKey(p Plan) bool {
+	for _, a := range p.Actions {
+		switch a.Kind {
+		case ActRenew, ActRecoverPrimary, ActAcquire, ActPromote, ActBootstrap:
+			return true
+		}
+	}
+	return false
+}
+
+// planned records whether the plan about to run keeps or takes the key.
+func (l *Loop) planned(p Plan) {
+	l.mu.Lock()
+	l.progress.wantKey = plansKey(p)
+	l.mu.Unlock()
 }
 
 // boottime reads CLOCK_BOOTTIME; 0 when it cannot.
@@ -238,50 +264,60 @@ func (l *Loop) renewInBackground(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		st := l.cluster.State()
-		if st.Leader == nil || st.Leader.Member != l.cfg.Name {
-			continue
+		l.renewTick(ctx)
+	}
+}
+
+// renewTick is one look of the background renewer: it renews if this node
+// holds a trusted lease, the latest plan keeps the key, the loop made
+// progress and the renewal is due.
+func (l *Loop) renewTick(ctx context.Context) {
+	st := l.cluster.State()
+	if st.Leader == nil || st.Leader.Member != l.cfg.Name {
+		return
+	}
+	now := l.cfg.Clock.Now()
+	epoch, ok, _ := l.lease.Trusted(now, l.cfg.Boottime())
+	if !ok || epoch != st.Leader.Epoch {
+		return // only a trust the loop established is extended
+	}
+	dyn := l.dynamicConfig(st, false)
+	l.mu.Lock()
+	p := l.progress
+	stalled := !now.Before(p.deadline)
+	if stalled && !p.stalled {
+		l.progress.stalled = true
+	}
+	l.mu.Unlock()
+	if stalled {
+		if !p.stalled {
+			l.log.Error("the HA loop made no progress within its step's bound: no longer renewing the lease",
+				"since", now.Sub(p.deadline))
 		}
-		now := l.cfg.Clock.Now()
-		epoch, ok, _ := l.lease.Trusted(now, l.cfg.Boottime())
-		if !ok || epoch != st.Leader.Epoch {
-			continue // only a trust the loop established is extended
-		}
-		dyn := l.dynamicConfig(st, false)
-		l.mu.Lock()
-		p := l.progress
-		stalled := !now.Before(p.deadline)
-		if stalled && !p.stalled {
-			l.progress.stalled = true
-		}
-		l.mu.Unlock()
-		if stalled {
-			if !p.stalled {
-				l.log.Error("the HA loop made no progress within its step's bound: no longer renewing the lease",
-					"since", now.Sub(p.deadline))
-			}
-			continue
-		}
-		// Renew every loop_wait, and sooner when less than half of the
-		// trust the last renewal gave is left (a ceiling or a lowered ttl
-		// can make the trust shorter than loop_wait: review item 1).
-		_, until := l.lease.TrustUntil()
-		if now.Sub(p.lastSent) < time.Duration(dyn.LoopWait)*time.Second &&
-			until.Sub(now) >= until.Sub(p.lastSent)/2 {
-			continue
-		}
-		if dyn.FailsafeMode {
-			until = until.Add(-failsafeReserve)
-		}
-		err := l.renewLease(ctx, st, dyn, time.Duration(dyn.RetryTimeout)*time.Second, until)
-		switch {
-		case err == nil:
-		case errors.Is(err, fsm.ErrNotLeaderHolder):
-			l.log.Error("the leader key is no longer ours: fencing", "error", err)
-			l.revoke()
-		case errors.Is(err, errNotTrusted):
-		case ctx.Err() == nil:
-			l.log.Warn("background lease renewal failed", "error", err)
-		}
+		return
+	}
+	if !p.wantKey {
+		return // the loop does not want the key now: let it expire
+	}
+	// Renew every loop_wait, and sooner when less than half of the
+	// trust the last renewal gave is left (a ceiling or a lowered ttl
+	// can make the trust shorter than loop_wait: review item 1).
+	_, until := l.lease.TrustUntil()
+	if now.Sub(p.lastSent) < time.Duration(dyn.LoopWait)*time.Second &&
+		until.Sub(now) >= until.Sub(p.lastSent)/2 {
+		return
+	}
+	if dyn.FailsafeMode {
+		until = until.Add(-failsafeReserve)
+	}
+	err := l.renewLease(ctx, st, dyn, time.Duration(dyn.RetryTimeout)*time.Second, until)
+	switch {
+	case err == nil:
+	case errors.Is(err, fsm.ErrNotLeaderHolder):
+		l.log.Error("the leader key is no longer ours: fencing", "error", err)
+		l.revoke()
+	case errors.Is(err, errNotTrusted):
+	case ctx.Err() == nil:
+		l.log.Warn("background lease renewal failed", "error", err)
 	}
 }

@@ -562,3 +562,38 @@ func TestLoop_UnknownRenewalCommittedLate_NextRenewalRetriesOnTheNewIndex(t *tes
 		t.Fatalf("trust sent+%v, want sent+2.25s", until.Sub(sent))
 	}
 }
+
+// Review item 4: Decide stops renewing (data directory unknown or
+// missing: a wait plan), so the background renewer must stop too, or the
+// key is kept for as long as turns keep completing and nobody fails over.
+func TestLoop_PlanDoesNotKeepTheKey_BackgroundRenewerStops(t *testing.T) {
+	for _, dd := range []DataDirState{DataDirUnknown, DataDirMissing} {
+		l, c, pg, clock := newLeaderWith(t, nil, Config{Boottime: noBoot})
+		// Control: with a plan that renews, the renewer renews when due.
+		clock.advance(500 * time.Millisecond)
+		if _, err := l.turn(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		clock.advance(1100 * time.Millisecond)
+		idx := c.State().LeaderIndex
+		l.renewTick(context.Background())
+		if c.State().LeaderIndex == idx {
+			t.Fatal("control: the renewer did not renew for a plan that keeps the key")
+		}
+		pg.mu.Lock()
+		pg.st = PGStatus{DataDir: dd, Err: errors.New("EIO")}
+		pg.mu.Unlock()
+		if _, err := l.turn(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if p := Decide(l.observe(context.Background())); plansKey(p) {
+			t.Fatalf("data dir %v: plan %s keeps the key", dd, p)
+		}
+		clock.advance(1100 * time.Millisecond)
+		idx = c.State().LeaderIndex
+		l.renewTick(context.Background())
+		if got := c.State().LeaderIndex; got != idx {
+			t.Fatalf("data dir %v: the background renewer renewed (index %d -> %d) although the plan does not keep the key", dd, idx, got)
+		}
+	}
+}
