@@ -141,7 +141,9 @@ func (l *Loop) acquire(ctx context.Context, o Observation, expect uint64) error 
 		l.log.Info("not taking over", "reason", why)
 		return nil
 	}
-	if err := l.takeKey(ctx, o, expect); err != nil {
+	err := l.takeKey(ctx, o, expect)
+	l.takeoverDone(err)
+	if err != nil {
 		if errors.Is(err, fsm.ErrLeaderChanged) {
 			return nil // someone else was faster, or the holder renewed
 		}
@@ -188,6 +190,9 @@ func (l *Loop) renew(ctx context.Context, o Observation) error {
 func (l *Loop) promote(ctx context.Context, o Observation) error {
 	if !l.trusted() {
 		return errors.New("lease not trusted: not promoting")
+	}
+	if from, left := l.failsafeHoldoff(); left > 0 {
+		return fmt.Errorf("not promoting: %s may trust the failsafe heartbeat accepted from it for %v more", from, left)
 	}
 	if o.Config.SynchronousMode {
 		// Rule 2: a new tenure starts from an empty recorded set under its
@@ -252,6 +257,9 @@ func (l *Loop) syncSlots(ctx context.Context, o Observation) error {
 // starts it as primary; without a renewed lease it starts it read-only.
 func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
 	renewErr := l.renew(ctx, o)
+	if from, left := l.failsafeHoldoff(); renewErr == nil && left > 0 {
+		return fmt.Errorf("not starting as primary: %s may trust the failsafe heartbeat accepted from it for %v more", from, left)
+	}
 	if renewErr == nil && l.trusted() {
 		if o.Config.SynchronousMode {
 			// Start with the recorded standbys, not an empty list (rule 2).

@@ -39,6 +39,22 @@ import (
 // accepted between Decide's look at FailsafeLeader and the AcquireLeader
 // proposal let the old leader extend its trust while this node took the key.
 
+// An AcquireLeader with an unknown outcome may commit long after it was
+// sent (review item 5), and while the old holder could not renew, its
+// compare-and-swap still matches. So a member keeps refusing heartbeats
+// until the outcome of its takeover is definite: committed or refused, or
+// the key seen to change since (then the CAS can never match). And as a
+// second line, a member that accepted a heartbeat from another member at t
+// neither promotes nor starts PostgreSQL as primary before t + the key's
+// ttl as it saw it then (failsafeHoldoff), whatever its own lease says.
+
+// takeover is the AcquireLeader this member sent whose outcome is not
+// known yet (under Loop.mu).
+type takeover struct {
+	pending bool
+	expect  uint64 // its ExpectIndex
+}
+
 // Peers reaches the other members' REST APIs.
 type Peers interface {
 	// Failsafe sends the leader's heartbeat to every member in to; it
@@ -65,11 +81,44 @@ func (l *Loop) FailsafeHeartbeat(leader string) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.takeover.pending && st.LeaderIndex != l.takeover.expect {
+		l.takeover.pending = false // the key changed: that CAS can never match
+	}
+	if l.takeover.pending {
+		return errors.New("this member's takeover of the leader key may still commit")
+	}
 	if !l.acquiringAt.IsZero() && now.Sub(l.acquiringAt) < ttl {
 		return errors.New("this member is taking over the leader key")
 	}
-	l.failsafeFrom, l.failsafeAt = leader, now
+	l.failsafeFrom, l.failsafeAt, l.failsafeTTL = leader, now, ttl
 	return nil
+}
+
+// takeoverDone records that the takeover's outcome is definite (err nil:
+// committed; err with an Apply rejection code: refused).
+func (l *Loop) takeoverDone(err error) {
+	if err != nil && fsm.ErrorCode(err) == "" {
+		return // unknown outcome: it may still commit
+	}
+	l.mu.Lock()
+	l.takeover.pending = false
+	l.mu.Unlock()
+}
+
+// failsafeHoldoff returns the member whose failsafe heartbeat this member
+// accepted and how long that member may still trust it ("", 0: none): no
+// promotion and no start as primary before then.
+func (l *Loop) failsafeHoldoff() (string, time.Duration) {
+	now := l.cfg.Clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failsafeFrom == "" || l.failsafeFrom == l.cfg.Name {
+		return "", 0
+	}
+	if left := l.failsafeAt.Add(l.failsafeTTL).Sub(now); left > 0 {
+		return l.failsafeFrom, left
+	}
+	return "", 0
 }
 
 // beginTakeover is the other half of the atomic step: it refuses ("" =
@@ -85,6 +134,7 @@ func (l *Loop) beginTakeover(o Observation) string {
 		return fmt.Sprintf("a failsafe heartbeat from %s was accepted %v ago", prev.Member, now.Sub(l.failsafeAt))
 	}
 	l.acquiringAt = now
+	l.takeover = takeover{pending: true, expect: o.State.LeaderIndex}
 	return ""
 }
 

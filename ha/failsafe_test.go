@@ -45,3 +45,61 @@ func TestLoop_FailsafeAfterTTLLowered_CountsWithTheLastCommittedTTL(t *testing.T
 		t.Fatalf("trust %v after the heartbeats; the members hold off only 3 s (want at most %v)", got, want)
 	}
 }
+
+// Review item 5: n2's AcquireLeader has an unknown outcome. It may commit
+// at any time (n1 could not renew, so the CAS still matches): n2 must keep
+// refusing n1's heartbeats until the outcome is definite, even after
+// acquiringAt + ttl.
+func TestLoop_TakeoverOutcomeUnknown_HeartbeatsRefusedUntilDefinite(t *testing.T) {
+	l, c, clock, o := takeoverLoop(t)
+	l.cfg.Boottime = noBoot
+	c.setDown(true)
+	if err := l.acquire(context.Background(), o, o.State.LeaderIndex); err == nil {
+		t.Fatal("acquire succeeded without Raft")
+	}
+	c.setDown(false)
+	clock.advance(3100 * time.Millisecond)
+	if err := l.FailsafeHeartbeat("n1"); err == nil {
+		t.Fatal("accepted n1's heartbeat while its own takeover could still commit")
+	}
+	// n1 renews: the key changed, the old CAS can never match.
+	st := c.State()
+	if _, err := c.Propose(context.Background(), fsm.RenewLeader{Member: "n1", Epoch: st.Leader.Epoch, TTL: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.FailsafeHeartbeat("n1"); err != nil {
+		t.Fatalf("heartbeat refused after the key changed: %v", err)
+	}
+}
+
+// Review item 5, second line: a member that accepted a heartbeat from n1
+// and then finds itself holding the key (whatever the path) does not
+// promote before the heartbeat's ttl passed.
+func TestLoop_HeartbeatAcceptedThenKeyOurs_NoPromotionWithinItsTTL(t *testing.T) {
+	l, c, clock, o := takeoverLoop(t)
+	pg := l.pg.(*fakePG)
+	l.cfg.Boottime = noBoot
+	if err := l.FailsafeHeartbeat("n1"); err != nil {
+		t.Fatal(err)
+	}
+	hb := clock.Now()
+	if _, err := c.Propose(context.Background(), fsm.AcquireLeader{Member: "n2", ExpectIndex: o.State.LeaderIndex, TTL: 3}); err != nil {
+		t.Fatal(err)
+	}
+	st := c.State()
+	l.renewed(l.lease.Gen(), st.Leader.Epoch, clock.Now(), 0, 3*time.Second)
+	clock.advance(500 * time.Millisecond)
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if pg.called("promote") {
+		t.Fatalf("promoted %v after accepting n1's failsafe heartbeat (ttl 3 s)", clock.Now().Sub(hb))
+	}
+	clock.advance(2600 * time.Millisecond)
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !pg.called("promote") {
+		t.Fatalf("not promoted after the heartbeat's ttl: %v", pg.log())
+	}
+}

@@ -90,14 +90,16 @@ type Loop struct {
 	mu                sync.Mutex
 	snap              Snapshot
 	lastReason        string
-	primaryDownSince  time.Time // this leader's PostgreSQL first seen down
-	rewindFailedEpoch uint64    // leader tenure onto which pg_rewind failed
-	failsafeFrom      string    // leader of the last failsafe heartbeat received
-	failsafeAt        time.Time // when it arrived (monotonic)
-	failsafeActive    bool      // this leader holds its role through failsafe
-	raftDown          bool      // the last proposal failed for lack of Raft
-	acquiringAt       time.Time // last AcquireLeader attempt (failsafe refuses heartbeats after it)
-	progress          progress  // renewer's view of the loop's liveness (renew.go)
+	primaryDownSince  time.Time     // this leader's PostgreSQL first seen down
+	rewindFailedEpoch uint64        // leader tenure onto which pg_rewind failed
+	failsafeFrom      string        // leader of the last failsafe heartbeat received
+	failsafeAt        time.Time     // when it arrived (monotonic)
+	failsafeActive    bool          // this leader holds its role through failsafe
+	raftDown          bool          // the last proposal failed for lack of Raft
+	acquiringAt       time.Time     // last AcquireLeader attempt (failsafe refuses heartbeats after it)
+	takeover          takeover      // an AcquireLeader whose outcome is not known yet (failsafe.go)
+	failsafeTTL       time.Duration // the key's ttl when failsafeAt's heartbeat was accepted
+	progress          progress      // renewer's view of the loop's liveness (renew.go)
 	syncAddedAt       map[string]uint64
 }
 
