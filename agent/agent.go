@@ -116,7 +116,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 	errs := make(chan error, 2)
 	go func() { errs <- srv.ListenAndServe(runCtx) }()
-	go func() { errs <- a.loop.Run(runCtx) }()
+	loopDone := make(chan struct{})
+	go func() { errs <- a.loop.Run(runCtx); close(loopDone) }()
 	go a.watchDynamic(runCtx)
 	go a.watchPostmaster(runCtx)
 	go a.reloadOnHangup(runCtx)
@@ -138,6 +139,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	cancel()
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), time.Duration(cfg.PostgreSQL.PgCtlTimeout+10)*time.Second)
 	defer stopCancel()
+	// Shutdown only once the loop stopped: a start it just ran may not have
+	// written postmaster.pid yet (ha.Loop.Shutdown keeps the key then).
+	select {
+	case <-loopDone:
+	case <-stopCtx.Done():
+	}
 	if err := a.Shutdown(stopCtx); err != nil {
 		logger.Error("shutdown", "error", err)
 	}

@@ -211,11 +211,11 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	// guard whose fence overlaps it then never drops the lease (loop.go).
 	done := l.beginPGStep() // the guard fences but keeps the lease until we look again
 	if !l.trusted() {
-		done()
+		done(nil)
 		return errors.New("lease not trusted: not promoting")
 	}
 	switchLSN, err := l.pg.Promote(ctx)
-	done()
+	done(err)
 	if terr := l.startedWritable(ctx, "promotion"); terr != nil {
 		return terr
 	}
@@ -273,11 +273,11 @@ func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
 		}
 		done := l.beginPGStep() // the guard fences but keeps the lease until we look again
 		if !l.trusted() {
-			done()
+			done(nil)
 			return errors.New("lease no longer trusted: not starting as primary")
 		}
 		err := l.pg.Start(ctx, nil)
-		done()
+		done(err)
 		if terr := l.startedWritable(ctx, "start as primary"); terr != nil {
 			return terr
 		}

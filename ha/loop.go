@@ -249,6 +249,9 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	ttl := time.Duration(dyn.TTL) * time.Second
 	l.mu.Lock()
 	leads := st.Leader != nil && st.Leader.Member == l.cfg.Name
+	if pgs.Running {
+		l.progress.pgStepFailed = false // Shutdown's Stop will find it
+	}
 	if leads && pgs.DataDir == DataDirValid && !pgs.Running {
 		if l.primaryDownSince.IsZero() {
 			l.primaryDownSince = now
@@ -398,8 +401,15 @@ func (l *Loop) proposeTimeout(o Observation) time.Duration {
 // Shutdown stops PostgreSQL cleanly and, when this node led, gives the key
 // back only after PostgreSQL stopped, so the replicas got every WAL record
 // a clean shutdown sends before anyone else may take over.
+//
+// Call it only after Run returned. A start as primary or a promotion that
+// is in flight, or that failed (cut short by the shutdown) without
+// PostgreSQL being seen running since, may still bring up a postmaster that
+// Stop cannot see yet (no postmaster.pid): then the key and the armed
+// watchdog are kept, and the key expires instead (review item 6).
 func (l *Loop) Shutdown(ctx context.Context) error {
 	st := l.cluster.State()
+	uncertain := l.pgStepUncertain()
 	stopErr := l.pg.Stop(ctx)
 	if st.Leader == nil || st.Leader.Member != l.cfg.Name {
 		return stopErr
@@ -407,6 +417,9 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 	if stopErr != nil {
 		// The watchdog stays armed: it fences at the trust deadline.
 		return fmt.Errorf("stop PostgreSQL (leader key kept until its lease runs out): %w", stopErr)
+	}
+	if uncertain || l.pgStepUncertain() {
+		return errors.New("a start or promotion may still bring PostgreSQL up: leader key and watchdog kept until the lease runs out")
 	}
 	l.dropLease()
 	// Bounded: when the whole cluster stops at once there may be no quorum

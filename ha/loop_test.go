@@ -268,3 +268,39 @@ func TestDecide_FailsafeHeartbeatFromTheHolder_NoTakeover(t *testing.T) {
 		t.Fatalf("without failsafe mode: plan %v (%s), want acquire", p.Kinds(), p.Reason)
 	}
 }
+
+// Review item 6: Shutdown while a start as primary is in flight, or right
+// after one was cut short by the shutdown, must not release the key or
+// disarm the watchdog: Stop may not see a postmaster that is still coming
+// up. Once PostgreSQL was seen running, Stop finds it and the key goes back.
+func TestLoop_ShutdownAfterAStartWasCutShort_KeepsTheKeyAndTheWatchdog(t *testing.T) {
+	for _, inFlight := range []bool{true, false} {
+		wd := &fakeWatchdog{}
+		l, c, pg, _ := newLeaderWith(t, nil, Config{Watchdog: wd, Boottime: noBoot})
+		wd.pg = pg
+		done := l.beginPGStep()
+		if !inFlight {
+			done(context.Canceled)
+		}
+		pg.crash(nil) // no postmaster.pid yet
+		if err := l.Shutdown(context.Background()); err == nil {
+			t.Errorf("in flight %v: Shutdown reported success", inFlight)
+		}
+		if got := c.State().LeaderName(); got != "n1" || pg.called("disarm") {
+			t.Fatalf("in flight %v: leader %q, calls %v: key released or watchdog disarmed while a start may come up", inFlight, got, pg.log())
+		}
+		if inFlight {
+			done(nil)
+		}
+		pg.mu.Lock()
+		pg.st.Running = true
+		pg.mu.Unlock()
+		l.observe(context.Background())
+		if err := l.Shutdown(context.Background()); err != nil {
+			t.Fatalf("in flight %v: Shutdown after PostgreSQL was seen running: %v", inFlight, err)
+		}
+		if got := c.State().LeaderName(); got != "" {
+			t.Fatalf("in flight %v: leader %q after a clean shutdown", inFlight, got)
+		}
+	}
+}

@@ -55,6 +55,11 @@ type progress struct {
 	pgSteps  int       // starts/promotions in flight (guard must not drop)
 	pgStepN  uint64    // starts/promotions begun or ended so far (pgStepsNow)
 	wantKey  bool      // the latest plan keeps or takes the key (plansKey)
+	// pgStepFailed: the last start as primary or promotion returned an
+	// error (ctx cancelled at shutdown, pg_ctl timeout…) and PostgreSQL has
+	// not been seen running since: a postmaster it forked may still come up
+	// writable, so Shutdown keeps the key and the watchdog.
+	pgStepFailed bool
 }
 
 // plansKey reports whether a plan keeps or takes the leader key: only then
@@ -112,20 +117,29 @@ func (l *Loop) stepBound(o Observation, a Action) time.Duration {
 	return max(d, 0)
 }
 
-// beginPGStep marks a start or promotion in flight; the returned func ends it.
-// Both count in pgStepN, so the guard can tell that a step began or ended
-// while its fence ran (pgStepsNow).
-func (l *Loop) beginPGStep() func() {
+// beginPGStep marks a start or promotion in flight; the returned func ends
+// it with the step's error. Both count in pgStepN, so the guard can tell
+// that a step began or ended while its fence ran (pgStepsNow).
+func (l *Loop) beginPGStep() func(error) {
 	l.mu.Lock()
 	l.progress.pgSteps++
 	l.progress.pgStepN++
 	l.mu.Unlock()
-	return func() {
+	return func(err error) {
 		l.mu.Lock()
 		l.progress.pgSteps--
 		l.progress.pgStepN++
+		l.progress.pgStepFailed = err != nil
 		l.mu.Unlock()
 	}
+}
+
+// pgStepUncertain reports whether a start or promotion is in flight, or
+// the last one failed and PostgreSQL was not seen running since.
+func (l *Loop) pgStepUncertain() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.progress.pgSteps > 0 || l.progress.pgStepFailed
 }
 
 func (l *Loop) pgStepInFlight() bool {
