@@ -80,10 +80,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	keepWatchdog := false // Shutdown failed: a postmaster may still come up
 	defer func() {
 		// With PostgreSQL stopped there is nothing left to fence; a
 		// PostgreSQL still running keeps its watchdog.
-		if !a.pg.PostmasterRunning() {
+		if !keepWatchdog && !a.pg.PostmasterRunning() {
 			if err := wd.Stop(); err != nil {
 				logger.Warn("stopping the watchdog", "error", err)
 			}
@@ -146,6 +147,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	case <-stopCtx.Done():
 	}
 	if err := a.Shutdown(stopCtx); err != nil {
+		keepWatchdog = true
 		logger.Error("shutdown", "error", err)
 	}
 	return runErr
