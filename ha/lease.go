@@ -262,6 +262,26 @@ func (l *Lease) Trusted(now time.Time, boot time.Duration) (epoch uint64, ok boo
 	return l.epoch, left > 0, left
 }
 
+// Deadline is the monotonic moment the trust ends as Trusted counts it at
+// now and boot: TrustUntil moved earlier by the boot time the monotonic
+// clock missed since the renewal was sent (a suspend). The watchdog is
+// armed with it (review item 7: a renewal sent before a suspend and
+// committed after it armed the watchdog a suspend's length too late).
+func (l *Lease) Deadline(now time.Time, boot time.Duration) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.trustUntil.IsZero() {
+		return time.Time{}
+	}
+	until := l.trustUntil
+	if boot > 0 && l.sentBoot > 0 {
+		if frozen := (boot - l.sentBoot) - now.Sub(l.sentMono); frozen > 0 {
+			until = until.Add(-frozen)
+		}
+	}
+	return until
+}
+
 // View computes the lease view for self at now.
 func (l *Lease) View(st fsm.State, self string, now time.Time) LeaseView {
 	l.mu.Lock()

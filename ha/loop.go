@@ -475,8 +475,10 @@ func (l *Loop) revoke() {
 	}
 }
 
+// armLocked arms the watchdog with the trust deadline, moved earlier by any
+// suspend since the renewal was sent (Lease.Deadline), as the guard counts.
 func (l *Loop) armLocked() {
-	if _, until := l.lease.TrustUntil(); !until.IsZero() {
+	if until := l.lease.Deadline(l.cfg.Clock.Now(), l.cfg.Boottime()); !until.IsZero() {
 		if err := l.cfg.Watchdog.Arm(until); err != nil {
 			l.log.Error("arming the watchdog failed", "error", err)
 		}

@@ -154,6 +154,13 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// fakeBoottime is a CLOCK_BOOTTIME that follows the fake monotonic clock
+// (no suspend): mixing the fake clock with the real CLOCK_BOOTTIME made
+// real time that passed count as a suspend (review item 11).
+func fakeBoottime(clock *fakeClock) func() time.Duration {
+	return func() time.Duration { return 100*time.Second + clock.Now().Sub(t0) }
+}
+
 type fakePeers struct{ err error }
 
 func (p fakePeers) Failsafe(context.Context, fsm.Member, []fsm.Member) error { return p.err }
@@ -172,6 +179,9 @@ func newLeaderWith(t *testing.T, dcs map[string]any, cfg Config) (*Loop, *fakeCl
 		t.Fatal(err)
 	}
 	cfg.Name, cfg.Clock = "n1", clock
+	if cfg.Boottime == nil {
+		cfg.Boottime = fakeBoottime(clock)
+	}
 	l := New(cfg, c, pg)
 	if _, err := l.turn(context.Background()); err != nil {
 		t.Fatal(err)

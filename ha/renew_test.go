@@ -362,7 +362,7 @@ func takeoverLoop(t *testing.T) (*Loop, *fakeCluster, *fakeClock, Observation) {
 	c.st = o.State.Clone()
 	c.index = o.State.LeaderIndex
 	clock := &fakeClock{now: t0}
-	l := New(Config{Name: "n2", Clock: clock}, c, &fakePG{st: o.PG})
+	l := New(Config{Name: "n2", Clock: clock, Boottime: fakeBoottime(clock)}, c, &fakePG{st: o.PG})
 	return l, c, clock, o
 }
 
@@ -595,5 +595,28 @@ func TestLoop_PlanDoesNotKeepTheKey_BackgroundRenewerStops(t *testing.T) {
 		if got := c.State().LeaderIndex; got != idx {
 			t.Fatalf("data dir %v: the background renewer renewed (index %d -> %d) although the plan does not keep the key", dd, idx, got)
 		}
+	}
+}
+
+// Review item 7: a renewal sent before a 20 s suspend commits after it.
+// The guard counts the suspend as passed; the watchdog must be armed with
+// the same, earlier deadline, not the unadjusted sent + ttl - margin.
+func TestLoop_RenewalSentBeforeSuspend_WatchdogArmedWithTheAdjustedDeadline(t *testing.T) {
+	var mu sync.Mutex
+	boot := 100 * time.Second
+	readBoot := func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return boot
+	}
+	wd := &fakeWatchdog{}
+	l, c, _, clock := newLeaderWith(t, map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}, Config{Watchdog: wd, Boottime: readBoot})
+	sent, sentBoot := clock.Now(), readBoot()
+	mu.Lock()
+	boot += 20 * time.Second // suspended; the monotonic clock missed it
+	mu.Unlock()
+	l.renewed(l.lease.Gen(), c.State().Leader.Epoch, sent, sentBoot, 30*time.Second)
+	if got, want := wd.last(), sent.Add(30*time.Second-750*time.Millisecond-20*time.Second); !got.Equal(want) {
+		t.Fatalf("watchdog armed until sent+%v, want sent+%v (the suspend counted as passed)", got.Sub(sent), want.Sub(sent))
 	}
 }
