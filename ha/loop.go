@@ -37,9 +37,10 @@ type Config struct {
 	// (Patroni allows it in the local postgresql: section too).
 	UsePgRewind *bool
 	// StepTimeout bounds how long the lease is renewed in the background
-	// while the HA loop is stuck in one step (promotion and its checkpoint,
-	// a demotion, a SQL call…); a crash recovery is bounded by
-	// primary_start_timeout instead. Default 2m (pg_ctl_timeout's 60 s for
+	// while the HA loop is stuck in a step that starts, stops or promotes
+	// PostgreSQL (promotion and its checkpoint, a demotion…); a crash
+	// recovery is bounded by primary_start_timeout instead, and every other
+	// step (SQL, proposals, the observation) by retry_timeout. Default 2m (pg_ctl_timeout's 60 s for
 	// pg_ctl promote -w, as much again for the wait and the checkpoint).
 	StepTimeout time.Duration
 	// Boottime reads CLOCK_BOOTTIME (time since boot, counting suspend);
@@ -295,7 +296,8 @@ func (l *Loop) dynamicConfig(st fsm.State, logErr bool) fsm.DynamicConfig {
 
 // turn runs one observe-decide-execute step and returns when to run next.
 func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
-	l.madeProgress(l.cfg.StepTimeout)
+	retry := retryBound(l.dynamicConfig(l.cluster.State(), false))
+	l.madeProgress(retry)
 	o := l.observe(ctx)
 	p := Decide(o)
 	l.planned(p)
@@ -312,7 +314,10 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 	if err != nil && ctx.Err() == nil {
 		l.log.Error("action failed", "plan", p.String(), "error", err)
 	}
+	retry = retryBound(o.Config)
+	l.madeProgress(retry)
 	after := l.pg.Observe(ctx)
+	l.madeProgress(retry)
 	l.publish(ctx, o, after, p)
 	loopWait := time.Duration(o.Config.LoopWait) * time.Second
 	next := loopWait
@@ -322,7 +327,7 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 			next = d + 10*time.Millisecond
 		}
 	}
-	l.madeProgress(next + l.cfg.StepTimeout)
+	l.madeProgress(next + retry)
 	return next, nil
 }
 

@@ -30,8 +30,9 @@ import (
 // the loop makes progress: the loop sets a progress deadline at the start of
 // every turn and of every step (step bound: primary_start_timeout, counted
 // from when PostgreSQL was first seen down, for a crash recovery;
-// Config.StepTimeout for any other step; loop_wait + StepTimeout between
-// turns). Past it the renewer stops, the trust runs out, the guard and the
+// Config.StepTimeout for the other steps that start, stop or promote
+// PostgreSQL; retry_timeout for SQL, proposals and the observation;
+// loop_wait + retry_timeout between turns). Past it the renewer stops, the trust runs out, the guard and the
 // watchdog fence. A stopped process renews nothing at all.
 //
 // Raft leader elections: a renewal that cannot commit is retried (every
@@ -105,16 +106,29 @@ func (l *Loop) madeProgress(bound time.Duration) {
 
 // stepBound is how long the loop may spend in action a before the renewer
 // stops: primary_start_timeout since PostgreSQL was first seen down for a
-// recovery (Decide releases the key at the same moment), StepTimeout else.
+// recovery (Decide releases the key at the same moment); StepTimeout for
+// the other steps that start, stop or promote PostgreSQL (pg_ctl -w); and
+// retry_timeout for everything else (SQL, proposals), so a hung agent keeps
+// the key at most about retry_timeout + ttl after its last real progress
+// (review item 8: every step got StepTimeout, 2 min).
 func (l *Loop) stepBound(o Observation, a Action) time.Duration {
-	if a.Kind != ActRecoverPrimary {
+	switch a.Kind {
+	case ActRecoverPrimary:
+	case ActPromote, ActAcquire, ActBootstrap, ActStartReplica, ActDemote, ActClone, ActRewind:
 		return l.cfg.StepTimeout
+	default:
+		return retryBound(o.Config)
 	}
 	d := time.Duration(o.Config.PrimaryStartTimeout) * time.Second
 	if !o.PrimaryDownSince.IsZero() {
 		d -= o.Now.Sub(o.PrimaryDownSince)
 	}
 	return max(d, 0)
+}
+
+// retryBound is retry_timeout of dyn (at least one second).
+func retryBound(dyn fsm.DynamicConfig) time.Duration {
+	return max(time.Duration(dyn.RetryTimeout)*time.Second, time.Second)
 }
 
 // beginPGStep marks a start or promotion in flight; the returned func ends

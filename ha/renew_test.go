@@ -620,3 +620,29 @@ func TestLoop_RenewalSentBeforeSuspend_WatchdogArmedWithTheAdjustedDeadline(t *t
 		t.Fatalf("watchdog armed until sent+%v, want sent+%v (the suspend counted as passed)", got.Sub(sent), want.Sub(sent))
 	}
 }
+
+// Review item 8: a hung agent keeps the key only about retry_timeout + ttl
+// after its last progress: only steps that start, stop or promote
+// PostgreSQL get the long bounds; SQL steps and the wait between turns get
+// retry_timeout.
+func TestLoop_StepBounds_OnlyStartsAndPromotionsGetTheLongBound(t *testing.T) {
+	l, _, _, clock := newLeaderWith(t, map[string]any{"retry_timeout": 2, "loop_wait": 1, "ttl": 5, "primary_start_timeout": 300}, Config{Boottime: noBoot})
+	o := l.observe(context.Background())
+	for kind, want := range map[ActionKind]time.Duration{
+		ActSyncSlots: 2 * time.Second, ActSetSyncStandbys: 2 * time.Second, ActSetSync: 2 * time.Second, ActRenew: 2 * time.Second,
+		ActPromote: l.cfg.StepTimeout, ActStartReplica: l.cfg.StepTimeout, ActRecoverPrimary: 300 * time.Second,
+	} {
+		if got := l.stepBound(o, act(kind)); got != want {
+			t.Errorf("%v: bound %v, want %v", kind, got, want)
+		}
+	}
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	deadline := l.progress.deadline
+	l.mu.Unlock()
+	if got, want := deadline.Sub(clock.Now()), 3*time.Second; got != want {
+		t.Errorf("between turns the renewer renews for %v, want loop_wait + retry_timeout = %v", got, want)
+	}
+}
