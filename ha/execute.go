@@ -255,8 +255,13 @@ func (l *Loop) syncSlots(ctx context.Context, o Observation) error {
 
 // recoverPrimary renews the lease of a leader whose PostgreSQL is down and
 // starts it as primary; without a renewed lease it starts it read-only.
+//
+// The renewal is retried up to the trust deadline, as the background
+// renewer does (review item 9): one short attempt failed in any Raft
+// election, and the primary then came up read-only and was promoted onto a
+// new timeline although its trust held throughout.
 func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
-	renewErr := l.renew(ctx, o)
+	renewErr := l.renewWithinTrust(ctx, o)
 	if from, left := l.failsafeHoldoff(); renewErr == nil && left > 0 {
 		return fmt.Errorf("not starting as primary: %s may trust the failsafe heartbeat accepted from it for %v more", from, left)
 	}
@@ -288,6 +293,32 @@ func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
 		return err
 	}
 	return renewErr
+}
+
+// renewWithinTrust renews with retries until the trust deadline (less the
+// failsafe reserve); without a trust to extend it is one attempt (renew).
+func (l *Loop) renewWithinTrust(ctx context.Context, o Observation) error {
+	if o.State.Leader == nil || o.State.Leader.Member != o.Self {
+		return errNotHolder
+	}
+	epoch, until := l.lease.TrustUntil()
+	if epoch != o.State.Leader.Epoch || !l.trusted() {
+		return l.renew(ctx, o)
+	}
+	if o.Config.FailsafeMode {
+		until = until.Add(-failsafeReserve)
+	}
+	err := l.renewLease(ctx, o.State, o.Config, l.proposeTimeout(o), until)
+	switch {
+	case errors.Is(err, errNotTrusted):
+		return l.renew(ctx, o)
+	case errors.Is(err, fsm.ErrNotLeaderHolder):
+		l.revoke()
+	}
+	if err != nil {
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	return nil
 }
 
 // release gives the leader key up; PostgreSQL is down, so nothing is

@@ -17,6 +17,7 @@ type fakeCluster struct {
 	st      fsm.State
 	index   uint64
 	down    bool
+	failN   int // the next failN proposals fail as without quorum
 	changed chan struct{}
 }
 
@@ -40,6 +41,10 @@ func (c *fakeCluster) Propose(_ context.Context, cmd fsm.Command) (uint64, error
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.down {
+		return 0, errors.New("no quorum")
+	}
+	if c.failN > 0 {
+		c.failN--
 		return 0, errors.New("no quorum")
 	}
 	data, err := fsm.Encode(cmd)

@@ -646,3 +646,23 @@ func TestLoop_StepBounds_OnlyStartsAndPromotionsGetTheLongBound(t *testing.T) {
 		t.Errorf("between turns the renewer renews for %v, want loop_wait + retry_timeout = %v", got, want)
 	}
 }
+
+// Review item 9: the postmaster crashed during a Raft election. The
+// renewal before the restart is retried within the trust (as the
+// background renewer does), so PostgreSQL restarts as primary in place
+// rather than read-only followed by a promotion to a new timeline.
+func TestLoop_CrashDuringRaftElection_RecoverPrimaryRetriesTheRenewal(t *testing.T) {
+	l, c, pg, clock := newLeaderWith(t, nil, Config{Boottime: noBoot})
+	pg.crash(nil)
+	clock.advance(500 * time.Millisecond)
+	c.mu.Lock()
+	c.failN = 2
+	c.mu.Unlock()
+	o := l.observe(context.Background())
+	if err := l.recoverPrimary(context.Background(), o); err != nil {
+		t.Fatalf("recover primary: %v", err)
+	}
+	if st := pg.Observe(context.Background()); !st.Running || st.InRecovery {
+		t.Fatalf("PostgreSQL %+v after a Raft election inside the trust, want running as primary", st)
+	}
+}
