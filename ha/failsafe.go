@@ -74,6 +74,12 @@ func (l *Loop) FailsafeHeartbeat(leader string) error {
 	if st.Leader != nil && st.Leader.Member == l.cfg.Name {
 		return ErrHoldsKey
 	}
+	if st.Leader == nil || st.Leader.Member != leader {
+		// This member's view names another holder (a newer tenure) or none:
+		// the sender's view is stale, and accepting would let it stay
+		// writable beside the holder this member knows (review item 10).
+		return fmt.Errorf("%s does not hold the leader key here (holder: %q)", leader, st.LeaderName())
+	}
 	now := l.cfg.Clock.Now()
 	ttl := time.Duration(fsm.DefaultTTLSeconds) * time.Second
 	if st.Leader != nil {
@@ -155,10 +161,16 @@ func (l *Loop) failsafeRenew(ctx context.Context, o Observation) bool {
 	if !o.Config.FailsafeMode || l.cfg.Peers == nil || o.State.Leader == nil || o.State.Leader.Member != o.Self {
 		return false
 	}
+	// Ask every member named in o's state or in the freshest local state:
+	// o may be a snapshot from before a member joined (review item 10).
 	var others []fsm.Member
-	for _, name := range o.State.MemberNames() {
-		if name != o.Self {
-			others = append(others, o.State.Members[name])
+	asked := map[string]bool{o.Self: true}
+	for _, st := range []fsm.State{l.cluster.State(), o.State} {
+		for _, name := range st.MemberNames() {
+			if !asked[name] {
+				asked[name] = true
+				others = append(others, st.Members[name])
+			}
 		}
 	}
 	if len(others) == 0 {

@@ -2,6 +2,8 @@ package ha
 
 import (
 	"context"
+	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,5 +103,56 @@ func TestLoop_HeartbeatAcceptedThenKeyOurs_NoPromotionWithinItsTTL(t *testing.T)
 	}
 	if !pg.called("promote") {
 		t.Fatalf("not promoted after the heartbeat's ttl: %v", pg.log())
+	}
+}
+
+// recordingPeers records whom each failsafe round asked.
+type recordingPeers struct {
+	mu    sync.Mutex
+	asked [][]string
+}
+
+func (p *recordingPeers) Failsafe(_ context.Context, _ fsm.Member, to []fsm.Member) error {
+	var names []string
+	for _, m := range to {
+		names = append(names, m.Name)
+	}
+	sort.Strings(names)
+	p.mu.Lock()
+	p.asked = append(p.asked, names)
+	p.mu.Unlock()
+	return nil
+}
+
+// Review item 10: a member that this node's view names as neither holder
+// (another tenure, or no leader) refuses the sender's heartbeat.
+func TestLoop_FailsafeHeartbeatFromAFormerHolder_Refused(t *testing.T) {
+	l, c, _, _ := takeoverLoop(t)
+	st := c.State()
+	if _, err := c.Propose(context.Background(), fsm.AcquireLeader{Member: "n3", ExpectIndex: st.LeaderIndex, TTL: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.FailsafeHeartbeat("n1"); err == nil {
+		t.Fatal("accepted a heartbeat from n1 while n3 holds the key here")
+	}
+	if err := l.FailsafeHeartbeat("n3"); err != nil {
+		t.Fatalf("heartbeat from the holder refused: %v", err)
+	}
+}
+
+// Review item 10: the failsafe round asks every member of the freshest
+// state, not only those of the (possibly older) snapshot it was given.
+func TestLoop_FailsafeRound_AsksMembersOfTheFreshState(t *testing.T) {
+	peers := &recordingPeers{}
+	l, c, _, _ := newLeaderWith(t, map[string]any{"failsafe_mode": true}, Config{Peers: peers, Boottime: noBoot})
+	stale := c.State()
+	if _, err := c.Propose(context.Background(), fsm.UpsertMember{Member: fsm.Member{Name: "n2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !l.failsafeRenew(context.Background(), Observation{Self: "n1", State: stale, Config: l.dynamicConfig(stale, false)}) {
+		t.Fatal("failsafe round failed")
+	}
+	if got := peers.asked; len(got) != 1 || len(got[0]) != 1 || got[0][0] != "n2" {
+		t.Fatalf("asked %v, want [[n2]]", got)
 	}
 }
