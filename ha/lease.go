@@ -88,10 +88,11 @@ type Lease struct {
 	// whose outcome stayed unknown (0: none).
 	ceilingEpoch uint64
 	ceilingTTL   time.Duration
-	// renewedTTL is the ttl the trust of tenure epoch was last counted
-	// with (the committed renewal's, under the ceiling): failsafe
-	// extensions never use more (FailsafeTTL).
-	renewedTTL time.Duration
+	// renewedTTL is the ttl the trust of tenure renewedEpoch was last
+	// counted with (the committed renewal's, under the ceiling): failsafe
+	// extensions never use more (FailsafeTTL). Kept across Drop.
+	renewedEpoch uint64
+	renewedTTL   time.Duration
 	// gen counts Drop and Revoke calls: a renewal sent before one of them
 	// must not bring the trust back when it commits (Loop.renewed).
 	gen     uint64
@@ -144,7 +145,7 @@ func (l *Lease) Renewed(epoch uint64, sent time.Time, sentBoot, ttl time.Duratio
 	l.epoch = epoch
 	l.trustUntil = sent.Add(ttl - l.FenceMargin)
 	l.sentMono, l.sentBoot = sent, sentBoot
-	l.renewedTTL = ttl
+	l.renewedEpoch, l.renewedTTL = epoch, ttl
 }
 
 // FailsafeTTL is the ttl a failsafe extension of tenure epoch may count
@@ -158,7 +159,7 @@ func (l *Lease) FailsafeTTL(epoch uint64, keyTTL time.Duration) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ttl := keyTTL
-	if epoch == l.epoch && l.renewedTTL > 0 && l.renewedTTL < ttl {
+	if epoch == l.renewedEpoch && l.renewedTTL > 0 && l.renewedTTL < ttl {
 		ttl = l.renewedTTL
 	}
 	if epoch == l.ceilingEpoch && l.ceilingTTL > 0 && l.ceilingTTL < ttl {
