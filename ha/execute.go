@@ -128,6 +128,9 @@ func (l *Loop) takeKey(ctx context.Context, o Observation, expect uint64) error 
 	if err != nil {
 		return err
 	}
+	l.renewMu.Lock()
+	l.keyEpoch, l.keyIndex = idx, idx
+	l.renewMu.Unlock()
 	l.renewed(gen, idx, sent, sentBoot, time.Duration(ttl)*time.Second)
 	l.log.Info("acquired the leader key", "epoch", idx)
 	return nil

@@ -87,6 +87,9 @@ type Loop struct {
 	// renewMu makes renewals (the loop's and the background renewer's,
 	// Raft or failsafe) one at a time, so their sent times are ordered.
 	renewMu sync.Mutex
+	// keyIndex is the LeaderIndex set by this node's last committed
+	// acquire or renewal of tenure keyEpoch (under renewMu).
+	keyEpoch, keyIndex uint64
 
 	mu                sync.Mutex
 	snap              Snapshot

@@ -231,8 +231,9 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 			}
 		}
 		expect := l.renewExpectIndex(st)
-		_, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: l.cfg.Name, Epoch: epoch, TTL: dyn.TTL, ProposedAt: time.Now().UTC(), ExpectIndex: expect})
+		idx, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: l.cfg.Name, Epoch: epoch, TTL: dyn.TTL, ProposedAt: time.Now().UTC(), ExpectIndex: expect})
 		if err == nil {
+			l.keyEpoch, l.keyIndex = epoch, idx
 			// Every renewal sent before this one carried an older
 			// ExpectIndex: none of them can commit any more, so their
 			// unknown-outcome ceiling goes (lease.go).
@@ -270,15 +271,21 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 }
 
 // renewExpectIndex is the LeaderIndex a renewal of st's tenure expects:
-// the freshest local state's when it still names the same tenure, else
-// st's (the renewal is then refused anyway).
+// the highest of st's, the freshest local state's when it still names the
+// same tenure, and the index this node's own last acquire or renewal of
+// the tenure committed at (the local state may not have applied it yet
+// when this node is a Raft follower). Call it under renewMu.
 func (l *Loop) renewExpectIndex(st fsm.State) uint64 {
+	expect := st.LeaderIndex
 	cur := l.cluster.State()
 	if cur.Leader != nil && st.Leader != nil && cur.Leader.Member == st.Leader.Member &&
-		cur.Leader.Epoch == st.Leader.Epoch && cur.LeaderIndex > st.LeaderIndex {
-		return cur.LeaderIndex
+		cur.Leader.Epoch == st.Leader.Epoch && cur.LeaderIndex > expect {
+		expect = cur.LeaderIndex
 	}
-	return st.LeaderIndex
+	if st.Leader != nil && l.keyEpoch == st.Leader.Epoch && l.keyIndex > expect {
+		expect = l.keyIndex
+	}
+	return expect
 }
 
 // renewInBackground renews a trusted lease while the loop is busy (see the

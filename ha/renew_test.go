@@ -666,3 +666,27 @@ func TestLoop_CrashDuringRaftElection_RecoverPrimaryRetriesTheRenewal(t *testing
 		t.Fatalf("PostgreSQL %+v after a Raft election inside the trust, want running as primary", st)
 	}
 }
+
+// laggingCluster is a Raft follower whose local state has not applied the
+// latest entries: State returns the frozen snapshot.
+type laggingCluster struct {
+	*fakeCluster
+	frozen fsm.State
+}
+
+func (c *laggingCluster) State() fsm.State { return c.frozen.Clone() }
+
+// Review item 1: every renewal expects LeaderIndex; a node whose local
+// state has not applied its own last renewal yet expects the index that
+// renewal committed at, so it is not refused.
+func TestLoop_LocalStateLagsBehindOwnRenewal_NextRenewalExpectsItsIndex(t *testing.T) {
+	l, c, _, clock := newLeaderWith(t, nil, Config{Boottime: noBoot})
+	st := c.State()
+	l.cluster = &laggingCluster{fakeCluster: c, frozen: st}
+	for i := 0; i < 3; i++ {
+		clock.advance(time.Second)
+		if err := l.renewLease(context.Background(), st, l.dynamicConfig(st, false), time.Second, time.Time{}); err != nil {
+			t.Fatalf("renewal %d with a lagging local state: %v", i+1, err)
+		}
+	}
+}
