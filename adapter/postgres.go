@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -21,11 +22,32 @@ import (
 // Postgres adapts pgctl to ha.Postgres. It owns the merge of the local and
 // dynamic configuration into the files PostgreSQL reads, and caches the last
 // full status for the REST API.
+//
+// Threading model (the package doc has the why):
+//   - ops serializes every operation that changes PostgreSQL or its files:
+//     Bootstrap, Clone, Start, Follow, Promote, Demote, Rewind, MoveAside,
+//     SetSyncStandbys, Stop, SyncSlots and SetLocalConfig's rewrite. At most
+//     one of them runs at a time, whichever goroutine calls it (the HA loop,
+//     the SIGHUP reload, the shutdown path), so two goroutines never write the
+//     configuration files or drive pg_ctl at once.
+//   - Fence does not take ops: it must never wait behind a slow step (crash
+//     recovery in pg_ctl start -w, promote, checkpoint). It only asks for an
+//     immediate shutdown of whatever postmaster runs, writes no file and
+//     reads no configuration, and it makes a Start in progress give up its
+//     retries (fences counter).
+//   - The local configuration file is an immutable snapshot: SetLocalConfig
+//     swaps in a new *config.Config under ops, and nobody modifies one in
+//     place, so one operation sees one snapshot from start to end and a
+//     reader outside ops (none today) would see an old or a new one whole.
+//   - mu guards the small state below (whom we follow, the synchronous
+//     standby names, the last status); it is never held across I/O.
 type Postgres struct {
-	inst    *pgctl.Instance
-	cfg     *config.Config
+	inst    *pgctl.Instance // immutable after New; safe for concurrent use
 	dynamic func() fsm.DynamicConfig
 	log     hclog.Logger
+	local   atomic.Pointer[config.Config]
+	ops     sync.Mutex    // see the threading model above
+	fences  atomic.Uint64 // Fence calls so far
 
 	mu        sync.Mutex
 	followed  *fsm.Member // whom the standby configuration points at; nil = primary
@@ -39,6 +61,12 @@ type Postgres struct {
 // New builds the adapter for cfg's PostgreSQL. dynamic returns the current
 // dynamic configuration (postgresql.parameters, use_slots, strict mode).
 func New(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hclog.Logger) (*Postgres, error) {
+	return newWithRunner(cfg, dynamic, logger, pgctl.ExecRunner{Logger: logger.Named("pgctl")})
+}
+
+// newWithRunner is New with the Runner that runs PostgreSQL's programs
+// (tests pass a fake).
+func newWithRunner(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hclog.Logger, runner pgctl.Runner) (*Postgres, error) {
 	pg := cfg.PostgreSQL
 	// As Patroni, the agent's own connections use TCP to postgresql.listen
 	// unless postgresql.use_unix_socket is set.
@@ -58,13 +86,15 @@ func New(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hclog.Logg
 		Rewind:       pgctl.Credentials(pg.Authentication.Rewind),
 		PgpassPath:   pg.Pgpass,
 		StartTimeout: time.Duration(pg.PgCtlTimeout) * time.Second,
-		Runner:       pgctl.ExecRunner{Logger: logger.Named("pgctl")},
+		Runner:       runner,
 		Logger:       logger.Named("pgctl"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgresql: %w", err)
 	}
-	return &Postgres{inst: inst, cfg: cfg, dynamic: dynamic, log: logger.Named("postgres")}, nil
+	p := &Postgres{inst: inst, dynamic: dynamic, log: logger.Named("postgres")}
+	p.local.Store(cfg)
+	return p, nil
 }
 
 func firstListItem(s string) string {
@@ -165,29 +195,31 @@ func dataDirState(s pgctl.DataDirState, err error) ha.DataDirState {
 
 // serverConfig merges the dynamic postgresql.parameters with the local ones
 // (local wins) and picks pg_hba lines: local, then dynamic, then bootstrap.
-func (p *Postgres) serverConfig(follow *fsm.Member) pgctl.ServerConfig {
+func (p *Postgres) serverConfig(cfg *config.Config, follow *fsm.Member) pgctl.ServerConfig {
 	dyn := p.dynamic()
 	params := map[string]any{}
 	for k, v := range dyn.Parameters {
 		params[k] = v
 	}
-	for k, v := range p.cfg.PostgreSQL.Parameters {
+	for k, v := range cfg.PostgreSQL.Parameters {
 		params[k] = v
 	}
-	hba := p.cfg.PostgreSQL.PgHBA
+	hba := cfg.PostgreSQL.PgHBA
 	if len(hba) == 0 {
 		hba = dyn.PgHBA
 	}
 	if len(hba) == 0 {
-		hba = p.cfg.Bootstrap.PgHBA
+		hba = cfg.Bootstrap.PgHBA
 	}
 	if len(hba) == 0 {
-		hba = defaultHBA(p.cfg)
+		hba = defaultHBA(cfg)
 	}
 	sc := pgctl.ServerConfig{Parameters: params, PgHBA: hba}
 	// A standby gets the same synchronous_standby_names it must start
 	// with after a promotion: none, or '*' in strict mode.
+	p.mu.Lock()
 	names, any := p.syncNames, p.syncAny
+	p.mu.Unlock()
 	if follow != nil {
 		names, any = nil, any && dyn.SynchronousModeStrict
 	}
@@ -195,10 +227,10 @@ func (p *Postgres) serverConfig(follow *fsm.Member) pgctl.ServerConfig {
 	if follow != nil {
 		sc.Standby = &pgctl.StandbyConfig{}
 		if follow.Host != "" {
-			repl := p.cfg.PostgreSQL.Authentication.Replication
-			sc.Standby.Primary = pgctl.ConnInfo{Host: follow.Host, Port: follow.Port, User: repl.Username, Password: repl.Password, AppName: p.cfg.Name}
+			repl := cfg.PostgreSQL.Authentication.Replication
+			sc.Standby.Primary = pgctl.ConnInfo{Host: follow.Host, Port: follow.Port, User: repl.Username, Password: repl.Password, AppName: cfg.Name}
 			if dyn.UseSlots {
-				sc.Standby.SlotName = pgctl.SlotName(p.cfg.Name)
+				sc.Standby.SlotName = pgctl.SlotName(cfg.Name)
 			}
 		}
 	}
@@ -215,8 +247,10 @@ func defaultHBA(cfg *config.Config) []string {
 	}
 }
 
+// writeConfig renders the configuration files from the current snapshot.
+// Call with ops held.
 func (p *Postgres) writeConfig(follow *fsm.Member) (bool, error) {
-	changed, err := p.inst.WriteConfig(p.serverConfig(follow))
+	changed, err := p.inst.WriteConfig(p.serverConfig(p.local.Load(), follow))
 	if err != nil {
 		return false, err
 	}
@@ -231,8 +265,11 @@ func (p *Postgres) writeConfig(follow *fsm.Member) (bool, error) {
 }
 
 func (p *Postgres) Bootstrap(ctx context.Context) (string, error) {
-	flags := make([]string, 0, len(p.cfg.Bootstrap.Initdb))
-	for _, o := range p.cfg.Bootstrap.Initdb {
+	p.ops.Lock()
+	defer p.ops.Unlock()
+	cfg := p.local.Load()
+	flags := make([]string, 0, len(cfg.Bootstrap.Initdb))
+	for _, o := range cfg.Bootstrap.Initdb {
 		flags = append(flags, o.Flag())
 	}
 	if err := p.inst.Initdb(ctx, flags); err != nil {
@@ -245,7 +282,7 @@ func (p *Postgres) Bootstrap(ctx context.Context) (string, error) {
 		return "", err
 	}
 	users := map[string]pgctl.User{}
-	for name, u := range p.cfg.Bootstrap.Users {
+	for name, u := range cfg.Bootstrap.Users {
 		users[name] = pgctl.User{Password: u.Password, Options: u.Options}
 	}
 	if err := p.inst.CreateRoles(ctx, users); err != nil {
@@ -259,11 +296,22 @@ func (p *Postgres) Bootstrap(ctx context.Context) (string, error) {
 }
 
 func (p *Postgres) Clone(ctx context.Context, from fsm.Member) error {
-	repl := p.cfg.PostgreSQL.Authentication.Replication
-	return p.inst.Basebackup(ctx, pgctl.ConnInfo{Host: from.Host, Port: from.Port, User: repl.Username, Password: repl.Password, AppName: p.cfg.Name})
+	p.ops.Lock()
+	defer p.ops.Unlock()
+	cfg := p.local.Load()
+	repl := cfg.PostgreSQL.Authentication.Replication
+	return p.inst.Basebackup(ctx, pgctl.ConnInfo{Host: from.Host, Port: from.Port, User: repl.Username, Password: repl.Password, AppName: cfg.Name})
 }
 
 func (p *Postgres) Start(ctx context.Context, follow *fsm.Member) error {
+	p.ops.Lock()
+	defer p.ops.Unlock()
+	return p.start(ctx, follow)
+}
+
+// start writes the configuration and starts PostgreSQL. Call with ops held.
+func (p *Postgres) start(ctx context.Context, follow *fsm.Member) error {
+	fences := p.fences.Load()
 	if _, err := p.writeConfig(follow); err != nil {
 		return err
 	}
@@ -279,6 +327,11 @@ func (p *Postgres) Start(ctx context.Context, follow *fsm.Member) error {
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			return err
 		}
+		if p.fences.Load() != fences {
+			// A fence came in meanwhile: do not bring PostgreSQL back
+			// behind its back; the loop decides again.
+			return fmt.Errorf("start abandoned after a fence: %w", err)
+		}
 		p.log.Warn("start failed; retrying", "error", err)
 		select {
 		case <-ctx.Done():
@@ -289,6 +342,8 @@ func (p *Postgres) Start(ctx context.Context, follow *fsm.Member) error {
 }
 
 func (p *Postgres) Follow(ctx context.Context, primary fsm.Member) error {
+	p.ops.Lock()
+	defer p.ops.Unlock()
 	changed, err := p.writeConfig(&primary)
 	if err != nil || !changed {
 		return err
@@ -298,6 +353,8 @@ func (p *Postgres) Follow(ctx context.Context, primary fsm.Member) error {
 }
 
 func (p *Postgres) Promote(ctx context.Context) (uint64, error) {
+	p.ops.Lock()
+	defer p.ops.Unlock()
 	if err := p.inst.Promote(ctx); err != nil {
 		return 0, err
 	}
@@ -339,33 +396,39 @@ func lastSwitchPoint(history string) uint64 {
 // starts it as a standby of primary. If its history diverged, the next turn
 // sees it and rewinds (ha's rule 4).
 func (p *Postgres) Demote(ctx context.Context, primary *fsm.Member) error {
+	p.ops.Lock()
+	defer p.ops.Unlock()
 	if err := p.inst.Stop(ctx, pgctl.StopOptions{Mode: pgctl.StopImmediate, Timeout: 30 * time.Second}); err != nil && !errors.Is(err, pgctl.ErrNotRunning) {
 		return err
 	}
 	p.mu.Lock()
 	p.syncNames, p.syncAny = nil, false
 	p.mu.Unlock()
-	return p.Start(ctx, primary)
+	return p.start(ctx, primary)
 }
 
 // Rewind stops PostgreSQL (fast, then immediate) if it runs, then rewinds
 // onto primary's timeline. Start rewrites the configuration afterwards,
 // since pg_rewind copies the source's postgresql.conf.
 func (p *Postgres) Rewind(ctx context.Context, primary fsm.Member) error {
-	if err := p.Stop(ctx); err != nil {
+	p.ops.Lock()
+	defer p.ops.Unlock()
+	if err := p.stop(ctx); err != nil {
 		return err
 	}
-	rw := p.cfg.PostgreSQL.Authentication.Rewind
+	rw := p.local.Load().PostgreSQL.Authentication.Rewind
 	return p.inst.Rewind(ctx, pgctl.ConnInfo{Host: primary.Host, Port: primary.Port, User: rw.Username, Password: rw.Password})
 }
 
 // MoveAside renames the data directory to <data_dir>.diverged-<unix time>;
 // nothing is deleted.
 func (p *Postgres) MoveAside(ctx context.Context) (string, error) {
-	if err := p.Stop(ctx); err != nil {
+	p.ops.Lock()
+	defer p.ops.Unlock()
+	if err := p.stop(ctx); err != nil {
 		return "", err
 	}
-	dir := p.cfg.PostgreSQL.DataDir
+	dir := p.local.Load().PostgreSQL.DataDir
 	dest := fmt.Sprintf("%s.diverged-%d", dir, time.Now().Unix())
 	if err := os.Rename(dir, dest); err != nil {
 		return "", fmt.Errorf("move %s aside: %w", dir, err)
@@ -375,6 +438,8 @@ func (p *Postgres) MoveAside(ctx context.Context) (string, error) {
 
 // SetSyncStandbys writes synchronous_standby_names and reloads.
 func (p *Postgres) SetSyncStandbys(ctx context.Context, names []string, strict bool) error {
+	p.ops.Lock()
+	defer p.ops.Unlock()
 	p.mu.Lock()
 	p.syncNames = append([]string(nil), names...)
 	p.syncAny = strict && len(names) == 0
@@ -444,7 +509,10 @@ func parseSyncNames(v string) ([]string, bool) {
 	return names, any
 }
 
+// Fence asks for an immediate shutdown at once. It deliberately does not
+// take ops (see Postgres): a fence never waits behind a slow step.
 func (p *Postgres) Fence(ctx context.Context) error {
+	p.fences.Add(1)
 	err := p.inst.Stop(ctx, pgctl.StopOptions{Mode: pgctl.StopImmediate, Timeout: 10 * time.Second})
 	if errors.Is(err, pgctl.ErrNotRunning) {
 		return nil
@@ -453,17 +521,30 @@ func (p *Postgres) Fence(ctx context.Context) error {
 }
 
 func (p *Postgres) Stop(ctx context.Context) error {
+	p.ops.Lock()
+	defer p.ops.Unlock()
+	return p.stop(ctx)
+}
+
+// stop shuts PostgreSQL down (fast, then immediate). Call with ops held.
+func (p *Postgres) stop(ctx context.Context) error {
 	if _, alive := p.inst.PostmasterPID(); !alive {
 		return nil
 	}
-	return p.inst.StopEscalating(ctx, time.Duration(p.cfg.PostgreSQL.PgCtlTimeout)*time.Second)
+	return p.inst.StopEscalating(ctx, time.Duration(p.local.Load().PostgreSQL.PgCtlTimeout)*time.Second)
 }
 
 // SetLocalConfig takes a reloaded configuration file (SIGHUP) and applies
-// its PostgreSQL parameters and pg_hba with a reload when they changed.
+// its PostgreSQL parameters and pg_hba with a reload when they changed. next
+// must not be modified afterwards. It waits for an operation in progress.
+// What pgctl took at New (listen address and port, socket directory,
+// credentials for the agent's own connections, the start timeout) keeps its
+// startup value until the agent restarts.
 func (p *Postgres) SetLocalConfig(next *config.Config) {
+	p.ops.Lock()
+	defer p.ops.Unlock()
+	p.local.Store(next)
 	p.mu.Lock()
-	p.cfg = next
 	follow := p.followed
 	p.mu.Unlock()
 	if _, alive := p.inst.PostmasterPID(); !alive {
@@ -479,6 +560,8 @@ func (p *Postgres) SetLocalConfig(next *config.Config) {
 }
 
 func (p *Postgres) SyncSlots(ctx context.Context, members, permanent []string) error {
+	p.ops.Lock()
+	defer p.ops.Unlock()
 	want := append([]string(nil), permanent...)
 	for _, m := range members {
 		want = append(want, pgctl.SlotName(m))

@@ -7,16 +7,69 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conclave-ha/conclave/config"
 	"github.com/conclave-ha/conclave/fsm"
 )
 
+// anchorDCS is the bootstrap.dcs of the Patroni run the capture comes from
+// (shared/bench/patroni/lib.sh, profile default), as a user writes it.
+const anchorDCS = `scope: anchor
+name: node2
+restapi:
+  listen: 127.0.0.1:25802
+  connect_address: 127.0.0.1:25802
+raft:
+  data_dir: /tmp/conclave-api-test/raft
+  self_addr: 127.0.0.1:25902
+bootstrap:
+  dcs:
+    ttl: 30
+    loop_wait: 10
+    retry_timeout: 10
+    maximum_lag_on_failover: 1048576
+    synchronous_mode: false
+    postgresql:
+      use_pg_rewind: true
+      use_slots: true
+      parameters:
+        max_connections: 50
+        shared_buffers: 32MB
+        wal_keep_size: 256MB
+        max_wal_senders: 10
+        max_replication_slots: 10
+postgresql:
+  listen: 127.0.0.1:25432
+  connect_address: 127.0.0.1:25432
+  data_dir: /tmp/conclave-api-test/data
+  authentication:
+    superuser: {username: postgres, password: postgres}
+    replication: {username: replicator, password: replicator}
+`
+
+// The dynamic configuration goes the way it goes in a running agent: the
+// file's bootstrap.dcs parsed by config, proposed as a SetConfig entry,
+// applied by the FSM, served by GET /config. What comes out must be what
+// Patroni served for the same bootstrap.dcs (not the capture read back).
 func TestConfigGet_MatchesTheCapture(t *testing.T) {
-	srv := newTestServer(t, leaderNode(), compatCluster(t))
-	code, got := srv.getJSON("/config")
-	if code != http.StatusOK || !jsonEqual(got, compatJSON(t, "rest_leader_config.txt")) {
-		t.Fatalf("GET /config = %d %v", code, got)
+	cfg, err := config.Parse([]byte(anchorDCS), "anchor.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := fsm.Encode(fsm.SetConfig{Config: cfg.Bootstrap.DCS, IfEmpty: true})
+	if err != nil {
+		t.Fatal(err)
 	}
 	st := compatCluster(t)
+	st.Config, st.ConfigIndex = nil, 0
+	if err := fsm.ApplyEntry(&st, entry, 41); err != nil {
+		t.Fatalf("apply SetConfig: %v", err)
+	}
+	srv := newTestServer(t, leaderNode(), st)
+	code, got := srv.getJSON("/config")
+	if code != http.StatusOK || !jsonEqual(got, compatJSON(t, "rest_leader_config.txt")) {
+		t.Fatalf("GET /config = %d %v\nwant (Patroni 3.0.2) %v", code, got, compatJSON(t, "rest_leader_config.txt"))
+	}
+	st = compatCluster(t)
 	st.Config = nil
 	srv = newTestServer(t, leaderNode(), st)
 	if _, got := srv.getJSON("/config"); !jsonEqual(got, map[string]any{}) {

@@ -16,6 +16,7 @@ const timelineSwitchReason = "no recovery target specified"
 
 // execute runs the plan's actions in order and stops at the first error.
 func (l *Loop) execute(ctx context.Context, o Observation, p Plan) error {
+	l.setRenewing(plansRenewal(p))
 	for _, a := range p.Actions {
 		l.madeProgress(l.stepBound(o, a))
 		if err := l.run(ctx, o, a); err != nil {

@@ -303,7 +303,6 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 	l.madeProgress(retry)
 	o := l.observe(ctx)
 	p := Decide(o)
-	l.planned(p)
 	if p.Reason != l.lastReason {
 		l.log.Info(p.Reason, "plan", p.String())
 		l.lastReason = p.Reason

@@ -18,7 +18,14 @@ type fakeCluster struct {
 	index   uint64
 	down    bool
 	failN   int // the next failN proposals fail as without quorum
+	refused int // proposals failed for lack of quorum
 	changed chan struct{}
+}
+
+func (c *fakeCluster) refusedCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refused
 }
 
 func newFakeCluster() *fakeCluster {
@@ -41,10 +48,12 @@ func (c *fakeCluster) Propose(_ context.Context, cmd fsm.Command) (uint64, error
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.down {
+		c.refused++
 		return 0, errors.New("no quorum")
 	}
 	if c.failN > 0 {
 		c.failN--
+		c.refused++
 		return 0, errors.New("no quorum")
 	}
 	data, err := fsm.Encode(cmd)

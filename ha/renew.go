@@ -22,11 +22,10 @@ import (
 // RenewLeader and moves the trust exactly as lease.go says; they are made
 // one at a time (renewMu).
 //
-// The renewer renews only while the latest plan keeps or takes the key
-// (plansKey): when Decide waits instead, the key must be allowed to expire.
-//
 // A hung agent must not keep the key. The renewer only extends a trust the
-// loop itself established (acquire, or a renewal in a turn), and only while
+// loop itself established (acquire, or a renewal in a turn), only while the
+// loop's current plan renews too (so Decide's choice not to renew, e.g.
+// paused with PostgreSQL down or releasing the key, stands), and only while
 // the loop makes progress: the loop sets a progress deadline at the start of
 // every turn and of every step (step bound: primary_start_timeout, counted
 // from when PostgreSQL was first seen down, for a crash recovery;
@@ -53,36 +52,14 @@ type progress struct {
 	deadline time.Time // the loop must have moved on by then
 	lastSent time.Time // sent time of the last committed renewal
 	stalled  bool      // logged that the renewer stopped
+	renewing bool      // the loop's current plan renews the lease
 	pgSteps  int       // starts/promotions in flight (guard must not drop)
 	pgStepN  uint64    // starts/promotions begun or ended so far (pgStepsNow)
-	wantKey  bool      // the latest plan keeps or takes the key (plansKey)
 	// pgStepFailed: the last start as primary or promotion returned an
 	// error (ctx cancelled at shutdown, pg_ctl timeout…) and PostgreSQL has
 	// not been seen running since: a postmaster it forked may still come up
 	// writable, so Shutdown keeps the key and the watchdog.
 	pgStepFailed bool
-}
-
-// plansKey reports whether a plan keeps or takes the leader key: only then
-// may the background renewer renew, until the next plan (review item 4:
-// Decide waiting, e.g. with the data directory unknown or missing, or
-// paused with PostgreSQL stopped, does not renew, and neither may the
-// renewer, or the key is never given up while turns keep completing).
-func plansKey(p Plan) bool {
-	for _, a := range p.Actions {
-		switch a.Kind {
-		case ActRenew, ActRecoverPrimary, ActAcquire, ActPromote, ActBootstrap:
-			return true
-		}
-	}
-	return false
-}
-
-// planned records whether the plan about to run keeps or takes the key.
-func (l *Loop) planned(p Plan) {
-	l.mu.Lock()
-	l.progress.wantKey = plansKey(p)
-	l.mu.Unlock()
 }
 
 // boottime reads CLOCK_BOOTTIME; 0 when it cannot.
@@ -101,6 +78,23 @@ func (l *Loop) madeProgress(bound time.Duration) {
 	l.mu.Lock()
 	l.progress.deadline = now.Add(bound)
 	l.progress.stalled = false
+	l.mu.Unlock()
+}
+
+// plansRenewal reports whether Decide meant to keep the lease this turn.
+func plansRenewal(p Plan) bool {
+	for _, a := range p.Actions {
+		switch a.Kind {
+		case ActRenew, ActRecoverPrimary, ActAcquire, ActPromote, ActBootstrap:
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Loop) setRenewing(on bool) {
+	l.mu.Lock()
+	l.progress.renewing = on
 	l.mu.Unlock()
 }
 
@@ -331,8 +325,8 @@ func (l *Loop) renewTick(ctx context.Context) {
 		}
 		return
 	}
-	if !p.wantKey {
-		return // the loop does not want the key now: let it expire
+	if !p.renewing {
+		return // Decide did not renew this turn (waiting, paused with PostgreSQL down, releasing…)
 	}
 	// Renew every loop_wait, and sooner when less than half of the
 	// trust the last renewal gave is left (a ceiling or a lowered ttl

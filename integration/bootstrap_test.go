@@ -104,7 +104,10 @@ func TestRestartAll_KeepsSystemIdentifierAndData(t *testing.T) {
 	leader := c.waitHealthy(90 * time.Second)
 	leader.exec(t, "CREATE TABLE survive (id int)")
 	leader.exec(t, "INSERT INTO survive SELECT generate_series(1, 100)")
-	before, _ := leader.cluster()
+	before, err := leader.cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
 	controlBefore := controlFiles(t, c)
 
 	for _, n := range c.nodes {
@@ -117,7 +120,10 @@ func TestRestartAll_KeepsSystemIdentifierAndData(t *testing.T) {
 	}
 	c.startAll()
 	leader = c.waitHealthy(90 * time.Second)
-	after, _ := leader.cluster()
+	after, err := leader.cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if before.SystemIdentifier == "" || after.SystemIdentifier != before.SystemIdentifier {
 		t.Fatalf("system identifier %q before, %q after restart", before.SystemIdentifier, after.SystemIdentifier)
 	}
@@ -188,10 +194,13 @@ func TestForeignDataDirectory_RefusedToJoin(t *testing.T) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("initdb for the stranger: %v\n%s", err, out)
 	}
-	idBefore, _ := os.ReadFile(filepath.Join(stranger.dataDir(), "global", "pg_control"))
+	idBefore, err := os.ReadFile(filepath.Join(stranger.dataDir(), "global", "pg_control"))
+	if err != nil || len(idBefore) == 0 {
+		t.Fatalf("the stranger's pg_control: %v", err)
+	}
 
 	stranger.start()
-	err := stranger.wait(60 * time.Second)
+	err = stranger.wait(60 * time.Second)
 	var exitErr *exec.ExitError
 	if err == nil || !errors.As(err, &exitErr) {
 		t.Fatalf("the stranger's agent exited with %v, want a non-zero exit", err)
@@ -199,9 +208,9 @@ func TestForeignDataDirectory_RefusedToJoin(t *testing.T) {
 	if !stranger.logs.contains("another cluster") {
 		t.Errorf("no clear message naming the other cluster in the stranger's output")
 	}
-	idAfter, _ := os.ReadFile(filepath.Join(stranger.dataDir(), "global", "pg_control"))
-	if string(idBefore) != string(idAfter) {
-		t.Error("the stranger's data directory was modified")
+	idAfter, err := os.ReadFile(filepath.Join(stranger.dataDir(), "global", "pg_control"))
+	if err != nil || string(idBefore) != string(idAfter) {
+		t.Errorf("the stranger's data directory was modified (pg_control read: %v)", err)
 	}
 	c.nodes = c.nodes[:3]
 	cl, err := c.nodes[0].cluster()

@@ -4,7 +4,6 @@ package integration
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -24,10 +23,7 @@ func (tb *testbed) nft(i int, args ...string) {
 func needNft(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("nft"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("nft is missing; .ci/run installs nftables")
-		}
-		t.Skip("nft (nftables) is missing")
+		skipOrFail(t, "nft (nftables) is missing; .ci/run installs it")
 	}
 }
 
@@ -90,5 +86,7 @@ func TestFailsafeMode_RaftCutButAPIsReachable_PrimaryKeepsRunning(t *testing.T) 
 		t.Errorf("%s leads again after heal", old.name)
 	}
 	assertReplica(t, old)
+	assertRewoundOrCloned(t, old, leader)
 	b.finish(asyncMode)
+	b.assertHandedOver(old, newLeader, t1, "the API cut (whole run)")
 }

@@ -435,16 +435,31 @@ func (c *cluster) stopAll() {
 	}
 }
 
-// stopWatchdog ends a watchdog process an agent left behind (a killed
-// agent's watchdog outlives it on purpose).
-func (n *node) stopWatchdog() {
+// watchdogPID is the node's running watchdog process (raft/watchdog.pid,
+// checked against its command line), 0 if none.
+func (n *node) watchdogPID() int {
 	b, err := os.ReadFile(filepath.Join(n.dir, "raft", "watchdog.pid"))
 	if err != nil {
-		return
+		return 0
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if pid > 1 && strings.Contains(string(cmdline), "watchdog") && strings.Contains(string(cmdline), n.dir) {
+		return pid
+	}
+	return 0
+}
+
+// watchdogLog is what the node's watchdog process wrote so far.
+func (n *node) watchdogLog() string {
+	b, _ := os.ReadFile(filepath.Join(n.dir, "raft", "watchdog.log"))
+	return string(b)
+}
+
+// stopWatchdog ends a watchdog process an agent left behind (a killed
+// agent's watchdog outlives it on purpose).
+func (n *node) stopWatchdog() {
+	if pid := n.watchdogPID(); pid > 0 {
 		syscall.Kill(pid, syscall.SIGTERM)
 	}
 }
@@ -507,10 +522,22 @@ func (b *lineBuffer) add(s string) {
 }
 
 func (b *lineBuffer) contains(sub string) bool {
+	return b.containsAll(sub)
+}
+
+// containsAll reports whether one line contains every one of subs.
+func (b *lineBuffer) containsAll(subs ...string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, l := range b.lines {
-		if strings.Contains(l, sub) {
+		all := true
+		for _, sub := range subs {
+			if !strings.Contains(l, sub) {
+				all = false
+				break
+			}
+		}
+		if all {
 			return true
 		}
 	}

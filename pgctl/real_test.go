@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,13 +20,13 @@ import (
 // initdb, roles, a streaming replica by pg_basebackup, a promotion while the
 // old primary still writes (diverged history), then pg_rewind of the old
 // primary (stopped uncleanly) as a non-superuser and its return as a
-// streaming replica. Opt in with PGCTL_REAL=1, as a non-root user.
+// streaming replica. It runs with PGCTL_REAL=1 or CONCLAVE_REQUIRE_ALL=1
+// (make test sets the latter); as root it runs itself again as the postgres
+// OS user, since PostgreSQL refuses to run as root.
 func TestReal_PrimaryReplicaFailoverRewind(t *testing.T) {
-	if os.Getenv("PGCTL_REAL") != "1" {
+	requireAll := os.Getenv("CONCLAVE_REQUIRE_ALL") == "1"
+	if os.Getenv("PGCTL_REAL") != "1" && !requireAll {
 		t.Skip("set PGCTL_REAL=1 to run against real PostgreSQL binaries")
-	}
-	if os.Geteuid() == 0 {
-		t.Skip("PostgreSQL refuses to run as root; run this test as the postgres user")
 	}
 	binDir := os.Getenv("PG_BIN")
 	if binDir == "" {
@@ -30,8 +34,15 @@ func TestReal_PrimaryReplicaFailoverRewind(t *testing.T) {
 	}
 	for _, b := range []string{"initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "pg_controldata", "postgres"} {
 		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
+			if requireAll {
+				t.Fatalf("PostgreSQL binary missing (.ci/run installs postgresql-15; or set PG_BIN): %v", err)
+			}
 			t.Skipf("PostgreSQL binary missing: %v", err)
 		}
+	}
+	if os.Geteuid() == 0 {
+		runAsPostgres(t)
+		return
 	}
 	base, err := os.MkdirTemp("", "pgctl-real-")
 	if err != nil {
@@ -199,6 +210,53 @@ func TestReal_PrimaryReplicaFailoverRewind(t *testing.T) {
 		if st, err := i.Observe(ctx); err != nil || st.Running {
 			t.Fatalf("%s after stop: %+v %v", i.Config().Name, st, err)
 		}
+	}
+}
+
+// runAsPostgres runs the calling test again, in a copy of this test binary
+// that the postgres OS user can read, as that user, and fails when it fails
+// or skips.
+func runAsPostgres(t *testing.T) {
+	t.Helper()
+	pg, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatalf("running as root needs the postgres OS user to run PostgreSQL (apt-get install postgresql-15 creates it): %v", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "pgctl-real-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	uid, _ := strconv.Atoi(pg.Uid)
+	gid, _ := strconv.Atoi(pg.Gid)
+	copyExe := filepath.Join(dir, "pgctl.test")
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copyExe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, copyExe} {
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("runuser", "-u", "postgres", "--", copyExe,
+		"-test.run", "^"+t.Name()+"$", "-test.count=1", "-test.v", "-test.timeout=5m")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PGCTL_REAL=1", "TMPDIR="+dir, "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	t.Logf("as the postgres OS user:\n%s", out)
+	if err != nil {
+		t.Fatalf("%s as postgres: %v", t.Name(), err)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("%s as postgres did not pass (skipped?)", t.Name())
 	}
 }
 

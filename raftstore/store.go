@@ -19,12 +19,11 @@ import (
 )
 
 const (
-	transportMaxPool  = 3
-	transportTimeout  = 2 * time.Second
-	logCacheSize      = 512
-	retainSnapshots   = 3
-	transferTimeout   = 5 * time.Second // Close and Leave wait this long for a leadership transfer
-	leaderEventBuffer = 16
+	transportMaxPool = 3
+	transportTimeout = 2 * time.Second
+	logCacheSize     = 512
+	retainSnapshots  = 3
+	transferTimeout  = 5 * time.Second // Close and Leave wait this long for a leadership transfer
 )
 
 // Store is this node's Raft peer and the FSM it drives.
@@ -46,11 +45,6 @@ type Store struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
-
-	notifyCh     chan bool     // raft's NotifyCh
-	leaderEvents chan bool     // LeaderEvents()
-	eventsStop   chan struct{} // closed after raft shut down
-	eventsDone   chan struct{}
 
 	limit *throttle // rate limit for repeated warnings
 
@@ -77,15 +71,11 @@ func Open(ctx context.Context, cfg Config, f *fsm.FSM) (*Store, error) {
 		return nil, fmt.Errorf("raftstore: create data dir: %w", err)
 	}
 	s := &Store{
-		cfg:          cfg,
-		logger:       cfg.Logger.Named("raftstore"),
-		fsm:          f,
-		formDone:     make(chan struct{}),
-		notifyCh:     make(chan bool, leaderEventBuffer),
-		leaderEvents: make(chan bool, leaderEventBuffer),
-		eventsStop:   make(chan struct{}),
-		limit:        newThrottle(cfg.formationLogEvery),
-		eventsDone:   make(chan struct{}),
+		cfg:      cfg,
+		logger:   cfg.Logger.Named("raftstore"),
+		fsm:      f,
+		formDone: make(chan struct{}),
+		limit:    newThrottle(cfg.formationLogEvery),
 	}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	if err := s.open(); err != nil {
@@ -93,7 +83,6 @@ func Open(ctx context.Context, cfg Config, f *fsm.FSM) (*Store, error) {
 		s.closeResources()
 		return nil, err
 	}
-	go s.forwardLeaderEvents()
 	if s.hadState {
 		s.logger.Info("raft state found: starting without bootstrap", "node", cfg.Addr)
 		close(s.formDone)
@@ -148,7 +137,6 @@ func (s *Store) open() error {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.Addr)
 	rc.Logger = raftLogger
-	rc.NotifyCh = s.notifyCh
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
@@ -167,37 +155,6 @@ func (s *Store) open() error {
 	s.mux.start()
 	return nil
 }
-
-// forwardLeaderEvents drains raft's NotifyCh (raft blocks on it) into
-// LeaderEvents, dropping the oldest event when nobody reads.
-func (s *Store) forwardLeaderEvents() {
-	defer close(s.eventsDone)
-	for {
-		select {
-		case <-s.eventsStop:
-			return
-		case leader := <-s.notifyCh:
-			s.logger.Info("raft leadership changed", "node", s.cfg.Addr, "leader", leader, "term", s.raft.CurrentTerm())
-			for {
-				select {
-				case s.leaderEvents <- leader:
-				default:
-					select {
-					case <-s.leaderEvents:
-					default:
-					}
-					continue
-				}
-				break
-			}
-		}
-	}
-}
-
-// LeaderEvents reports this node gaining (true) and losing (false) Raft
-// leadership. The channel is buffered; when nobody reads, the oldest events
-// are dropped, so the last value received is always current.
-func (s *Store) LeaderEvents() <-chan bool { return s.leaderEvents }
 
 // State returns a copy of the local state. It may be stale; use
 // LinearizableState when a read must see every acknowledged write.
@@ -283,8 +240,6 @@ func (s *Store) Close() error {
 		if err := s.raft.Shutdown().Error(); err != nil {
 			s.closeErr = fmt.Errorf("raftstore: shutdown: %w", err)
 		}
-		close(s.eventsStop)
-		<-s.eventsDone
 		s.closeResources()
 	})
 	return s.closeErr

@@ -71,14 +71,6 @@ func TestCluster_ThreeNodesWithIdenticalPartnerLists_FormOneCluster(t *testing.T
 	if st.State != "Leader" || st.Voters != 3 || st.NumPeers != 2 || st.Leader != leader.cfg.Addr {
 		t.Errorf("leader stats %+v", st)
 	}
-	select {
-	case ev := <-leader.LeaderEvents():
-		if !ev {
-			t.Errorf("first leader event of the leader is %v", ev)
-		}
-	default:
-		t.Error("no leader event on the leader")
-	}
 }
 
 func TestFormation_SingleNodeWithoutPartners_BootstrapsAlone(t *testing.T) {

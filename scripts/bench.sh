@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: Conclave's figures measured the way /work/shared/bench/patroni measures
-# Patroni (three nodes, PostgreSQL 15, 127.0.0.1 only), printed next to the Patroni
-# figures of that README with the ratio.
+# Patroni (three nodes, PostgreSQL 15, 127.0.0.1 only), printed next to the figures of
+# a Patroni run made beside it (that anchor's results.jsonl, never its README) with the ratio.
 #
 #   ./scripts/bench.sh              # as root (agents run as the postgres OS user) or a normal user
 #   ./scripts/bench.sh soak         # soak: a fresh healthy cluster left alone for SOAK_S seconds while
@@ -9,11 +9,15 @@
 #                                   # busy; counts false failovers (leader member or timeline changes),
 #                                   # Raft term changes, fence events; pgbench tps. Exit 0 either way.
 #
-# Env: RUNS (failover / PostgreSQL-crash rounds, default 10), BOOT_RUNS (default 3),
+# Env: RUNS (rounds of each of: PostgreSQL crash, failover async, failover synchronous mode;
+#      default 10), BOOT_RUNS (default 3),
 #      JITTER (1: sleep a random 0..1 s (loop_wait) before each kill; 0: none),
 #      OUTDIR (default /tmp/conclave-bench-out: results.jsonl, table.md, logs/),
-#      PATRONI_BENCH (default ../shared/bench/patroni: writer.py, analyze.py, README.md),
+#      PATRONI_BENCH (default ../shared/bench/patroni: writer.py, analyze.py, run.sh),
 #      PATRONI_RESULTS (the anchor's results.jsonl, default /tmp/anchor-patroni-out/results.jsonl),
+#      PATRONI_RUN (1: run "$PATRONI_BENCH/run.sh default" with the same RUNS/BOOT_RUNS first, as root,
+#      so both columns come from the same hour; 0 (default): read PATRONI_RESULTS from an earlier run;
+#      the table says when that run was made, or leaves the Patroni column empty without one),
 #      CONCLAVE_BIN (default bin/conclave), KEEP_WORKDIR=1 (keep the work dir for inspection),
 #      PG_BIN, BOOT_TIMEOUT (180), HEALTH_TIMEOUT (120), RTO_TIMEOUT (60), REJOIN_TIMEOUT (120), IDLE_S (10).
 # Soak env: SOAK_S (default 600), SOAK_SCALE (pgbench -i -s, default 10), OUTDIR (default
@@ -52,9 +56,9 @@ die() { echo "bench: $*" >&2; exit 1; }
 sub() { echo "$1 - $2" | bc | sed 's/^\./0./; s/^-\./-0./'; }
 
 # ---- prerequisites -------------------------------------------------------------------------
-for f in writer.py analyze.py README.md; do
+for f in writer.py analyze.py run.sh; do
   [ "$MODE" = soak ] && break   # the soak does not compare with Patroni
-  [ -f "$ANCHOR/$f" ] || die "$ANCHOR/$f not found: the Patroni anchor (writer.py, analyze.py, README.md) is expected in ../shared/bench/patroni next to this repository (or set PATRONI_BENCH)"
+  [ -f "$ANCHOR/$f" ] || die "$ANCHOR/$f not found: the Patroni anchor (writer.py, analyze.py, run.sh) is expected in ../shared/bench/patroni next to this repository (or set PATRONI_BENCH)"
 done
 [ "$MODE" = soak ] || ANCHOR=$(cd "$ANCHOR" && pwd)
 [ -x "$SRC_BIN" ] || die "$SRC_BIN not found; run 'make build' (or 'make bench')"
@@ -418,6 +422,15 @@ for e in d.get("episodes", []): print(e["start"], e.get("end") or sys.argv[2])' 
 }
 if [ "$MODE" = soak ]; then soak_main; exit 0; fi
 
+# ---- 0. Patroni beside it (PATRONI_RUN=1) -------------------------------------------------
+if [ "${PATRONI_RUN:-0}" = 1 ]; then
+  [ -n "$ROOTUSER" ] || die "PATRONI_RUN=1 needs root (the anchor starts Patroni, etcd and PostgreSQL as postgres)"
+  command -v patroni >/dev/null || die "PATRONI_RUN=1: patroni is not installed (see README Figures for the apt-get line)"
+  log "Patroni anchor first: RUNS=$RUNS BOOT_RUNS=$BOOT_RUNS $ANCHOR/run.sh default -> $PATRONI_RESULTS"
+  RUNS=$RUNS BOOT_RUNS=$BOOT_RUNS JITTER=$JITTER OUTDIR=$(dirname "$PATRONI_RESULTS") RESULTS=$PATRONI_RESULTS \
+    "$ANCHOR/run.sh" default >"$OUTDIR/logs/patroni-run.log" 2>&1 || log "the Patroni run failed; see $OUTDIR/logs/patroni-run.log"
+fi
+
 # ---- 1. bootstrap -------------------------------------------------------------------------
 log "Conclave bench: RUNS=$RUNS BOOT_RUNS=$BOOT_RUNS JITTER=$JITTER, work dir $W, results $RESULTS"
 rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -461,20 +474,27 @@ fi
 size=$(stat -c %s "$SRC_BIN")
 record "{\"profile\":\"$PROFILE\",\"test\":\"binary\",\"metric\":\"size_mib\",\"run\":1,\"value\":$(echo "scale=2; $size/1048576" | bc | sed 's/^\./0./'),\"bytes\":$size}"
 
-# ---- 6. REST throughput (on the idle cluster, as the anchor does) -------------------------
+# ---- 6. REST throughput (on the idle cluster, as the anchor does: both paths on the leader) ---
+# Only 2xx answers count as throughput: wrk's "Non-2xx or 3xx responses" are reported apart.
 if command -v wrk >/dev/null; then
-  if read -r lname _ lrest < <(cl leader) && read -r rname _ rrest < <(cl replica); then
-    for t in "primary $lrest $lname" "health $rrest $rname"; do
-      set -- $t
-      timeout 40 wrk -t2 -c8 -d10s --latency "http://127.0.0.1:$2/$1" >"$W/logs/wrk_$1.txt" 2>&1
-      rps=$(awk '/Requests\/sec/{print $2}' "$W/logs/wrk_$1.txt")
-      non2xx=$(awk '/Non-2xx/{print $NF}' "$W/logs/wrk_$1.txt")
-      cp "$W/logs/wrk_$1.txt" "$OUTDIR/logs/"
-      log "REST /$1 on $3: ${rps:-?} req/s${non2xx:+ ($non2xx non-2xx answers)}"
-      record "{\"profile\":\"$PROFILE\",\"test\":\"rest_$1\",\"metric\":\"req_per_s\",\"run\":1,\"value\":${rps:-null},\"member\":\"$3\",\"non_2xx\":${non2xx:-0}}"
+  if read -r lname _ lrest < <(cl leader); then
+    for ep in primary health; do
+      f=$W/logs/wrk_$ep.txt
+      timeout 40 wrk -t2 -c8 -d10s --latency "http://127.0.0.1:$lrest/$ep" >"$f" 2>&1
+      all_rps=$(awk '/Requests\/sec/{print $2}' "$f")
+      total=$(awk '/requests in/{print $1}' "$f")
+      non2xx=$(awk '/Non-2xx/{print $NF}' "$f"); non2xx=${non2xx:-0}
+      rps=null   # wrk's rate times the share of 2xx answers
+      if [ -n "$total" ] && [ "$total" -gt 0 ] 2>/dev/null && [ -n "$all_rps" ]; then
+        rps=$(echo "scale=2; $all_rps * ($total - $non2xx) / $total" | bc | sed 's/^\./0./')
+      fi
+      cp "$f" "$OUTDIR/logs/"
+      log "REST /$ep on the leader $lname: ${rps} req/s answered 2xx (${all_rps:-?} req/s in all, $non2xx non-2xx answers)"
+      [ "$non2xx" != 0 ] && log "WARNING: /$ep on the leader answered $non2xx requests with a non-2xx status; they are not counted"
+      record "{\"profile\":\"$PROFILE\",\"test\":\"rest_$ep\",\"metric\":\"req_per_s\",\"run\":1,\"value\":$rps,\"member\":\"$lname\",\"role\":\"leader\",\"requests\":${total:-null},\"non_2xx\":$non2xx,\"all_req_per_s\":${all_rps:-null}}"
     done
   else
-    log "no leader/replica found for the REST test"
+    log "no leader found for the REST test"
   fi
 else
   log "wrk not installed (apt-get install wrk); REST throughput not measured"
@@ -501,13 +521,25 @@ crash_round() {  # $1 run
     fo=""; [ "$np" != "$pg" ] && fo=" (a failover, not a restart)"
     log "$tag: $name postmaster killed (jitter ${j}s): writes resume after ${v}s on port $np$fo"
   fi
-  record "{\"profile\":\"$PROFILE\",\"test\":\"pg_crash\",\"metric\":\"writes_resume_s\",\"run\":$r,\"value\":$v,\"leader\":\"$name\",\"failed_over\":$([ "$np" != null ] && [ "$np" != "$pg" ] && echo true || echo false),\"jitter_s\":$j,\"detail\":${res:-null}}"
+  record "{\"profile\":\"$PROFILE\",\"test\":\"pg_crash\",\"metric\":\"writes_resume_s\",\"run\":$r,\"value\":$v,\"leader\":\"$name\",\"failed_over\":$([ "$np" != null ] && [ "$np" != "$pg" ] && echo true || echo false),\"timeout_s\":$RTO_TIMEOUT,\"jitter_s\":$j,\"detail\":${res:-null}}"
 }
 
 # ---- 4. node crash: kill -9 the leader's agent, its postmaster and the postmaster's children
-failover_round() {  # $1 run
-  local r=$1 tag=fo_$1 name pg rest i lg ev res j ap pm kids wd v nname npg nrest t0 rj miss acked out
-  ensure_healthy "$tag" || { record "{\"profile\":\"$PROFILE\",\"test\":\"failover\",\"metric\":\"rto_s\",\"run\":$r,\"value\":null,\"error\":\"no healthy cluster\"}"; return; }
+# (async, then synchronous_mode: true as the Patroni anchor does; test "failover" / "failover_sync")
+failover_round() {  # $1 run, $2 async|sync
+  local r=$1 mode=${2:-async} tag test name pg rest i lg ev res j ap pm kids wd v nname npg nrest t0 rj miss acked out
+  test=failover; tag=fo_$1
+  [ "$mode" = sync ] && { test=failover_sync; tag=fo_sync_$1; }
+  ensure_healthy "$tag" || { record "{\"profile\":\"$PROFILE\",\"test\":\"$test\",\"metric\":\"rto_s\",\"run\":$r,\"value\":null,\"timeout_s\":$RTO_TIMEOUT,\"error\":\"no healthy cluster\"}"; return; }
+  if [ "$mode" = sync ]; then
+    # Idempotent; needed again after ensure_healthy built a fresh cluster.
+    cl patch-config '{"synchronous_mode": true}' >/dev/null || log "$tag: PATCH /config synchronous_mode failed"
+    out=$(cl wait-sync "$HEALTH_TIMEOUT") || {
+      log "$tag: no sync_standby within ${HEALTH_TIMEOUT}s: $out"
+      record "{\"profile\":\"$PROFILE\",\"test\":\"$test\",\"metric\":\"rto_s\",\"run\":$r,\"value\":null,\"timeout_s\":$RTO_TIMEOUT,\"error\":\"no sync standby\"}"
+      return
+    }
+  fi
   read -r name pg rest < <(cl leader) || { log "$tag: no leader"; return; }
   i=${name#node}
   lg=$W/logs/$tag.log
@@ -533,8 +565,8 @@ failover_round() {  # $1 run
     log "$tag: killed $name (jitter ${j}s) -> new leader ${nname:-?}: RTO ${v}s, acked ids missing: $(json_get "$res" missing)"
   fi
   miss=$(json_get "$res" missing); acked=$(json_get "$res" acked)
-  record "{\"profile\":\"$PROFILE\",\"test\":\"failover\",\"metric\":\"rto_s\",\"run\":$r,\"value\":$v,\"old\":\"$name\",\"new\":\"$nname\",\"jitter_s\":$j,\"detail\":${res:-null}}"
-  record "{\"profile\":\"$PROFILE\",\"test\":\"failover\",\"metric\":\"acked_ids_missing\",\"run\":$r,\"value\":$miss,\"acked\":$acked}"
+  record "{\"profile\":\"$PROFILE\",\"test\":\"$test\",\"metric\":\"rto_s\",\"run\":$r,\"value\":$v,\"timeout_s\":$RTO_TIMEOUT,\"old\":\"$name\",\"new\":\"$nname\",\"jitter_s\":$j,\"detail\":${res:-null}}"
+  record "{\"profile\":\"$PROFILE\",\"test\":\"$test\",\"metric\":\"acked_ids_missing\",\"run\":$r,\"value\":$miss,\"acked\":$acked}"
   # rejoin: restart the killed agent; time until that member streams again
   reap "${LAUNCH[$i]}"
   mark_logs
@@ -544,16 +576,17 @@ failover_round() {  # $1 run
   else
     rj=null; log "$tag: $name did not stream again within ${REJOIN_TIMEOUT}s: $out"; tail_logs "$tag-rejoin"
   fi
-  record "{\"profile\":\"$PROFILE\",\"test\":\"failover\",\"metric\":\"rejoin_s\",\"run\":$r,\"value\":$rj,\"member\":\"$name\"}"
+  record "{\"profile\":\"$PROFILE\",\"test\":\"$test\",\"metric\":\"rejoin_s\",\"run\":$r,\"value\":$rj,\"timeout_s\":$REJOIN_TIMEOUT,\"member\":\"$name\"}"
 }
 
 for r in $(seq "$RUNS"); do crash_round "$r"; done
-for r in $(seq "$RUNS"); do failover_round "$r"; done
+for r in $(seq "$RUNS"); do failover_round "$r" async; done
+for r in $(seq "$RUNS"); do failover_round "$r" sync; done
 stop_writer
 stop_cluster
 
 # ---- table --------------------------------------------------------------------------------
 echo
-"$PY" "$HERE/report.py" "$RESULTS" "$ANCHOR/README.md" "$PATRONI_RESULTS" | tee "$OUTDIR/table.md"
+"$PY" "$HERE/report.py" "$RESULTS" "$PATRONI_RESULTS" | tee "$OUTDIR/table.md"
 echo
 echo "JSON lines: $RESULTS; agent logs of each cluster and of failed rounds: $OUTDIR/logs/"

@@ -1,7 +1,6 @@
 package watchdog
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/conclave-ha/conclave/config"
-	"github.com/conclave-ha/conclave/pgctl"
 )
 
 const (
@@ -27,138 +25,6 @@ const (
 	pollInterval     = 25 * time.Millisecond
 	startTimeout     = 3 * time.Second
 )
-
-// Serve is the watchdog process's body (the hidden `conclave watchdog`
-// subcommand): it takes the pid file lock next to deadlineFile and enforces
-// the deadline on dataDir's postmaster until ctx ends. A second watchdog for
-// the same deadline file returns nil at once.
-func Serve(ctx context.Context, dataDir, deadlineFile, pgBin string, logger hclog.Logger) error {
-	dataDir, err := filepath.Abs(dataDir)
-	if err != nil {
-		return err
-	}
-	deadlineFile, err = filepath.Abs(deadlineFile)
-	if err != nil {
-		return err
-	}
-	unlock, err := lockPID(sibling(deadlineFile, ".pid"))
-	if errors.Is(err, errRunning) {
-		logger.Info("another watchdog already guards this deadline file; exiting", "deadline_file", deadlineFile)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	logger.Info("watchdog started", "pid", os.Getpid(), "data_dir", dataDir,
-		"deadline_file", deadlineFile, "pg_bin", pgBin)
-	err = run(ctx, dataDir, deadlineFile, logger)
-	logger.Info("watchdog stopped", "pid", os.Getpid())
-	return err
-}
-
-// run polls deadlineFile every 25 ms until ctx ends and sends SIGQUIT
-// to the postmaster of dataDir once per arm when the deadline passes.
-func run(ctx context.Context, dataDir, deadlineFile string, logger hclog.Logger) error {
-	w := &runner{dataDir: dataDir, deadlineFile: deadlineFile, log: logger}
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	for {
-		w.check()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// runner is run's state between polls.
-type runner struct {
-	dataDir, deadlineFile string
-	log                   hclog.Logger
-	// fired is the deadline already acted on (0: none), so a lost rewrite
-	// to "0" cannot make it fire twice for one arm.
-	fired int64
-	// noted is the last condition logged, so each is logged once.
-	noted string
-}
-
-// note logs msg once until a different condition is noted.
-func (w *runner) note(level hclog.Level, key, msg string, args ...any) {
-	if w.noted == key {
-		return
-	}
-	w.noted = key
-	w.log.Log(level, msg, args...)
-}
-
-func (w *runner) check() {
-	deadline, err := readDeadlineFile(w.deadlineFile)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		w.note(hclog.Warn, "missing", "deadline file missing; treating as disarmed", "file", w.deadlineFile)
-		return
-	case err != nil:
-		w.note(hclog.Warn, "garbled", "deadline file unreadable; treating as disarmed", "file", w.deadlineFile, "error", err)
-		return
-	case deadline == 0:
-		w.note(hclog.Info, "disarmed", "disarmed")
-		return
-	case deadline == w.fired:
-		return
-	}
-	now, err := monoNow()
-	if err != nil {
-		w.note(hclog.Error, "clock", "reading CLOCK_MONOTONIC failed", "error", err)
-		return
-	}
-	if now < deadline {
-		w.note(hclog.Info, "armed", "armed", "fires_in", time.Duration(deadline-now))
-		return
-	}
-	overdue := time.Duration(now - deadline)
-	pid, why := postmasterPID(w.dataDir)
-	if pid == 0 {
-		// Stays armed: a postmaster started while the deadline is past
-		// (by hand, by a restarted agent before it re-armed) is stopped too.
-		w.note(hclog.Warn, "expired-idle", "lease deadline passed; no postmaster to stop", "data_dir", w.dataDir, "reason", why)
-		return
-	}
-	if err := syscall.Kill(pid, syscall.SIGQUIT); err != nil && !errors.Is(err, syscall.ESRCH) {
-		w.note(hclog.Error, "kill-failed", "lease deadline passed; sending SIGQUIT to the postmaster failed", "pid", pid, "error", err)
-		return
-	}
-	w.noted = "fired"
-	w.fired = deadline
-	w.log.Error("lease deadline passed without renewal: sent SIGQUIT (immediate shutdown) to the postmaster",
-		"pid", pid, "data_dir", w.dataDir, "overdue", overdue)
-	// Disarm, unless the agent armed again meanwhile (its newer deadline
-	// must stay). The re-read narrows that race; fired covers a lost write.
-	if again, err := readDeadlineFile(w.deadlineFile); err == nil && again == deadline {
-		if err := writeDeadlineFile(w.deadlineFile, 0); err != nil {
-			w.log.Error("disarming after firing failed", "error", err)
-		}
-	}
-}
-
-// postmasterPID returns the live postmaster of dataDir, or 0 and why not.
-func postmasterPID(dataDir string) (int, string) {
-	pid, why := pgctl.LivePostmaster(dataDir)
-	if why != "" {
-		return 0, why
-	}
-	return pid, ""
-}
-
-// monoNow reads CLOCK_MONOTONIC in nanoseconds.
-func monoNow() (int64, error) {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0, err
-	}
-	return ts.Nano(), nil
-}
 
 // readDeadlineFile returns the deadline stored in path (0 = disarmed).
 func readDeadlineFile(path string) (int64, error) {

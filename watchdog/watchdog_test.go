@@ -162,8 +162,12 @@ func TestWatchdog_ArmedDeadlinePasses_SendsSIGQUITOnceAndDisarms(t *testing.T) {
 	if took := time.Since(armed); took < 200*time.Millisecond || took > 1500*time.Millisecond {
 		t.Fatalf("fired %s after arming with a 200ms deadline", took)
 	}
-	waitFor(t, time.Second, func() bool { d, err := readDeadlineFile(file); return err == nil && d == 0 },
-		"the deadline file is rewritten to 0 after firing")
+	// Once per arm: a postmaster started afterwards (by a restarted agent
+	// that has not armed yet) is left alone until the next arm passes.
+	pm2 := startFakePostmaster(t, dataDir)
+	pm2.stillAlive(t, 300*time.Millisecond)
+	armIn(t, file, 50*time.Millisecond)
+	pm2.waitQuit(t, 3*time.Second)
 }
 
 func TestWatchdog_ReArmedBeforeDeadline_KeepsPostmaster(t *testing.T) {
@@ -171,9 +175,10 @@ func TestWatchdog_ReArmedBeforeDeadline_KeepsPostmaster(t *testing.T) {
 	pm := startFakePostmaster(t, dataDir)
 	startRunner(t, dataDir, file)
 
-	// Renew every 100 ms with a 200 ms deadline, for a second.
+	// Renew every 100 ms with a 600 ms deadline (room for a loaded
+	// machine), for a second.
 	for i := 0; i < 10; i++ {
-		armIn(t, file, 200*time.Millisecond)
+		armIn(t, file, 600*time.Millisecond)
 		pm.stillAlive(t, 100*time.Millisecond)
 	}
 	// Renewals stop: the last deadline is enforced.
@@ -243,53 +248,14 @@ func TestWatchdog_RecycledPIDOutsideDataDir_IsNotSignalled(t *testing.T) {
 	pm.stillAlive(t, 300*time.Millisecond)
 }
 
-func TestWatchdogWriter_ArmAndDisarmWriteMonotonicDeadlines(t *testing.T) {
-	raftDir := t.TempDir()
-	w, err := newWriter(&config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: t.TempDir()}},
-		"/nonexistent", hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The file holds CLOCK_MONOTONIC nanoseconds, as Arm computes them.
-	now, _ := monoNow()
-	until := time.Now().Add(2 * time.Second)
-	d := now + int64(time.Until(until))
-	if err := writeDeadlineFile(w.deadlineFile, d); err != nil {
-		t.Fatal(err)
-	}
-	got, err := readDeadlineFile(filepath.Join(raftDir, "watchdog.deadline"))
-	if err != nil || got != d {
-		t.Fatalf("read %d, %v; wrote %d", got, err, d)
-	}
-	if err := w.Disarm(); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := readDeadlineFile(w.deadlineFile); err != nil || got != 0 {
-		t.Fatalf("after Disarm: %d, %v", got, err)
-	}
-	if w.pidFile != filepath.Join(raftDir, "watchdog.pid") || w.logFile != filepath.Join(raftDir, "watchdog.log") {
-		t.Fatalf("files %s %s", w.pidFile, w.logFile)
-	}
-	// Arm with no watchdog process running tries to start /nonexistent
-	// and says so, after writing the deadline.
-	if err := w.Arm(time.Now().Add(time.Second)); err == nil {
-		t.Fatal("Arm with an unstartable watchdog returned no error")
-	}
-	if got, err := readDeadlineFile(w.deadlineFile); err != nil || got == 0 {
-		t.Fatalf("Arm did not write the deadline: %d, %v", got, err)
-	}
-}
-
-// TestStart_DetachedProcess_FencesReusedAndStopsOnSIGTERM runs the
-// watchdog process (this test binary acting as `conclave watchdog`) through Start.
-func TestStart_DetachedProcess_FencesReusedAndStopsOnSIGTERM(t *testing.T) {
+// startWriter starts a real detached watchdog process (this test binary
+// acting as `conclave watchdog`) for a fresh data directory and returns the
+// agent's writer for it.
+func startWriter(t *testing.T) (w *Writer, dataDir string) {
+	t.Helper()
 	t.Setenv(envRunMain, "1")
 	raftDir, dataDir := t.TempDir(), t.TempDir()
-	cfg := &config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: dataDir, BinDir: "/usr/lib/postgresql/15/bin"}}
-	// A stale armed deadline from "before" must not survive a fresh start.
-	if err := writeDeadlineFile(filepath.Join(raftDir, deadlineFileName), 1); err != nil {
-		t.Fatal(err)
-	}
+	cfg := &config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: dataDir}}
 	w, err := Start(cfg, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -303,14 +269,89 @@ func TestStart_DetachedProcess_FencesReusedAndStopsOnSIGTERM(t *testing.T) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
-	if d, _ := readDeadlineFile(w.deadlineFile); d != 0 {
-		t.Fatalf("fresh start left deadline %d, want 0", d)
+	return w, dataDir
+}
+
+// Arm's deadline is enforced: the postmaster gets SIGQUIT when it passes,
+// not before.
+func TestWriter_ArmedDeadlinePasses_PostmasterFenced(t *testing.T) {
+	w, dataDir := startWriter(t)
+	pm := startFakePostmaster(t, dataDir)
+	armed := time.Now()
+	if err := w.Arm(armed.Add(300 * time.Millisecond)); err != nil {
+		t.Fatal(err)
 	}
+	pm.waitQuit(t, 3*time.Second)
+	if took := time.Since(armed); took < 300*time.Millisecond || took > 1500*time.Millisecond {
+		t.Fatalf("fenced %s after Arm with a 300ms deadline", took)
+	}
+}
+
+// Renewing (arming again) before the deadline, and disarming, keep the
+// postmaster running.
+func TestWriter_RenewedThenDisarmed_PostmasterKept(t *testing.T) {
+	w, dataDir := startWriter(t)
+	pm := startFakePostmaster(t, dataDir)
+	for i := 0; i < 6; i++ {
+		if err := w.Arm(time.Now().Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		pm.stillAlive(t, 100*time.Millisecond)
+	}
+	if err := w.Disarm(); err != nil {
+		t.Fatal(err)
+	}
+	// Past the last deadline: Disarm must have cancelled it.
+	pm.stillAlive(t, 1500*time.Millisecond)
+}
+
+// Arm without a startable watchdog process says so, and its deadline is
+// still in place for a watchdog that comes later.
+func TestWriter_ArmWithoutWatchdogProcess_ReportsAndDeadlineStillEnforced(t *testing.T) {
+	raftDir, dataDir := t.TempDir(), t.TempDir()
+	w, err := newWriter(&config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: dataDir}},
+		"/nonexistent", hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Arm(time.Now().Add(300 * time.Millisecond)); err == nil {
+		t.Fatal("Arm with an unstartable watchdog returned no error")
+	}
+	pm := startFakePostmaster(t, dataDir)
+	startRunner(t, dataDir, w.deadlineFile)
+	pm.waitQuit(t, 3*time.Second)
+}
+
+// TestStart_DetachedProcess_FencesReusedAndFencesOnSIGTERMWhileArmed runs the
+// watchdog process (this test binary acting as `conclave watchdog`) through Start.
+func TestStart_DetachedProcess_FencesReusedAndFencesOnSIGTERMWhileArmed(t *testing.T) {
+	t.Setenv(envRunMain, "1")
+	raftDir, dataDir := t.TempDir(), t.TempDir()
+	cfg := &config.Config{Raft: config.Raft{DataDir: raftDir}, PostgreSQL: config.PostgreSQL{DataDir: dataDir, BinDir: "/usr/lib/postgresql/15/bin"}}
+	// A stale armed deadline from "before" must not fence the postmaster
+	// after a fresh start.
+	if err := writeDeadlineFile(filepath.Join(raftDir, deadlineFileName), 1); err != nil {
+		t.Fatal(err)
+	}
+	pm := startFakePostmaster(t, dataDir)
+	w, err := Start(cfg, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, ok := w.running()
+	if !ok {
+		t.Fatal("no watchdog running after Start")
+	}
+	t.Cleanup(func() {
+		if isWatchdogProcess(pid, w.deadlineFile) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	// Detached: its own session.
 	if sid, _ := unix.Getsid(pid); sid != pid {
 		t.Fatalf("watchdog session %d, want its own (%d)", sid, pid)
 	}
-	pm := startFakePostmaster(t, dataDir)
+	pm.stillAlive(t, 200*time.Millisecond)
 
 	// A second agent start reuses it, and keeps a pending deadline.
 	if err := w.Arm(time.Now().Add(400 * time.Millisecond)); err != nil {
@@ -323,9 +364,7 @@ func TestStart_DetachedProcess_FencesReusedAndStopsOnSIGTERM(t *testing.T) {
 	if pid2, _ := w2.running(); pid2 != pid {
 		t.Fatalf("second start runs pid %d, want the first one %d reused", pid2, pid)
 	}
-	if d, _ := readDeadlineFile(w.deadlineFile); d == 0 {
-		t.Fatal("restart dropped the pending deadline of the previous run")
-	}
+	// The previous run's deadline is still enforced, at its time.
 	pm.stillAlive(t, 200*time.Millisecond)
 	pm.waitQuit(t, 3*time.Second)
 
@@ -335,12 +374,20 @@ func TestStart_DetachedProcess_FencesReusedAndStopsOnSIGTERM(t *testing.T) {
 		t.Fatalf("duplicate watchdog: %v\n%s", err, out)
 	}
 
+	// SIGTERM while armed (systemd stopping the whole control group):
+	// the postmaster is fenced first, then the watchdog exits.
+	pm2 := startFakePostmaster(t, dataDir)
+	if err := w.Arm(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	pm2.stillAlive(t, 100*time.Millisecond)
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	pm2.waitQuit(t, 2*time.Second)
 	waitFor(t, 3*time.Second, func() bool { _, ok := w.running(); return !ok }, "the watchdog exits on SIGTERM")
 	log, _ := os.ReadFile(w.logFile)
-	for _, want := range []string{"watchdog started", "sent SIGQUIT", "watchdog stopped"} {
+	for _, want := range []string{"watchdog started", "lease deadline passed without renewal: sent SIGQUIT", "stopping while armed: sent SIGQUIT", "watchdog stopped"} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("watchdog.log lacks %q:\n%s", want, log)
 		}

@@ -10,6 +10,8 @@ leader in state running, the two others (replica or sync_standby) streaming.
                                            (default: since the call); exit 1 and prints the last state on timeout
   cl.py wait-streaming NAME TIMEOUT [T0]-> waits until member NAME is streaming; same output
   cl.py replica                         -> "name pg_port rest_port" of a streaming replica (exit 1 if none)
+  cl.py wait-sync TIMEOUT [T0]          -> wait-healthy, and one of the streaming members is sync_standby
+  cl.py patch-config JSON               -> PATCH /config with JSON on the first node that accepts it (exit 1 if none)
   cl.py state                           -> one-line summary of the members (for logs)
 """
 import json
@@ -48,6 +50,25 @@ def healthy(c):
     ld = [m for m in ms if m.get("role") == "leader" and m.get("state") == "running"]
     st = [m for m in ms if m.get("role") in ("replica", "sync_standby") and m.get("state") == "streaming"]
     return len(ms) == 3 and len(ld) == 1 and len(st) == 2
+
+
+def healthy_sync(c):
+    return healthy(c) and any(m.get("role") == "sync_standby" for m in c.get("members", []))
+
+
+def patch_config(body):
+    last = "no REST port answered"
+    for p in REST:
+        req = urllib.request.Request(f"http://127.0.0.1:{p}/config", data=body.encode(), method="PATCH",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                print(r.read().decode())
+                return 0
+        except Exception as e:  # noqa: BLE001 - try the next node
+            last = f"port {p}: {e}"
+    print(last, file=sys.stderr)
+    return 1
 
 
 def streaming(c, name):
@@ -92,6 +113,11 @@ def main():
     if cmd == "wait-healthy":
         t0 = float(sys.argv[3]) if len(sys.argv) > 3 else None
         return wait(healthy, float(sys.argv[2]), t0)
+    if cmd == "wait-sync":
+        t0 = float(sys.argv[3]) if len(sys.argv) > 3 else None
+        return wait(healthy_sync, float(sys.argv[2]), t0)
+    if cmd == "patch-config":
+        return patch_config(sys.argv[2])
     if cmd == "wait-streaming":
         name = sys.argv[2]
         t0 = float(sys.argv[4]) if len(sys.argv) > 4 else None

@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
 """Table for scripts/bench.sh: Conclave figures (results.jsonl) beside Patroni's.
 
-  report.py RESULTS_JSONL PATRONI_README [PATRONI_RESULTS_JSONL]
+  report.py RESULTS_JSONL [PATRONI_RESULTS_JSONL]
 
-Patroni figures come from the "default" row of the table in the Patroni anchor
-README; a figure the README lacks (bootstrap, worst RTO, /health rps) is taken
-from the anchor's own results.jsonl (profile "default") when that file exists.
+Every Patroni figure comes from the results.jsonl of a Patroni anchor run
+(../shared/bench/patroni/run.sh, profile "default") made beside this one; none
+is read from a README. Without that file the Patroni column stays empty.
+
+How the figures are counted:
+- a round that timed out counts in "worst" as at least its timeout ("≥ 60"),
+  and the row says how many rounds timed out;
+- "PostgreSQL crash, restarted in place" leaves out rounds in which a replica
+  was promoted instead, and says how many;
+- REST figures are 2xx answers per second only, measured on the leader for
+  both paths (as the anchor does); non-2xx answers are reported apart.
 """
+import datetime
 import json
 import os
-import re
 import statistics
 import sys
 
@@ -27,146 +35,169 @@ def load(path):
     return rows
 
 
-def values(rows, test, metric, profile=None):
-    return [r.get("value") for r in rows if r.get("test") == test and r.get("metric") == metric
+def select(rows, test, metric, profile=None):
+    return [r for r in rows if r.get("test") == test and r.get("metric") == metric
             and (profile is None or r.get("profile") == profile)]
 
 
-def nums(vs):
-    return [v for v in vs if isinstance(v, (int, float))]
+def num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def med(vs):
-    ok = nums(vs)
-    return statistics.median(ok) if ok else None
+class Fig:
+    """One figure over rounds: the median of the measured rounds, the worst
+    (timeouts counted as at least their timeout), and the counts."""
+
+    def __init__(self, rows, keep=lambda r: True, timeout=None):
+        self.rows = rows
+        self.timeout = timeout  # for rows that do not record their own
+        kept = [r for r in rows if keep(r)]
+        self.left_out = len(rows) - len(kept)
+        self.values = [r["value"] for r in kept if num(r.get("value"))]
+        self.failed = [r for r in kept if not num(r.get("value"))]
+        self.n = len(kept)
+
+    def median(self):
+        return statistics.median(self.values) if self.values else None
+
+    def worst(self):
+        """(value, at_least): a failed round counts as its timeout."""
+        timeouts = [r.get("timeout_s", self.timeout) for r in self.failed]
+        if self.failed and all(num(t) for t in timeouts):
+            return max(self.values + timeouts), True
+        if self.failed:
+            return None, True  # failed without a known timeout: unbounded
+        return (max(self.values) if self.values else None), False
+
+    def runs(self):
+        return f"{len(self.values)}/{self.n}" if self.n else "0"
 
 
-def first_num(s):
-    m = re.search(r"[-+]?\d[\d,]*(?:\.\d+)?", s or "")
-    return float(m.group(0).replace(",", "")) if m else None
+def fmt(v, unit=""):
+    if v is None:
+        return "–"
+    if unit == "rps":
+        return f"{v:,.0f}"
+    return f"{v:.3g}" if v < 10 else f"{v:.1f}"
 
 
-def readme_default_row(path):
-    """Returns {column header (lower case): cell} for the 'default' profile row."""
-    if not os.path.exists(path):
-        return {}
-    header = None
-    for line in open(path):
-        if not line.startswith("|"):
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells and cells[0].lower() == "profile":
-            header = [c.lower() for c in cells]
-        elif header and cells and cells[0].lower().startswith("default"):
-            return dict(zip(header, cells))
-    return {}
-
-
-def cell(row, *keys):
-    for h, v in row.items():
-        if all(k in h for k in keys):
-            return v
-    return None
+def ratio(cv, pv, kind):
+    if cv is None or pv is None or pv == 0 or cv == 0:
+        return "–"
+    r = cv / pv
+    if kind == "lower":
+        return f"{r:.2f}× ({pv / cv:.1f}× {'faster' if r < 1 else 'slower'})"
+    if kind == "less":
+        return f"{r:.2f}× ({pv / cv:.1f}× less)" if r < 1 else f"{r:.2f}×"
+    return f"{r:.2f}×"
 
 
 def main():
     res = load(sys.argv[1])
-    readme = sys.argv[2]
-    prow = readme_default_row(readme)
-    pres = load(sys.argv[3] if len(sys.argv) > 3 else "")
-    src_note = []
-    if not prow:
-        src_note.append(f"could not read the Patroni table in {readme}; Patroni column left empty")
+    ppath = sys.argv[2] if len(sys.argv) > 2 else ""
+    pres = [r for r in load(ppath) if r.get("profile") == "default"]
+    notes = []
+    if pres:
+        when = datetime.datetime.fromtimestamp(os.path.getmtime(ppath), datetime.timezone.utc)
+        notes.append(f"Patroni: results of the anchor run in {ppath} (profile default: ttl 30, loop_wait 10), "
+                     f"finished {when:%Y-%m-%d %H:%M} UTC")
+        mine = [r for r in res if r.get("metric") == "revision"]
+        if mine:
+            age_h = (datetime.datetime.now(datetime.timezone.utc) - when).total_seconds() / 3600
+            if age_h > 3:
+                notes.append(f"WARNING: that Patroni run is {age_h:.0f} h old: not the same hour "
+                             "(PATRONI_RUN=1 runs it beside this one)")
+    else:
+        notes.append(f"no Patroni results at {ppath or '(none given)'}: Patroni column empty "
+                     "(PATRONI_RUN=1 make bench runs the anchor beside this run)")
 
-    def p_from_results(test, metric, how=med):
-        vs = nums(values(pres, test, metric, "default"))
-        return how(vs) if vs else None
+    def c(test, metric, keep=lambda r: True):
+        return Fig(select(res, test, metric), keep)
 
-    rto_cell = cell(prow, "failover")
-    rss_cell = cell(prow, "rss")
-    p = {
-        "bootstrap": first_num(cell(prow, "bootstrap")) if cell(prow, "bootstrap") else p_from_results("bootstrap", "to_3_streaming_s"),
-        "rto": first_num(rto_cell),
-        "rto_max": p_from_results("failover_nosync", "rto_s", max),
-        "rejoin": first_num(cell(prow, "rejoin")),
-        "crash": first_num(cell(prow, "crash")),
-        "rss": first_num(rss_cell),
-        "etcd": first_num((re.search(r"\+\s*([\d.]+)\s*MiB\s*etcd", rss_cell or "") or [None, None])[1]),
-        "primary": first_num(cell(prow, "/primary")),
-        "health": p_from_results("rest_health", "req_per_s"),
+    def p(test, metric, keep=lambda r: True):
+        # The anchor's analyze.py waits 300 s for a figure; its rows do not record it.
+        return Fig(select(pres, test, metric, "default"), keep, timeout=300)
+
+    in_place = lambda r: r.get("failed_over") is not True  # noqa: E731
+    figs = {
+        "bootstrap": (c("bootstrap", "to_3_streaming_s"), p("bootstrap", "to_3_streaming_s")),
+        "rto": (c("failover", "rto_s"), p("failover_nosync", "rto_s")),
+        "rto_sync": (c("failover_sync", "rto_s"), p("failover_sync", "rto_s")),
+        "rejoin": (c("failover", "rejoin_s"), p("failover_nosync", "old_primary_rejoin_s")),
+        "crash": (c("pg_crash", "writes_resume_s", in_place), p("pg_crash", "writes_resume_s")),
     }
-    if cell(prow, "bootstrap") is None:
-        src_note.append("Patroni bootstrap: not in the README; " + (
-            "median from " + sys.argv[3] if p["bootstrap"] is not None else "no anchor results.jsonl found (run the anchor's run.sh to get it)"))
 
-    c_rss = nums(values(res, "idle_rss", "agent_rss_mib"))
-    c = {
-        "bootstrap": med(values(res, "bootstrap", "to_3_streaming_s")),
-        "rss": med(c_rss),
-        "binary": med(values(res, "binary", "size_mib")),
-        "rto": med(values(res, "failover", "rto_s")),
-        "rto_max": max(nums(values(res, "failover", "rto_s")), default=None),
-        "rejoin": med(values(res, "failover", "rejoin_s")),
-        "crash": med(values(res, "pg_crash", "writes_resume_s")),
-        "primary": med(values(res, "rest_primary", "req_per_s")),
-        "health": med(values(res, "rest_health", "req_per_s")),
-    }
-    c_total = sum(c_rss) + sum(nums(values(res, "idle_rss", "watchdog_rss_mib"))) if len(c_rss) == 3 else None
-    p_total = 3 * p["rss"] + p["etcd"] if p["rss"] is not None and p["etcd"] is not None else None
+    rows = []
 
-    def n_fail(test, metric):
-        vs = values(res, test, metric)
-        return len(vs), len(vs) - len(nums(vs))
+    def median_row(name, key, kind="lower"):
+        cf, pf = figs[key]
+        cv, pv = cf.median(), pf.median()
+        extra = []
+        if cf.failed:
+            extra.append(f"{len(cf.failed)} timed out")
+        if cf.left_out:
+            extra.append(f"{cf.left_out} left out")
+        rows.append((name, fmt(cv), fmt(pv), ratio(cv, pv, kind), cf.runs() + (" (" + ", ".join(extra) + ")" if extra else "")))
 
-    def fmt(v, unit=""):
-        if v is None:
-            return "–"
-        if unit == "rps":
-            return f"{v:,.0f}"
-        return f"{v:.3g}" if v < 10 else f"{v:.1f}"
+    def worst_row(name, key):
+        cf, pf = figs[key]
+        (cv, c_at_least), (pv, p_at_least) = cf.worst(), pf.worst()
+        cs = ("≥ " if c_at_least else "") + fmt(cv)
+        ps = ("≥ " if p_at_least else "") + fmt(pv)
+        n = f"{len(cf.failed)} of {cf.n} timed out" if cf.n else "0"
+        rows.append((name, cs, ps, ratio(cv, pv, "lower") if not c_at_least else "–", n))
 
-    def ratio(cv, pv, kind):
-        if cv is None or pv is None or pv == 0 or cv == 0:
-            return "–"
-        r = cv / pv
-        if kind == "lower":
-            return f"{r:.2f}× ({pv / cv:.1f}× {'faster' if r < 1 else 'slower'})"
-        if kind == "less":
-            return f"{r:.2f}× ({pv / cv:.1f}× {'less' if r < 1 else 'more'})" if r < 1 else f"{r:.2f}×"
-        return f"{r:.2f}×"
+    c_rss = [r["value"] for r in select(res, "idle_rss", "agent_rss_mib") if num(r.get("value"))]
+    c_wd = [r["value"] for r in select(res, "idle_rss", "watchdog_rss_mib") if num(r.get("value"))]
+    p_rss = [r["value"] for r in select(pres, "idle_rss", "patroni_rss_mib", "default") if num(r.get("value"))]
+    p_etcd = [r["value"] for r in select(pres, "idle_rss", "etcd_rss_mib", "default") if num(r.get("value"))]
+    binary = [r["value"] for r in select(res, "binary", "size_mib") if num(r.get("value"))]
 
-    def runs(test, metric):
-        n, f = n_fail(test, metric)
-        return f"{n - f}/{n}" if n else "0"
+    median_row("bootstrap to 1 running + 2 streaming (s, median)", "bootstrap")
+    cm, pm = (statistics.median(c_rss) if c_rss else None), (statistics.median(p_rss) if p_rss else None)
+    rows.append(("idle RSS per agent (MiB, median)", fmt(cm), fmt(pm), ratio(cm, pm, "less"), f"{len(c_rss)} agents"))
+    ct = sum(c_rss) + sum(c_wd) if len(c_rss) == 3 else None
+    pt = sum(p_rss) + sum(p_etcd) if len(p_rss) == 3 and p_etcd else None
+    rows.append(("idle RSS, whole cluster: 3 agents (+ watchdogs; + etcd for Patroni) (MiB)", fmt(ct), fmt(pt), ratio(ct, pt, "less"), ""))
+    rows.append(("binary size bin/conclave (MiB)", fmt(binary[0] if binary else None), "–", "–", ""))
+    median_row("failover RTO after node crash, async (s, median)", "rto")
+    worst_row("failover RTO after node crash, async, worst (s)", "rto")
+    median_row("failover RTO after node crash, synchronous mode (s, median)", "rto_sync")
+    worst_row("failover RTO, synchronous mode, worst (s)", "rto_sync")
+    median_row("rejoin of the crashed node (s, median)", "rejoin")
+    median_row("PostgreSQL crash -> writes resume, restarted in place (s, median)", "crash")
+    for ep in ("primary", "health"):
+        cr = select(res, f"rest_{ep}", "req_per_s")
+        pr = select(pres, f"rest_{ep}", "req_per_s", "default")
+        cv = cr[0]["value"] if cr and num(cr[0].get("value")) else None
+        pv = pr[0]["value"] if pr and num(pr[0].get("value")) else None
+        non = cr[0].get("non_2xx", 0) if cr else 0
+        role = cr[0].get("role", "?") if cr else "?"
+        rows.append((f"REST GET /{ep} on the leader, 2xx answers (req/s)", fmt(cv, "rps"), fmt(pv, "rps"),
+                     ratio(cv, pv, "higher"), f"{non} non-2xx" + ("" if role == "leader" else f" (measured on {role})")))
 
-    rows = [
-        ("bootstrap to 1 running + 2 streaming (s, median)", c["bootstrap"], p["bootstrap"], "lower", runs("bootstrap", "to_3_streaming_s")),
-        ("idle RSS per agent (MiB, median of 3)", c["rss"], p["rss"], "less", f"{len(c_rss)} agents"),
-        ("idle RSS, whole cluster: 3 agents (+ watchdogs; + etcd for Patroni) (MiB)", c_total, p_total, "less", ""),
-        ("binary size bin/conclave (MiB)", c["binary"], None, "", ""),
-        ("failover RTO after node crash, async (s, median)", c["rto"], p["rto"], "lower", runs("failover", "rto_s")),
-        ("failover RTO, worst (s)", c["rto_max"], p["rto_max"], "lower", ""),
-        ("rejoin of the crashed node (s, median)", c["rejoin"], p["rejoin"], "lower", runs("failover", "rejoin_s")),
-        ("PostgreSQL crash -> writes resume (s, median)", c["crash"], p["crash"], "lower", runs("pg_crash", "writes_resume_s")),
-        ("REST GET /primary on the leader (req/s)", c["primary"], p["primary"], "higher", ""),
-        ("REST GET /health on a replica (req/s)", c["health"], p["health"], "higher", ""),
-    ]
-    w0 = max(len(r[0]) for r in rows)
-    print(f"| {'figure':<{w0}} | {'Conclave':>9} | {'Patroni':>9} | {'Conclave/Patroni':<22} | {'ok runs':<8} |")
-    print(f"|{'-' * (w0 + 2)}|{'-' * 11}|{'-' * 11}|{'-' * 24}|{'-' * 10}|")
-    for name, cv, pv, kind, n in rows:
-        unit = "rps" if "req/s" in name else ""
-        print(f"| {name:<{w0}} | {fmt(cv, unit):>9} | {fmt(pv, unit):>9} | {ratio(cv, pv, kind):<22} | {n:<8} |")
-    wd = nums(values(res, "idle_rss", "watchdog_rss_mib"))
-    lost = nums(values(res, "failover", "acked_ids_missing"))
+    w = [max(len(r[i]) for r in rows + [("figure", "Conclave", "Patroni", "Conclave/Patroni", "ok runs")]) for i in range(5)]
+    head = ("figure", "Conclave", "Patroni", "Conclave/Patroni", "ok runs")
+    print("| " + " | ".join(h.ljust(w[i]) for i, h in enumerate(head)) + " |")
+    print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(v).ljust(w[i]) for i, v in enumerate(r)) + " |")
     print()
-    print("Patroni: default profile (ttl 30, loop_wait 10) of " + readme + "; Conclave: default dynamic config (ttl 3, loop_wait 1, retry_timeout 1).")
-    if wd:
-        print(f"Plus Conclave's detached watchdog process per node: {statistics.median(wd):.1f} MiB RSS (median), not in the agent figure.")
-    if lost:
-        print(f"Acknowledged writes missing on the new leader after failover (async): {int(sum(lost))} in {len(lost)} rounds.")
-    print("wrk: -t2 -c8 -d10s, as the Patroni anchor.")
-    for n in src_note:
+    print("Conclave: default dynamic config (ttl 3, loop_wait 1, retry_timeout 1).")
+    if c_wd:
+        print(f"Plus Conclave's detached watchdog process per node: {statistics.median(c_wd):.1f} MiB RSS (median), not in the per-agent figure.")
+    for test, label in (("failover", "async"), ("failover_sync", "synchronous mode")):
+        lost = [r["value"] for r in select(res, test, "acked_ids_missing") if num(r.get("value"))]
+        if lost:
+            print(f"Acknowledged writes missing on the new leader after failover ({label}): {int(sum(lost))} in {len(lost)} rounds.")
+    crash_fo = figs["crash"][0].left_out
+    if crash_fo:
+        print(f"PostgreSQL crash: {crash_fo} of {len(figs['crash'][0].rows)} rounds failed over to a replica instead of "
+              "restarting in place; they are left out of that median.")
+    print("Timed-out rounds count in \"worst\" as at least their timeout (\"≥\"). "
+          "REST: wrk -t2 -c8 -d10s on the leader for both paths, as the Patroni anchor; only 2xx answers count.")
+    print("Patroni's rejoin is until the whole cluster is healthy again (the anchor's measure); Conclave's until the member streams.")
+    for n in notes:
         print("note: " + n)
 
 
