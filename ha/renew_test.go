@@ -738,3 +738,33 @@ func TestLoop_PausedWithPostgresDown_BackgroundRenewerDoesNotRenew(t *testing.T)
 		t.Fatalf("the key was renewed (index %d -> %d) although the paused plan renews nothing", idx, got)
 	}
 }
+
+// Review item 1: when the trust is shorter than loop_wait (a ceiling left
+// by an uncertain renewal under a lower ttl), the background renewer
+// renews once less than half of it is left, not only every loop_wait.
+func TestLoop_TrustShorterThanLoopWait_RenewerRenewsAtHalfTheTrust(t *testing.T) {
+	l, c, _, clock := newLeaderWith(t, map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}, Config{Boottime: noBoot})
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	epoch := c.State().Leader.Epoch
+	l.lease.Unknown(epoch, 3*time.Second)
+	l.renewed(l.lease.Gen(), epoch, clock.Now(), 0, 30*time.Second) // trust: 2.25 s under the ceiling
+	l.mu.Lock()
+	l.progress.renewing = true
+	l.mu.Unlock()
+	clock.advance(time.Second) // 1.25 s left: more than half
+	idx := c.State().LeaderIndex
+	l.renewTick(context.Background())
+	if c.State().LeaderIndex != idx {
+		t.Fatal("renewed with more than half of the trust left and loop_wait not passed")
+	}
+	clock.advance(200 * time.Millisecond) // 1.05 s left: less than half
+	l.renewTick(context.Background())
+	if c.State().LeaderIndex == idx {
+		t.Fatal("not renewed with less than half of a 2.25 s trust left (loop_wait 10 s)")
+	}
+	if left := trustLeft(l, clock); left != 30*time.Second-750*time.Millisecond {
+		t.Fatalf("trust left %v after the renewal, want 29.25s (ceiling lifted)", left)
+	}
+}
