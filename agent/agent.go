@@ -29,6 +29,10 @@ type Config struct {
 	Version string         // reported in the member record and the REST API
 }
 
+// The HA loop counts a failed renewal as an unknown outcome unless the
+// store says nothing was appended (ha.AppendReporter).
+var _ ha.AppendReporter = (*raftstore.Store)(nil)
+
 // Agent holds the running parts, started in order and stopped in reverse.
 type Agent struct {
 	cfg     *config.Config

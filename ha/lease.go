@@ -46,8 +46,10 @@ import (
 //     stays a ceiling (Unknown) until a later renewal commits that proves
 //     it never can (Superseded): every renewal is a compare-and-swap on
 //     LeaderIndex (RenewLeader.ExpectIndex), so once one commits, those
-//     sent before it, which expected an older index, are dead. With an
-//     unchanged ttl neither ever lowers the trust.
+//     sent before it, which expected an older index, are dead. A renewal
+//     that certainly appended nothing (AppendReporter: no Raft leader) can
+//     never commit and leaves no ceiling. With an unchanged ttl neither
+//     ever lowers the trust.
 //   - Failsafe extensions go through the same Renewed with the key's ttl,
 //     so they obey the same ceilings.
 //

@@ -246,7 +246,9 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 		if fsm.ErrorCode(err) != "" {
 			return err // refused by Apply: it did not and will not commit
 		}
-		l.lease.Unknown(epoch, ttl)
+		if !l.nothingAppended(err) {
+			l.lease.Unknown(epoch, ttl) // it may still commit: its ttl is a ceiling
+		}
 		next := l.cfg.Clock.Now().Add(renewRetryEvery)
 		if ctx.Err() != nil || retryUntil.IsZero() || !next.Before(retryUntil) {
 			if l.failsafeRenew(ctx, Observation{Self: l.cfg.Name, State: st, Config: dyn}) {
@@ -262,6 +264,13 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 		case <-t.C:
 		}
 	}
+}
+
+// nothingAppended reports whether the Cluster says a failed proposal
+// certainly appended nothing (AppendReporter); false when it cannot say.
+func (l *Loop) nothingAppended(err error) bool {
+	r, ok := l.cluster.(AppendReporter)
+	return ok && r.NothingAppended(err)
 }
 
 // renewExpectIndex is the LeaderIndex a renewal of st's tenure expects:

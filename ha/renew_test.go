@@ -768,3 +768,35 @@ func TestLoop_TrustShorterThanLoopWait_RenewerRenewsAtHalfTheTrust(t *testing.T)
 		t.Fatalf("trust left %v after the renewal, want 29.25s (ceiling lifted)", left)
 	}
 }
+
+// appendReportingCluster says that every failed proposal appended nothing
+// (as raftstore does for ErrNoLeader / ErrNotLeader).
+type appendReportingCluster struct{ *fakeCluster }
+
+func (appendReportingCluster) NothingAppended(err error) bool { return err != nil }
+
+// Review item 1: a renewal that certainly appended nothing (no Raft
+// leader) can never commit, so it leaves no ttl ceiling; one whose
+// outcome is unknown does.
+func TestLoop_RenewalFailedWithNothingAppended_LeavesNoCeiling(t *testing.T) {
+	for _, reports := range []bool{true, false} {
+		l, c, _, _ := newLeaderWith(t, map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}, Config{Boottime: noBoot})
+		if reports {
+			l.cluster = appendReportingCluster{c}
+		}
+		st := c.State()
+		dyn := l.dynamicConfig(st, false)
+		dyn.TTL = 3
+		c.setDown(true)
+		if err := l.renewLease(context.Background(), st, dyn, time.Second, time.Time{}); err == nil {
+			t.Fatal("renewal succeeded without Raft")
+		}
+		got := l.lease.FailsafeTTL(st.Leader.Epoch, 30*time.Second)
+		if reports && got != 30*time.Second {
+			t.Errorf("nothing appended: ceiling %v left, want none (30s)", got)
+		}
+		if !reports && got != 3*time.Second {
+			t.Errorf("unknown outcome: ceiling %v, want 3s", got)
+		}
+	}
+}
