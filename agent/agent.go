@@ -29,6 +29,10 @@ type Config struct {
 	Version string         // reported in the member record and the REST API
 }
 
+// The HA loop counts a failed renewal as an unknown outcome unless the
+// store says nothing was appended (ha.AppendReporter).
+var _ ha.AppendReporter = (*raftstore.Store)(nil)
+
 // Agent holds the running parts, started in order and stopped in reverse.
 type Agent struct {
 	cfg     *config.Config
@@ -80,10 +84,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	keepWatchdog := false // Shutdown failed: a postmaster may still come up
 	defer func() {
 		// With PostgreSQL stopped there is nothing left to fence; a
 		// PostgreSQL still running keeps its watchdog.
-		if !a.pg.PostmasterRunning() {
+		if !keepWatchdog && !a.pg.PostmasterRunning() {
 			if err := wd.Stop(); err != nil {
 				logger.Warn("stopping the watchdog", "error", err)
 			}
@@ -116,7 +121,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 	errs := make(chan error, 2)
 	go func() { errs <- srv.ListenAndServe(runCtx) }()
-	go func() { errs <- a.loop.Run(runCtx) }()
+	loopDone := make(chan struct{})
+	go func() { errs <- a.loop.Run(runCtx); close(loopDone) }()
 	go a.watchDynamic(runCtx)
 	go a.watchPostmaster(runCtx)
 	go a.reloadOnHangup(runCtx)
@@ -138,7 +144,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	cancel()
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), time.Duration(cfg.PostgreSQL.PgCtlTimeout+10)*time.Second)
 	defer stopCancel()
+	// Shutdown only once the loop stopped: a start it just ran may not have
+	// written postmaster.pid yet (ha.Loop.Shutdown keeps the key then).
+	select {
+	case <-loopDone:
+	case <-stopCtx.Done():
+	}
 	if err := a.Shutdown(stopCtx); err != nil {
+		keepWatchdog = true
 		logger.Error("shutdown", "error", err)
 	}
 	return runErr

@@ -72,6 +72,9 @@ func applyRenewLeader(s *State, c Command, index uint64) error {
 	if s.Leader == nil || s.Leader.Member != cmd.Member || s.Leader.Epoch != cmd.Epoch {
 		return reject(ErrNotLeaderHolder, "%s (epoch %d) cannot renew", cmd.Member, cmd.Epoch)
 	}
+	if cmd.ExpectIndex != 0 && cmd.ExpectIndex != s.LeaderIndex {
+		return reject(ErrLeaderChanged, "renew: expected index %d, leader key is at %d", cmd.ExpectIndex, s.LeaderIndex)
+	}
 	if cmd.TTL > 0 {
 		s.Leader.TTL = cmd.TTL
 	}

@@ -73,12 +73,17 @@ type AcquireLeader struct {
 	ProposedAt  time.Time `json:"proposed_at"`
 }
 
-// RenewLeader extends the lease of the current tenure (Epoch).
+// RenewLeader extends the lease of the current tenure (Epoch). With
+// ExpectIndex set (non-zero) it is also a compare-and-swap on
+// State.LeaderIndex, like AcquireLeader: a renewal that commits then proves
+// that no renewal sent before it with an older ExpectIndex can commit any
+// more (ha/lease.go). Zero: no check (the old behaviour).
 type RenewLeader struct {
-	Member     string    `json:"member"`
-	Epoch      uint64    `json:"epoch"`
-	TTL        int       `json:"ttl"`
-	ProposedAt time.Time `json:"proposed_at"`
+	Member      string    `json:"member"`
+	Epoch       uint64    `json:"epoch"`
+	TTL         int       `json:"ttl"`
+	ProposedAt  time.Time `json:"proposed_at"`
+	ExpectIndex uint64    `json:"expect_index,omitempty"`
 }
 
 // ReleaseLeader gives the leader key up (clean shutdown, switchover, demotion).

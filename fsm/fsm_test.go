@@ -322,6 +322,22 @@ func TestRenewLeader(t *testing.T) {
 			wantErr: fsm.ErrNotLeaderHolder,
 		},
 		{name: "Unlocked_IsRejected", cmd: fsm.RenewLeader{Member: "node1", Epoch: 0, TTL: 30}, wantErr: fsm.ErrNotLeaderHolder},
+		{
+			name:  "MatchingExpectIndex_Renews",
+			setup: held,
+			cmd:   fsm.RenewLeader{Member: "node1", Epoch: 1, TTL: 20, ProposedAt: t1, ExpectIndex: 1},
+			check: func(t *testing.T, s fsm.State) {
+				if s.Leader.TTL != 20 || s.LeaderIndex != cmdIndex {
+					t.Fatalf("Leader = %+v, LeaderIndex = %d", s.Leader, s.LeaderIndex)
+				}
+			},
+		},
+		{
+			name:    "StaleExpectIndex_IsRejected",
+			setup:   []fsm.Command{acquire("node1", 0), fsm.RenewLeader{Member: "node1", Epoch: 1, TTL: 30, ProposedAt: t1}},
+			cmd:     fsm.RenewLeader{Member: "node1", Epoch: 1, TTL: 3, ExpectIndex: 1},
+			wantErr: fsm.ErrLeaderChanged,
+		},
 	})
 }
 

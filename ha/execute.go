@@ -137,6 +137,9 @@ func (l *Loop) takeKey(ctx context.Context, o Observation, expect uint64) error 
 	if err != nil {
 		return err
 	}
+	l.renewMu.Lock()
+	l.keyEpoch, l.keyIndex = idx, idx
+	l.renewMu.Unlock()
 	l.renewed(gen, idx, sent, sentBoot, time.Duration(ttl)*time.Second)
 	l.log.Info("acquired the leader key", "epoch", idx)
 	return nil
@@ -150,7 +153,9 @@ func (l *Loop) acquire(ctx context.Context, o Observation, expect uint64) error 
 		l.log.Info("not taking over", "reason", why)
 		return nil
 	}
-	if err := l.takeKey(ctx, o, expect); err != nil {
+	err := l.takeKey(ctx, o, expect)
+	l.takeoverDone(err)
+	if err != nil {
 		if errors.Is(err, fsm.ErrLeaderChanged) {
 			return nil // someone else was faster, or the holder renewed
 		}
@@ -198,6 +203,9 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	if !l.trusted() {
 		return errors.New("lease not trusted: not promoting")
 	}
+	if from, left := l.failsafeHoldoff(); left > 0 {
+		return fmt.Errorf("not promoting: %s may trust the failsafe heartbeat accepted from it for %v more", from, left)
+	}
 	if o.Config.SynchronousMode {
 		// Rule 2: a new tenure starts from an empty recorded set under its
 		// own name, and PostgreSQL may acknowledge nothing no recorded
@@ -211,9 +219,15 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 		}
 	}
 	oldTimeline := o.PG.Timeline
+	// The step is marked in flight before the trust is checked again: a
+	// guard whose fence overlaps it then never drops the lease (loop.go).
 	done := l.beginPGStep() // the guard fences but keeps the lease until we look again
+	if !l.trusted() {
+		done(nil)
+		return errors.New("lease not trusted: not promoting")
+	}
 	switchLSN, err := l.pg.Promote(ctx)
-	done()
+	done(err)
 	if terr := l.startedWritable(ctx, "promotion"); terr != nil {
 		return terr
 	}
@@ -237,8 +251,16 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 
 // recoverPrimary renews the lease of a leader whose PostgreSQL is down and
 // starts it as primary; without a renewed lease it starts it read-only.
+//
+// The renewal is retried up to the trust deadline, as the background
+// renewer does (review item 9): one short attempt failed in any Raft
+// election, and the primary then came up read-only and was promoted onto a
+// new timeline although its trust held throughout.
 func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
-	renewErr := l.renew(ctx, o)
+	renewErr := l.renewWithinTrust(ctx, o)
+	if from, left := l.failsafeHoldoff(); renewErr == nil && left > 0 {
+		return fmt.Errorf("not starting as primary: %s may trust the failsafe heartbeat accepted from it for %v more", from, left)
+	}
 	if renewErr == nil && l.trusted() {
 		if o.Config.SynchronousMode {
 			// Start with the recorded standbys, not an empty list (rule 2).
@@ -251,8 +273,12 @@ func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
 			}
 		}
 		done := l.beginPGStep() // the guard fences but keeps the lease until we look again
+		if !l.trusted() {
+			done(nil)
+			return errors.New("lease no longer trusted: not starting as primary")
+		}
 		err := l.pg.Start(ctx, nil)
-		done()
+		done(err)
 		if terr := l.startedWritable(ctx, "start as primary"); terr != nil {
 			return terr
 		}
@@ -263,6 +289,32 @@ func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
 		return err
 	}
 	return renewErr
+}
+
+// renewWithinTrust renews with retries until the trust deadline (less the
+// failsafe reserve); without a trust to extend it is one attempt (renew).
+func (l *Loop) renewWithinTrust(ctx context.Context, o Observation) error {
+	if o.State.Leader == nil || o.State.Leader.Member != o.Self {
+		return errNotHolder
+	}
+	epoch, until := l.lease.TrustUntil()
+	if epoch != o.State.Leader.Epoch || !l.trusted() {
+		return l.renew(ctx, o)
+	}
+	if o.Config.FailsafeMode {
+		until = until.Add(-failsafeReserve)
+	}
+	err := l.renewLease(ctx, o.State, o.Config, l.proposeTimeout(o), until)
+	switch {
+	case errors.Is(err, errNotTrusted):
+		return l.renew(ctx, o)
+	case errors.Is(err, fsm.ErrNotLeaderHolder):
+		l.revoke()
+	}
+	if err != nil {
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	return nil
 }
 
 // release gives the leader key up; PostgreSQL is down, so nothing is

@@ -23,7 +23,14 @@ import (
 //
 // The ttl is the key's (the last committed one, under the same ceilings as
 // a Raft renewal, lease.go): the members count from the key they see, not
-// from the dynamic configuration.
+// from the dynamic configuration. The caller's snapshot of the key may be
+// older than the last renewal committed (taken before renewMu was
+// acquired: a ttl lowered by a PATCH and committed by the background
+// renewer meanwhile), so the extension uses the lowest of that snapshot's
+// ttl, the last committed renewal's and the unknown-outcome ceiling
+// (Lease.FailsafeTTL). A member whose takeover could win the
+// compare-and-swap has seen the last committed renewal, so it holds off for
+// at least that ttl after the heartbeat.
 //
 // Accepting a heartbeat and starting a takeover are one step under Loop.mu
 // (issue 6 item 8): FailsafeHeartbeat refuses once a takeover began
@@ -31,6 +38,22 @@ import (
 // the holder accepted within ttl is valid. Without that, a heartbeat
 // accepted between Decide's look at FailsafeLeader and the AcquireLeader
 // proposal let the old leader extend its trust while this node took the key.
+
+// An AcquireLeader with an unknown outcome may commit long after it was
+// sent (review item 5), and while the old holder could not renew, its
+// compare-and-swap still matches. So a member keeps refusing heartbeats
+// until the outcome of its takeover is definite: committed or refused, or
+// the key seen to change since (then the CAS can never match). And as a
+// second line, a member that accepted a heartbeat from another member at t
+// neither promotes nor starts PostgreSQL as primary before t + the key's
+// ttl as it saw it then (failsafeHoldoff), whatever its own lease says.
+
+// takeover is the AcquireLeader this member sent whose outcome is not
+// known yet (under Loop.mu).
+type takeover struct {
+	pending bool
+	expect  uint64 // its ExpectIndex
+}
 
 // Peers reaches the other members' REST APIs.
 type Peers interface {
@@ -51,6 +74,12 @@ func (l *Loop) FailsafeHeartbeat(leader string) error {
 	if st.Leader != nil && st.Leader.Member == l.cfg.Name {
 		return ErrHoldsKey
 	}
+	if st.Leader == nil || st.Leader.Member != leader {
+		// This member's view names another holder (a newer tenure) or none:
+		// the sender's view is stale, and accepting would let it stay
+		// writable beside the holder this member knows (review item 10).
+		return fmt.Errorf("%s does not hold the leader key here (holder: %q)", leader, st.LeaderName())
+	}
 	now := l.cfg.Clock.Now()
 	ttl := time.Duration(fsm.DefaultTTLSeconds) * time.Second
 	if st.Leader != nil {
@@ -58,11 +87,44 @@ func (l *Loop) FailsafeHeartbeat(leader string) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.takeover.pending && st.LeaderIndex != l.takeover.expect {
+		l.takeover.pending = false // the key changed: that CAS can never match
+	}
+	if l.takeover.pending {
+		return errors.New("this member's takeover of the leader key may still commit")
+	}
 	if !l.acquiringAt.IsZero() && now.Sub(l.acquiringAt) < ttl {
 		return errors.New("this member is taking over the leader key")
 	}
-	l.failsafeFrom, l.failsafeAt = leader, now
+	l.failsafeFrom, l.failsafeAt, l.failsafeTTL = leader, now, ttl
 	return nil
+}
+
+// takeoverDone records that the takeover's outcome is definite (err nil:
+// committed; err with an Apply rejection code: refused).
+func (l *Loop) takeoverDone(err error) {
+	if err != nil && fsm.ErrorCode(err) == "" {
+		return // unknown outcome: it may still commit
+	}
+	l.mu.Lock()
+	l.takeover.pending = false
+	l.mu.Unlock()
+}
+
+// failsafeHoldoff returns the member whose failsafe heartbeat this member
+// accepted and how long that member may still trust it ("", 0: none): no
+// promotion and no start as primary before then.
+func (l *Loop) failsafeHoldoff() (string, time.Duration) {
+	now := l.cfg.Clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failsafeFrom == "" || l.failsafeFrom == l.cfg.Name {
+		return "", 0
+	}
+	if left := l.failsafeAt.Add(l.failsafeTTL).Sub(now); left > 0 {
+		return l.failsafeFrom, left
+	}
+	return "", 0
 }
 
 // beginTakeover is the other half of the atomic step: it refuses ("" =
@@ -78,6 +140,7 @@ func (l *Loop) beginTakeover(o Observation) string {
 		return fmt.Sprintf("a failsafe heartbeat from %s was accepted %v ago", prev.Member, now.Sub(l.failsafeAt))
 	}
 	l.acquiringAt = now
+	l.takeover = takeover{pending: true, expect: o.State.LeaderIndex}
 	return ""
 }
 
@@ -98,10 +161,16 @@ func (l *Loop) failsafeRenew(ctx context.Context, o Observation) bool {
 	if !o.Config.FailsafeMode || l.cfg.Peers == nil || o.State.Leader == nil || o.State.Leader.Member != o.Self {
 		return false
 	}
+	// Ask every member named in o's state or in the freshest local state:
+	// o may be a snapshot from before a member joined (review item 10).
 	var others []fsm.Member
-	for _, name := range o.State.MemberNames() {
-		if name != o.Self {
-			others = append(others, o.State.Members[name])
+	asked := map[string]bool{o.Self: true}
+	for _, st := range []fsm.State{l.cluster.State(), o.State} {
+		for _, name := range st.MemberNames() {
+			if !asked[name] {
+				asked[name] = true
+				others = append(others, st.Members[name])
+			}
 		}
 	}
 	if len(others) == 0 {
@@ -117,7 +186,12 @@ func (l *Loop) failsafeRenew(ctx context.Context, o Observation) bool {
 		l.setFailsafeActive(false)
 		return false
 	}
-	l.renewed(gen, o.State.Leader.Epoch, sent, sentBoot, time.Duration(o.State.Leader.TTL)*time.Second)
+	// o may be a snapshot taken before renewMu was acquired, older than the
+	// last committed renewal: count with the lowest ttl the members may
+	// hold off for (Lease.FailsafeTTL), never o's key ttl alone.
+	epoch := o.State.Leader.Epoch
+	ttl := l.lease.FailsafeTTL(epoch, time.Duration(o.State.Leader.TTL)*time.Second)
+	l.renewed(gen, epoch, sent, sentBoot, ttl)
 	if !l.failsafeActiveNow() {
 		l.log.Warn("Raft unavailable: keeping the primary role in failsafe mode (every member accepted the heartbeat)")
 	}

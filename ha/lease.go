@@ -43,8 +43,13 @@ import (
 //     trust is capped at its own sent + ttl - FenceMargin (Sending), and
 //     one that failed without a definite rejection may still commit later
 //     (a forwarded RPC that arrives late), after a newer renewal: its ttl
-//     stays a ceiling for the rest of the tenure (Unknown). With an
-//     unchanged ttl neither ever lowers the trust.
+//     stays a ceiling (Unknown) until a later renewal commits that proves
+//     it never can (Superseded): every renewal is a compare-and-swap on
+//     LeaderIndex (RenewLeader.ExpectIndex), so once one commits, those
+//     sent before it, which expected an older index, are dead. A renewal
+//     that certainly appended nothing (AppendReporter: no Raft leader) can
+//     never commit and leaves no ceiling. With an unchanged ttl neither
+//     ever lowers the trust.
 //   - Failsafe extensions go through the same Renewed with the key's ttl,
 //     so they obey the same ceilings.
 //
@@ -85,6 +90,11 @@ type Lease struct {
 	// whose outcome stayed unknown (0: none).
 	ceilingEpoch uint64
 	ceilingTTL   time.Duration
+	// renewedTTL is the ttl the trust of tenure renewedEpoch was last
+	// counted with (the committed renewal's, under the ceiling): failsafe
+	// extensions never use more (FailsafeTTL). Kept across Drop.
+	renewedEpoch uint64
+	renewedTTL   time.Duration
 	// gen counts Drop and Revoke calls: a renewal sent before one of them
 	// must not bring the trust back when it commits (Loop.renewed).
 	gen     uint64
@@ -137,6 +147,27 @@ func (l *Lease) Renewed(epoch uint64, sent time.Time, sentBoot, ttl time.Duratio
 	l.epoch = epoch
 	l.trustUntil = sent.Add(ttl - l.FenceMargin)
 	l.sentMono, l.sentBoot = sent, sentBoot
+	l.renewedEpoch, l.renewedTTL = epoch, ttl
+}
+
+// FailsafeTTL is the ttl a failsafe extension of tenure epoch may count
+// with: the lowest of the key's ttl as the caller saw it (keyTTL, possibly
+// from a snapshot taken before the last renewal committed), the ttl of the
+// last committed renewal and the ceiling left by unknown outcomes. A member
+// whose compare-and-swap could succeed saw the last committed renewal, so
+// it holds off for that renewal's ttl (or a later one's) after the
+// heartbeat; never trust longer than that (issue 6 item 1, review item 2).
+func (l *Lease) FailsafeTTL(epoch uint64, keyTTL time.Duration) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ttl := keyTTL
+	if epoch == l.renewedEpoch && l.renewedTTL > 0 && l.renewedTTL < ttl {
+		ttl = l.renewedTTL
+	}
+	if epoch == l.ceilingEpoch && l.ceilingTTL > 0 && l.ceilingTTL < ttl {
+		ttl = l.ceilingTTL
+	}
+	return ttl
 }
 
 // Sending caps the trust of tenure epoch before a renewal with ttl is sent
@@ -162,6 +193,22 @@ func (l *Lease) Unknown(epoch uint64, ttl time.Duration) {
 	defer l.mu.Unlock()
 	if epoch != l.ceilingEpoch || l.ceilingTTL == 0 || ttl < l.ceilingTTL {
 		l.ceilingEpoch, l.ceilingTTL = epoch, ttl
+	}
+}
+
+// Superseded records that a renewal of tenure epoch carrying ExpectIndex
+// committed. Every renewal sent before it carried an older ExpectIndex
+// (indexes only grow, and it was sent before this one was appended), and
+// LeaderIndex never goes back, so none of them can commit any more: the
+// ceiling their unknown outcomes left is lifted (review item 1: it lasted
+// the whole tenure and, after the ttl was raised, fenced a healthy primary
+// after every renewal). Renewals are made one at a time (Loop.renewMu), so
+// no unknown outcome newer than this renewal exists when it is called.
+func (l *Lease) Superseded(epoch uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ceilingEpoch == epoch {
+		l.ceilingEpoch, l.ceilingTTL = 0, 0
 	}
 }
 
@@ -216,6 +263,26 @@ func (l *Lease) Trusted(now time.Time, boot time.Duration) (epoch uint64, ok boo
 		}
 	}
 	return l.epoch, left > 0, left
+}
+
+// Deadline is the monotonic moment the trust ends as Trusted counts it at
+// now and boot: TrustUntil moved earlier by the boot time the monotonic
+// clock missed since the renewal was sent (a suspend). The watchdog is
+// armed with it (review item 7: a renewal sent before a suspend and
+// committed after it armed the watchdog a suspend's length too late).
+func (l *Lease) Deadline(now time.Time, boot time.Duration) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.trustUntil.IsZero() {
+		return time.Time{}
+	}
+	until := l.trustUntil
+	if boot > 0 && l.sentBoot > 0 {
+		if frozen := (boot - l.sentBoot) - now.Sub(l.sentMono); frozen > 0 {
+			until = until.Add(-frozen)
+		}
+	}
+	return until
 }
 
 // View computes the lease view for self at now.

@@ -165,3 +165,25 @@ func TestLease_Revoke_KeepsTheTenureSoTheGuardFences(t *testing.T) {
 		t.Fatalf("after Revoke: epoch %d trusted %v; want epoch 5, not trusted", epoch, ok)
 	}
 }
+
+// Review item 2: a failsafe extension counts with the lowest of the key's
+// ttl as the caller saw it, the last committed renewal's and the ceiling,
+// also after the lease was dropped (a failsafe round may restore it).
+func TestLease_FailsafeTTL_NeverMoreThanTheLastCommittedRenewal(t *testing.T) {
+	l := NewLease(750 * time.Millisecond)
+	l.Renewed(5, t0, 0, 3*time.Second)
+	if got := l.FailsafeTTL(5, 30*time.Second); got != 3*time.Second {
+		t.Fatalf("failsafe ttl %v with a committed ttl-3 renewal, want 3s", got)
+	}
+	l.Drop()
+	if got := l.FailsafeTTL(5, 30*time.Second); got != 3*time.Second {
+		t.Fatalf("after a drop: failsafe ttl %v, want 3s", got)
+	}
+	l.Unknown(6, 2*time.Second)
+	if got := l.FailsafeTTL(6, 30*time.Second); got != 2*time.Second {
+		t.Fatalf("other tenure with a ceiling: %v, want 2s", got)
+	}
+	if got := l.FailsafeTTL(7, 30*time.Second); got != 30*time.Second {
+		t.Fatalf("unknown tenure: %v, want the key's 30s", got)
+	}
+}

@@ -42,9 +42,10 @@ type Config struct {
 	// (Patroni allows it in the local postgresql: section too).
 	UsePgRewind *bool
 	// StepTimeout bounds how long the lease is renewed in the background
-	// while the HA loop is stuck in one step (promotion and its checkpoint,
-	// a demotion, a SQL call…); a crash recovery is bounded by
-	// primary_start_timeout instead. Default 2m (pg_ctl_timeout's 60 s for
+	// while the HA loop is stuck in a step that starts, stops or promotes
+	// PostgreSQL (promotion and its checkpoint, a demotion…); a crash
+	// recovery is bounded by primary_start_timeout instead, and every other
+	// step (SQL, proposals, the observation) by retry_timeout. Default 2m (pg_ctl_timeout's 60 s for
 	// pg_ctl promote -w, as much again for the wait and the checkpoint).
 	StepTimeout time.Duration
 	// Boottime reads CLOCK_BOOTTIME (time since boot, counting suspend);
@@ -91,21 +92,26 @@ type Loop struct {
 	// renewMu makes renewals (the loop's and the background renewer's,
 	// Raft or failsafe) one at a time, so their sent times are ordered.
 	renewMu sync.Mutex
+	// keyIndex is the LeaderIndex set by this node's last committed
+	// acquire or renewal of tenure keyEpoch (under renewMu).
+	keyEpoch, keyIndex uint64
 
 	mu                sync.Mutex
 	snap              Snapshot
 	lastReason        string
-	primaryDownSince  time.Time // this leader's PostgreSQL first seen down
-	rewindFailedEpoch uint64    // leader tenure onto which pg_rewind failed
-	stuckRewindEpoch  uint64    // leader tenure onto which a standby that did not stream was rewound
-	notStreamingSince time.Time // running standby first seen not streaming (zero otherwise)
-	failsafeFrom      string    // leader of the last failsafe heartbeat received
-	failsafeAt        time.Time // when it arrived (monotonic)
-	failsafeActive    bool      // this leader holds its role through failsafe
-	raftDown          bool      // the last proposal failed for lack of Raft
-	acquiringAt       time.Time // last AcquireLeader attempt (failsafe refuses heartbeats after it)
-	progress          progress  // renewer's view of the loop's liveness (renew.go)
-	syncAdded         syncAdded // owned by the loop goroutine (ha/sync.go)
+	primaryDownSince  time.Time     // this leader's PostgreSQL first seen down
+	rewindFailedEpoch uint64        // leader tenure onto which pg_rewind failed
+	stuckRewindEpoch  uint64        // leader tenure onto which a standby that did not stream was rewound
+	notStreamingSince time.Time     // running standby first seen not streaming (zero otherwise)
+	failsafeFrom      string        // leader of the last failsafe heartbeat received
+	failsafeAt        time.Time     // when it arrived (monotonic)
+	failsafeActive    bool          // this leader holds its role through failsafe
+	raftDown          bool          // the last proposal failed for lack of Raft
+	acquiringAt       time.Time     // last AcquireLeader attempt (failsafe refuses heartbeats after it)
+	takeover          takeover      // an AcquireLeader whose outcome is not known yet (failsafe.go)
+	failsafeTTL       time.Duration // the key's ttl when failsafeAt's heartbeat was accepted
+	progress          progress      // renewer's view of the loop's liveness (renew.go)
+	syncAdded         syncAdded     // owned by the loop goroutine (ha/sync.go)
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -202,6 +208,15 @@ func (l *Loop) watchState(ctx context.Context) {
 // and the start may still come up writable. Until that step returns (it
 // checks the trust itself, startedWritable) the guard keeps fencing and the
 // watchdog stays armed with the passed deadline, so it fences too.
+//
+// "No step in flight" must hold for the whole fence, not just after it
+// (review item 3): a start may begin, or return writable and end, while the
+// fence runs and finds no postmaster; looking only afterwards, the guard saw
+// nothing in flight and disarmed the watchdog before startedWritable fenced.
+// So it compares the step count (begun or ended) before and after its fence
+// and drops only when no step was in flight at either end and none began or
+// ended in between; otherwise it fences again at its next tick, when the
+// postmaster (if any) exists.
 func (l *Loop) guardLease(ctx context.Context) {
 	t := time.NewTicker(l.cfg.GuardInterval)
 	defer t.Stop()
@@ -223,13 +238,14 @@ func (l *Loop) guardLease(ctx context.Context) {
 			logged = epoch
 			l.log.Error("lease not renewed in time: fencing PostgreSQL", "epoch", epoch, "overdue", -left)
 		}
+		busyBefore, nBefore := l.pgStepsNow()
 		if !l.fence(ctx) {
 			continue
 		}
-		if l.pgStepInFlight() {
+		if busyAfter, nAfter := l.pgStepsNow(); busyBefore || busyAfter || nBefore != nAfter {
 			continue
 		}
-		l.dropLease()
+		l.dropLeaseIfUntrusted(epoch)
 		logged = 0
 	}
 }
@@ -254,6 +270,9 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	ttl := time.Duration(dyn.TTL) * time.Second
 	l.mu.Lock()
 	leads := st.Leader != nil && st.Leader.Member == l.cfg.Name
+	if pgs.Running {
+		l.progress.pgStepFailed = false // Shutdown's Stop will find it
+	}
 	if leads && pgs.DataDir == DataDirValid && !pgs.Running {
 		if l.primaryDownSince.IsZero() {
 			l.primaryDownSince = now
@@ -305,7 +324,8 @@ func (l *Loop) dynamicConfig(st fsm.State, logErr bool) fsm.DynamicConfig {
 
 // turn runs one observe-decide-execute step and returns when to run next.
 func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
-	l.madeProgress(l.cfg.StepTimeout)
+	retry := retryBound(l.dynamicConfig(l.cluster.State(), false))
+	l.madeProgress(retry)
 	o := l.observe(ctx)
 	p := Decide(o)
 	if p.Reason != l.lastReason {
@@ -321,7 +341,10 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 	if err != nil && ctx.Err() == nil {
 		l.log.Error("action failed", "plan", p.String(), "error", err)
 	}
+	retry = retryBound(o.Config)
+	l.madeProgress(retry)
 	after := l.pg.Observe(ctx)
+	l.madeProgress(retry)
 	l.publish(ctx, o, after, p)
 	loopWait := time.Duration(o.Config.LoopWait) * time.Second
 	next := loopWait
@@ -331,7 +354,7 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 			next = d + 10*time.Millisecond
 		}
 	}
-	l.madeProgress(next + l.cfg.StepTimeout)
+	l.madeProgress(next + retry)
 	return next, nil
 }
 
@@ -421,8 +444,15 @@ func (l *Loop) proposeTimeout(o Observation) time.Duration {
 // and an agent that does not hold the key keeps its Raft peer (it returns
 // later) until a stopping holder has given the key back, bounded by
 // stoppingHolderWait.
+//
+// Call it only after Run returned. A start as primary or a promotion that
+// is in flight, or that failed (cut short by the shutdown) without
+// PostgreSQL being seen running since, may still bring up a postmaster that
+// Stop cannot see yet (no postmaster.pid): then the key and the armed
+// watchdog are kept, and the key expires instead (review item 6).
 func (l *Loop) Shutdown(ctx context.Context) error {
 	st := l.cluster.State()
+	uncertain := l.pgStepUncertain()
 	holder := st.Leader != nil && st.Leader.Member == l.cfg.Name
 	if holder {
 		l.publishStopping(ctx, st)
@@ -435,6 +465,9 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 	if stopErr != nil {
 		// The watchdog stays armed: it fences at the trust deadline.
 		return fmt.Errorf("stop PostgreSQL (leader key kept until its lease runs out): %w", stopErr)
+	}
+	if uncertain || l.pgStepUncertain() {
+		return errors.New("a start or promotion may still bring PostgreSQL up: leader key and watchdog kept until the lease runs out")
 	}
 	l.dropLease()
 	// Bounded: when the whole cluster stops at once there may be no quorum
@@ -541,11 +574,28 @@ func (l *Loop) revoke() {
 	}
 }
 
+// armLocked arms the watchdog with the trust deadline, moved earlier by any
+// suspend since the renewal was sent (Lease.Deadline), as the guard counts.
 func (l *Loop) armLocked() {
-	if _, until := l.lease.TrustUntil(); !until.IsZero() {
+	if until := l.lease.Deadline(l.cfg.Clock.Now(), l.cfg.Boottime()); !until.IsZero() {
 		if err := l.cfg.Watchdog.Arm(until); err != nil {
 			l.log.Error("arming the watchdog failed", "error", err)
 		}
+	}
+}
+
+// dropLeaseIfUntrusted drops the lease of tenure epoch only if it is still
+// not trusted: a renewal that committed while the guard fenced keeps it
+// (and a start that checked the trust after that renewal keeps its guard).
+func (l *Loop) dropLeaseIfUntrusted(epoch uint64) {
+	l.leaseMu.Lock()
+	defer l.leaseMu.Unlock()
+	if e, ok, _ := l.lease.Trusted(l.cfg.Clock.Now(), l.cfg.Boottime()); ok || e != epoch {
+		return
+	}
+	l.lease.Drop()
+	if err := l.cfg.Watchdog.Disarm(); err != nil {
+		l.log.Error("disarming the watchdog failed", "error", err)
 	}
 }
 

@@ -17,7 +17,15 @@ type fakeCluster struct {
 	st      fsm.State
 	index   uint64
 	down    bool
+	failN   int // the next failN proposals fail as without quorum
+	refused int // proposals failed for lack of quorum
 	changed chan struct{}
+}
+
+func (c *fakeCluster) refusedCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refused
 }
 
 func newFakeCluster() *fakeCluster {
@@ -40,6 +48,12 @@ func (c *fakeCluster) Propose(_ context.Context, cmd fsm.Command) (uint64, error
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.down {
+		c.refused++
+		return 0, errors.New("no quorum")
+	}
+	if c.failN > 0 {
+		c.failN--
+		c.refused++
 		return 0, errors.New("no quorum")
 	}
 	data, err := fsm.Encode(cmd)
@@ -154,6 +168,13 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// fakeBoottime is a CLOCK_BOOTTIME that follows the fake monotonic clock
+// (no suspend): mixing the fake clock with the real CLOCK_BOOTTIME made
+// real time that passed count as a suspend (review item 11).
+func fakeBoottime(clock *fakeClock) func() time.Duration {
+	return func() time.Duration { return 100*time.Second + clock.Now().Sub(t0) }
+}
+
 type fakePeers struct{ err error }
 
 func (p fakePeers) Failsafe(context.Context, fsm.Member, []fsm.Member) error { return p.err }
@@ -172,6 +193,9 @@ func newLeaderWith(t *testing.T, dcs map[string]any, cfg Config) (*Loop, *fakeCl
 		t.Fatal(err)
 	}
 	cfg.Name, cfg.Clock = "n1", clock
+	if cfg.Boottime == nil {
+		cfg.Boottime = fakeBoottime(clock)
+	}
 	l := New(cfg, c, pg)
 	if _, err := l.turn(context.Background()); err != nil {
 		t.Fatal(err)
@@ -266,5 +290,41 @@ func TestDecide_FailsafeHeartbeatFromTheHolder_NoTakeover(t *testing.T) {
 	o.Config.FailsafeMode = false
 	if p := Decide(o); p.Actions[0].Kind != ActAcquire {
 		t.Fatalf("without failsafe mode: plan %v (%s), want acquire", p.Kinds(), p.Reason)
+	}
+}
+
+// Review item 6: Shutdown while a start as primary is in flight, or right
+// after one was cut short by the shutdown, must not release the key or
+// disarm the watchdog: Stop may not see a postmaster that is still coming
+// up. Once PostgreSQL was seen running, Stop finds it and the key goes back.
+func TestLoop_ShutdownAfterAStartWasCutShort_KeepsTheKeyAndTheWatchdog(t *testing.T) {
+	for _, inFlight := range []bool{true, false} {
+		wd := &fakeWatchdog{}
+		l, c, pg, _ := newLeaderWith(t, nil, Config{Watchdog: wd, Boottime: noBoot})
+		wd.pg = pg
+		done := l.beginPGStep()
+		if !inFlight {
+			done(context.Canceled)
+		}
+		pg.crash(nil) // no postmaster.pid yet
+		if err := l.Shutdown(context.Background()); err == nil {
+			t.Errorf("in flight %v: Shutdown reported success", inFlight)
+		}
+		if got := c.State().LeaderName(); got != "n1" || pg.called("disarm") {
+			t.Fatalf("in flight %v: leader %q, calls %v: key released or watchdog disarmed while a start may come up", inFlight, got, pg.log())
+		}
+		if inFlight {
+			done(nil)
+		}
+		pg.mu.Lock()
+		pg.st.Running = true
+		pg.mu.Unlock()
+		l.observe(context.Background())
+		if err := l.Shutdown(context.Background()); err != nil {
+			t.Fatalf("in flight %v: Shutdown after PostgreSQL was seen running: %v", inFlight, err)
+		}
+		if got := c.State().LeaderName(); got != "" {
+			t.Fatalf("in flight %v: leader %q after a clean shutdown", inFlight, got)
+		}
 	}
 }

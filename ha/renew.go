@@ -16,7 +16,8 @@ import (
 // The HA loop renews at every turn, but a turn can block for a long time in
 // pg_ctl start -w (crash recovery), pg_ctl promote -w and the checkpoint
 // after it. So a background renewer also renews while this node holds a
-// trusted lease, whenever the last renewal was sent loop_wait ago or more.
+// trusted lease, whenever the last renewal was sent loop_wait ago or more,
+// or less than half of the trust it gave is left.
 // Safety does not change: every renewal, from either side, is the same
 // RenewLeader and moves the trust exactly as lease.go says; they are made
 // one at a time (renewMu).
@@ -28,8 +29,9 @@ import (
 // the loop makes progress: the loop sets a progress deadline at the start of
 // every turn and of every step (step bound: primary_start_timeout, counted
 // from when PostgreSQL was first seen down, for a crash recovery;
-// Config.StepTimeout for any other step; loop_wait + StepTimeout between
-// turns). Past it the renewer stops, the trust runs out, the guard and the
+// Config.StepTimeout for the other steps that start, stop or promote
+// PostgreSQL; retry_timeout for SQL, proposals and the observation;
+// loop_wait + retry_timeout between turns). Past it the renewer stops, the trust runs out, the guard and the
 // watchdog fence. A stopped process renews nothing at all.
 //
 // Raft leader elections: a renewal that cannot commit is retried (every
@@ -52,6 +54,12 @@ type progress struct {
 	stalled  bool      // logged that the renewer stopped
 	renewing bool      // the loop's current plan renews the lease
 	pgSteps  int       // starts/promotions in flight (guard must not drop)
+	pgStepN  uint64    // starts/promotions begun or ended so far (pgStepsNow)
+	// pgStepFailed: the last start as primary or promotion returned an
+	// error (ctx cancelled at shutdown, pg_ctl timeout…) and PostgreSQL has
+	// not been seen running since: a postmaster it forked may still come up
+	// writable, so Shutdown keeps the key and the watchdog.
+	pgStepFailed bool
 }
 
 // boottime reads CLOCK_BOOTTIME; 0 when it cannot.
@@ -77,7 +85,7 @@ func (l *Loop) madeProgress(bound time.Duration) {
 func plansRenewal(p Plan) bool {
 	for _, a := range p.Actions {
 		switch a.Kind {
-		case ActRenew, ActRecoverPrimary, ActAcquire, ActBootstrap:
+		case ActRenew, ActRecoverPrimary, ActAcquire, ActPromote, ActBootstrap:
 			return true
 		}
 	}
@@ -92,10 +100,18 @@ func (l *Loop) setRenewing(on bool) {
 
 // stepBound is how long the loop may spend in action a before the renewer
 // stops: primary_start_timeout since PostgreSQL was first seen down for a
-// recovery (Decide releases the key at the same moment), StepTimeout else.
+// recovery (Decide releases the key at the same moment); StepTimeout for
+// the other steps that start, stop or promote PostgreSQL (pg_ctl -w); and
+// retry_timeout for everything else (SQL, proposals), so a hung agent keeps
+// the key at most about retry_timeout + ttl after its last real progress
+// (review item 8: every step got StepTimeout, 2 min).
 func (l *Loop) stepBound(o Observation, a Action) time.Duration {
-	if a.Kind != ActRecoverPrimary {
+	switch a.Kind {
+	case ActRecoverPrimary:
+	case ActPromote, ActAcquire, ActBootstrap, ActStartReplica, ActDemote, ActClone, ActRewind:
 		return l.cfg.StepTimeout
+	default:
+		return retryBound(o.Config)
 	}
 	d := time.Duration(o.Config.PrimaryStartTimeout) * time.Second
 	if !o.PrimaryDownSince.IsZero() {
@@ -104,22 +120,47 @@ func (l *Loop) stepBound(o Observation, a Action) time.Duration {
 	return max(d, 0)
 }
 
-// beginPGStep marks a start or promotion in flight; the returned func ends it.
-func (l *Loop) beginPGStep() func() {
+// retryBound is retry_timeout of dyn (at least one second).
+func retryBound(dyn fsm.DynamicConfig) time.Duration {
+	return max(time.Duration(dyn.RetryTimeout)*time.Second, time.Second)
+}
+
+// beginPGStep marks a start or promotion in flight; the returned func ends
+// it with the step's error. Both count in pgStepN, so the guard can tell
+// that a step began or ended while its fence ran (pgStepsNow).
+func (l *Loop) beginPGStep() func(error) {
 	l.mu.Lock()
 	l.progress.pgSteps++
+	l.progress.pgStepN++
 	l.mu.Unlock()
-	return func() {
+	return func(err error) {
 		l.mu.Lock()
 		l.progress.pgSteps--
+		l.progress.pgStepN++
+		l.progress.pgStepFailed = err != nil
 		l.mu.Unlock()
 	}
 }
 
-func (l *Loop) pgStepInFlight() bool {
+// pgStepUncertain reports whether a start or promotion is in flight, or
+// the last one failed and PostgreSQL was not seen running since.
+func (l *Loop) pgStepUncertain() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.progress.pgSteps > 0
+	return l.progress.pgSteps > 0 || l.progress.pgStepFailed
+}
+
+func (l *Loop) pgStepInFlight() bool {
+	inFlight, _ := l.pgStepsNow()
+	return inFlight
+}
+
+// pgStepsNow reports whether a start or promotion is in flight and how
+// many began or ended so far.
+func (l *Loop) pgStepsNow() (inFlight bool, n uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.progress.pgSteps > 0, l.progress.pgStepN
 }
 
 // trusted reports whether this node's lease is trusted now (a suspended
@@ -164,6 +205,7 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 	}
 	epoch := st.Leader.Epoch
 	ttl := time.Duration(dyn.TTL) * time.Second
+	renewCASRetries := 3
 	for {
 		gen, sent, sentBoot := l.lease.Gen(), l.cfg.Clock.Now(), l.cfg.Boottime()
 		if !retryUntil.IsZero() {
@@ -182,16 +224,31 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 				timeout = max(left, 50*time.Millisecond)
 			}
 		}
-		_, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: l.cfg.Name, Epoch: epoch, TTL: dyn.TTL, ProposedAt: time.Now().UTC()})
+		expect := l.renewExpectIndex(st)
+		idx, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: l.cfg.Name, Epoch: epoch, TTL: dyn.TTL, ProposedAt: time.Now().UTC(), ExpectIndex: expect})
 		if err == nil {
+			l.keyEpoch, l.keyIndex = epoch, idx
+			// Every renewal sent before this one carried an older
+			// ExpectIndex: none of them can commit any more, so their
+			// unknown-outcome ceiling goes (lease.go).
+			l.lease.Superseded(epoch)
 			l.renewed(gen, epoch, sent, sentBoot, ttl)
 			l.setFailsafeActive(false)
 			return nil
 		}
+		if errors.Is(err, fsm.ErrLeaderChanged) && l.renewExpectIndex(st) != expect && renewCASRetries > 0 {
+			// An earlier renewal with an unknown outcome committed after
+			// all (or the local state lagged): this one did not; try again
+			// on the newer index.
+			renewCASRetries--
+			continue
+		}
 		if fsm.ErrorCode(err) != "" {
 			return err // refused by Apply: it did not and will not commit
 		}
-		l.lease.Unknown(epoch, ttl)
+		if !l.nothingAppended(err) {
+			l.lease.Unknown(epoch, ttl) // it may still commit: its ttl is a ceiling
+		}
 		next := l.cfg.Clock.Now().Add(renewRetryEvery)
 		if ctx.Err() != nil || retryUntil.IsZero() || !next.Before(retryUntil) {
 			if l.failsafeRenew(ctx, Observation{Self: l.cfg.Name, State: st, Config: dyn}) {
@@ -209,6 +266,31 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 	}
 }
 
+// nothingAppended reports whether the Cluster says a failed proposal
+// certainly appended nothing (AppendReporter); false when it cannot say.
+func (l *Loop) nothingAppended(err error) bool {
+	r, ok := l.cluster.(AppendReporter)
+	return ok && r.NothingAppended(err)
+}
+
+// renewExpectIndex is the LeaderIndex a renewal of st's tenure expects:
+// the highest of st's, the freshest local state's when it still names the
+// same tenure, and the index this node's own last acquire or renewal of
+// the tenure committed at (the local state may not have applied it yet
+// when this node is a Raft follower). Call it under renewMu.
+func (l *Loop) renewExpectIndex(st fsm.State) uint64 {
+	expect := st.LeaderIndex
+	cur := l.cluster.State()
+	if cur.Leader != nil && st.Leader != nil && cur.Leader.Member == st.Leader.Member &&
+		cur.Leader.Epoch == st.Leader.Epoch && cur.LeaderIndex > expect {
+		expect = cur.LeaderIndex
+	}
+	if st.Leader != nil && l.keyEpoch == st.Leader.Epoch && l.keyIndex > expect {
+		expect = l.keyIndex
+	}
+	return expect
+}
+
 // renewInBackground renews a trusted lease while the loop is busy (see the
 // comment at the top of this file).
 func (l *Loop) renewInBackground(ctx context.Context) {
@@ -220,49 +302,60 @@ func (l *Loop) renewInBackground(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		st := l.cluster.State()
-		if st.Leader == nil || st.Leader.Member != l.cfg.Name {
-			continue
+		l.renewTick(ctx)
+	}
+}
+
+// renewTick is one look of the background renewer: it renews if this node
+// holds a trusted lease, the latest plan keeps the key, the loop made
+// progress and the renewal is due.
+func (l *Loop) renewTick(ctx context.Context) {
+	st := l.cluster.State()
+	if st.Leader == nil || st.Leader.Member != l.cfg.Name {
+		return
+	}
+	now := l.cfg.Clock.Now()
+	epoch, ok, _ := l.lease.Trusted(now, l.cfg.Boottime())
+	if !ok || epoch != st.Leader.Epoch {
+		return // only a trust the loop established is extended
+	}
+	dyn := l.dynamicConfig(st, false)
+	l.mu.Lock()
+	p := l.progress
+	stalled := !now.Before(p.deadline)
+	if stalled && !p.stalled {
+		l.progress.stalled = true
+	}
+	l.mu.Unlock()
+	if stalled {
+		if !p.stalled {
+			l.log.Error("the HA loop made no progress within its step's bound: no longer renewing the lease",
+				"since", now.Sub(p.deadline))
 		}
-		now := l.cfg.Clock.Now()
-		epoch, ok, _ := l.lease.Trusted(now, l.cfg.Boottime())
-		if !ok || epoch != st.Leader.Epoch {
-			continue // only a trust the loop established is extended
-		}
-		dyn := l.dynamicConfig(st, false)
-		l.mu.Lock()
-		p := l.progress
-		stalled := !now.Before(p.deadline)
-		if stalled && !p.stalled {
-			l.progress.stalled = true
-		}
-		l.mu.Unlock()
-		if !p.renewing {
-			continue // Decide did not renew this turn (paused with PostgreSQL down, releasing…)
-		}
-		if stalled {
-			if !p.stalled {
-				l.log.Error("the HA loop made no progress within its step's bound: no longer renewing the lease",
-					"since", now.Sub(p.deadline))
-			}
-			continue
-		}
-		if now.Sub(p.lastSent) < time.Duration(dyn.LoopWait)*time.Second {
-			continue
-		}
-		_, until := l.lease.TrustUntil()
-		if dyn.FailsafeMode {
-			until = until.Add(-failsafeReserve)
-		}
-		err := l.renewLease(ctx, st, dyn, time.Duration(dyn.RetryTimeout)*time.Second, until)
-		switch {
-		case err == nil:
-		case errors.Is(err, fsm.ErrNotLeaderHolder):
-			l.log.Error("the leader key is no longer ours: fencing", "error", err)
-			l.revoke()
-		case errors.Is(err, errNotTrusted):
-		case ctx.Err() == nil:
-			l.log.Warn("background lease renewal failed", "error", err)
-		}
+		return
+	}
+	if !p.renewing {
+		return // Decide did not renew this turn (waiting, paused with PostgreSQL down, releasing…)
+	}
+	// Renew every loop_wait, and sooner when less than half of the
+	// trust the last renewal gave is left (a ceiling or a lowered ttl
+	// can make the trust shorter than loop_wait: review item 1).
+	_, until := l.lease.TrustUntil()
+	if now.Sub(p.lastSent) < time.Duration(dyn.LoopWait)*time.Second &&
+		until.Sub(now) >= until.Sub(p.lastSent)/2 {
+		return
+	}
+	if dyn.FailsafeMode {
+		until = until.Add(-failsafeReserve)
+	}
+	err := l.renewLease(ctx, st, dyn, time.Duration(dyn.RetryTimeout)*time.Second, until)
+	switch {
+	case err == nil:
+	case errors.Is(err, fsm.ErrNotLeaderHolder):
+		l.log.Error("the leader key is no longer ours: fencing", "error", err)
+		l.revoke()
+	case errors.Is(err, errNotTrusted):
+	case ctx.Err() == nil:
+		l.log.Warn("background lease renewal failed", "error", err)
 	}
 }

@@ -319,6 +319,15 @@ func TestLoop_RaftOutageWithinTheTrust_RenewalRetriedNoFence(t *testing.T) {
 	})
 	c.setDown(true)
 	clock.advance(10500 * time.Millisecond) // renewal due; attempts fail
+	// The renewer must have started retrying before the next 10 s pass
+	// without a turn: a loop that made no progress for loop_wait +
+	// retry_timeout (20 s) is no longer renewed for (review item 8).
+	eventually(t, "the renewer retries", func() error {
+		if c.refusedCount() == 0 {
+			return errors.New("no renewal attempt yet")
+		}
+		return nil
+	})
 	clock.advance(10 * time.Second)
 	c.setDown(false)
 	eventually(t, "a retried renewal commits", func() error {
@@ -377,7 +386,7 @@ func takeoverLoop(t *testing.T) (*Loop, *fakeCluster, *fakeClock, Observation) {
 	c.st = o.State.Clone()
 	c.index = o.State.LeaderIndex
 	clock := &fakeClock{now: t0}
-	l := New(Config{Name: "n2", Clock: clock}, c, &fakePG{st: o.PG})
+	l := New(Config{Name: "n2", Clock: clock, Boottime: fakeBoottime(clock)}, c, &fakePG{st: o.PG})
 	return l, c, clock, o
 }
 
@@ -442,6 +451,270 @@ func TestLoop_RenewalCommittedAfterDrop_NotTrusted(t *testing.T) {
 	}
 }
 
+// fenceHookPG runs hook the first time Fence finds no postmaster (a start
+// in flight); a Fence on a running postmaster is delayed until the watchdog
+// was disarmed or maxDelay passed, standing in for a loop goroutine that is
+// slow to be scheduled.
+type fenceHookPG struct {
+	*fakePG
+	once     sync.Once
+	hook     func()
+	maxDelay time.Duration
+}
+
+func (p *fenceHookPG) Fence(ctx context.Context) error {
+	if !p.Observe(ctx).Running {
+		p.record("fence-noop")
+		p.once.Do(p.hook)
+		return nil
+	}
+	deadline := time.Now().Add(p.maxDelay)
+	for !p.called("disarm") && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling interval
+	}
+	return p.fakePG.Fence(ctx)
+}
+
+// Review item 3: the guard's fence finds no postmaster while a start is in
+// flight; during that fence the start returns writable and its step ends.
+// The guard must not disarm the watchdog then: only after a fence that
+// stopped the started postmaster.
+func TestLoop_NoopFenceOverlapsTheStartsReturn_WatchdogStaysArmed(t *testing.T) {
+	wd := &fakeWatchdog{}
+	l, c, pg, clock := newLeaderWith(t, nil, Config{Watchdog: wd, GuardInterval: 2 * time.Millisecond, Boottime: noBoot})
+	wd.pg = pg
+	gate := make(chan struct{})
+	hp := &fenceHookPG{fakePG: pg, maxDelay: 200 * time.Millisecond}
+	l.pg = hp
+	hp.hook = func() {
+		close(gate) // the postmaster comes up while this fence runs
+		eventually(t, "the start returned and its step ended", func() error {
+			if !pg.called("start-returned") || l.pgStepInFlight() {
+				return errors.New("start still in flight")
+			}
+			return nil
+		})
+	}
+	pg.crash(gate)
+	runLoop(t, l)
+	eventually(t, "the loop starts PostgreSQL", func() error {
+		if !pg.called("start") {
+			return errors.New("not started")
+		}
+		return nil
+	})
+	c.setDown(true)
+	clock.advance(3 * time.Second)
+	eventually(t, "the watchdog is disarmed", func() error {
+		if !pg.called("disarm") {
+			return fmt.Errorf("calls %v", pg.log())
+		}
+		return nil
+	})
+	ret, dis := pg.indexOf("start-returned"), pg.indexOf("disarm")
+	if ret < 0 || dis < ret {
+		t.Fatalf("calls %v", pg.log())
+	}
+	for _, x := range pg.log()[ret:dis] {
+		if x == "fence" {
+			return
+		}
+	}
+	t.Fatalf("watchdog disarmed after the start returned writable and before any fence stopped it: %v", pg.log())
+}
+
+// Review item 1: one renewal with an unknown outcome under ttl 3 (a Raft
+// election) left its ttl as a ceiling for the rest of the tenure; after the
+// ttl was raised to 30 (loop_wait 10) every renewal wrote ttl 30 but was
+// trusted for 2.25 s only and renewed every 10 s: fenced after each one. A
+// later committed renewal (a compare-and-swap on LeaderIndex) proves the
+// uncertain one can never commit, so the ceiling goes.
+func TestLoop_UnknownRenewalThenTTLRaised_NextCommitLiftsTheCeiling(t *testing.T) {
+	l, c, _, clock := newLeaderWith(t, nil, Config{Boottime: noBoot})
+	c.setDown(true)
+	clock.advance(500 * time.Millisecond)
+	l.turn(context.Background()) // renewal fails, outcome unknown: ceiling 3 s
+	c.setDown(false)
+	clock.advance(500 * time.Millisecond)
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Propose(context.Background(), fsm.SetConfig{Config: map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Second)
+	sent := clock.Now()
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if key := c.State().Leader; key.TTL != 30 {
+		t.Fatalf("key ttl %d, want 30", key.TTL)
+	}
+	_, until := l.lease.TrustUntil()
+	if got, want := until.Sub(sent), 30*time.Second-750*time.Millisecond; got != want {
+		t.Fatalf("holder trusts until sent+%v after a committed ttl-30 renewal, want sent+%v", got, want)
+	}
+}
+
+// Review item 1: while the renewal with the unknown outcome may still
+// commit (nothing committed since), its ttl stays a ceiling.
+func TestLoop_UnknownRenewalNotSuperseded_CeilingStays(t *testing.T) {
+	l, _, _, clock := newLeaderWith(t, map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}, Config{Boottime: noBoot})
+	l.lease.Unknown(l.cluster.State().Leader.Epoch, 3*time.Second)
+	sent := clock.Now()
+	l.renewed(l.lease.Gen(), l.cluster.State().Leader.Epoch, sent, 0, 30*time.Second)
+	if _, until := l.lease.TrustUntil(); until.Sub(sent) != 2250*time.Millisecond {
+		t.Fatalf("trust sent+%v with an uncertain ttl-3 renewal outstanding, want sent+2.25s", until.Sub(sent))
+	}
+}
+
+// Review item 1: the renewal with the unknown outcome did commit; the next
+// one, expecting the older index, is refused and retried on the new index.
+func TestLoop_UnknownRenewalCommittedLate_NextRenewalRetriesOnTheNewIndex(t *testing.T) {
+	l, c, _, clock := newLeaderWith(t, nil, Config{Boottime: noBoot})
+	st := c.State()
+	// The renewal whose answer got lost commits now.
+	if _, err := c.Propose(context.Background(), fsm.RenewLeader{Member: "n1", Epoch: st.Leader.Epoch, TTL: 3, ExpectIndex: st.LeaderIndex}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Second)
+	sent := clock.Now()
+	if err := l.renewLease(context.Background(), st, l.dynamicConfig(st, false), time.Second, time.Time{}); err != nil {
+		t.Fatalf("renewal on a stale snapshot: %v", err)
+	}
+	if _, until := l.lease.TrustUntil(); until.Sub(sent) != 2250*time.Millisecond {
+		t.Fatalf("trust sent+%v, want sent+2.25s", until.Sub(sent))
+	}
+}
+
+// Review item 4: Decide stops renewing (data directory unknown or
+// missing: a wait plan), so the background renewer must stop too, or the
+// key is kept for as long as turns keep completing and nobody fails over.
+func TestLoop_PlanDoesNotKeepTheKey_BackgroundRenewerStops(t *testing.T) {
+	for _, dd := range []DataDirState{DataDirUnknown, DataDirMissing} {
+		l, c, pg, clock := newLeaderWith(t, nil, Config{Boottime: noBoot})
+		// Control: with a plan that renews, the renewer renews when due.
+		clock.advance(500 * time.Millisecond)
+		if _, err := l.turn(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		clock.advance(1100 * time.Millisecond)
+		idx := c.State().LeaderIndex
+		l.renewTick(context.Background())
+		if c.State().LeaderIndex == idx {
+			t.Fatal("control: the renewer did not renew for a plan that keeps the key")
+		}
+		pg.mu.Lock()
+		pg.st = PGStatus{DataDir: dd, Err: errors.New("EIO")}
+		pg.mu.Unlock()
+		if _, err := l.turn(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if p := Decide(l.observe(context.Background())); plansRenewal(p) {
+			t.Fatalf("data dir %v: plan %s keeps the key", dd, p)
+		}
+		clock.advance(1100 * time.Millisecond)
+		idx = c.State().LeaderIndex
+		l.renewTick(context.Background())
+		if got := c.State().LeaderIndex; got != idx {
+			t.Fatalf("data dir %v: the background renewer renewed (index %d -> %d) although the plan does not keep the key", dd, idx, got)
+		}
+	}
+}
+
+// Review item 7: a renewal sent before a 20 s suspend commits after it.
+// The guard counts the suspend as passed; the watchdog must be armed with
+// the same, earlier deadline, not the unadjusted sent + ttl - margin.
+func TestLoop_RenewalSentBeforeSuspend_WatchdogArmedWithTheAdjustedDeadline(t *testing.T) {
+	var mu sync.Mutex
+	boot := 100 * time.Second
+	readBoot := func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return boot
+	}
+	wd := &fakeWatchdog{}
+	l, c, _, clock := newLeaderWith(t, map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}, Config{Watchdog: wd, Boottime: readBoot})
+	sent, sentBoot := clock.Now(), readBoot()
+	mu.Lock()
+	boot += 20 * time.Second // suspended; the monotonic clock missed it
+	mu.Unlock()
+	l.renewed(l.lease.Gen(), c.State().Leader.Epoch, sent, sentBoot, 30*time.Second)
+	if got, want := wd.last(), sent.Add(30*time.Second-750*time.Millisecond-20*time.Second); !got.Equal(want) {
+		t.Fatalf("watchdog armed until sent+%v, want sent+%v (the suspend counted as passed)", got.Sub(sent), want.Sub(sent))
+	}
+}
+
+// Review item 8: a hung agent keeps the key only about retry_timeout + ttl
+// after its last progress: only steps that start, stop or promote
+// PostgreSQL get the long bounds; SQL steps and the wait between turns get
+// retry_timeout.
+func TestLoop_StepBounds_OnlyStartsAndPromotionsGetTheLongBound(t *testing.T) {
+	l, _, _, clock := newLeaderWith(t, map[string]any{"retry_timeout": 2, "loop_wait": 1, "ttl": 5, "primary_start_timeout": 300}, Config{Boottime: noBoot})
+	o := l.observe(context.Background())
+	for kind, want := range map[ActionKind]time.Duration{
+		ActSyncSlots: 2 * time.Second, ActSetSyncStandbys: 2 * time.Second, ActSetSync: 2 * time.Second, ActRenew: 2 * time.Second,
+		ActPromote: l.cfg.StepTimeout, ActStartReplica: l.cfg.StepTimeout, ActRecoverPrimary: 300 * time.Second,
+	} {
+		if got := l.stepBound(o, act(kind)); got != want {
+			t.Errorf("%v: bound %v, want %v", kind, got, want)
+		}
+	}
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	deadline := l.progress.deadline
+	l.mu.Unlock()
+	if got, want := deadline.Sub(clock.Now()), 3*time.Second; got != want {
+		t.Errorf("between turns the renewer renews for %v, want loop_wait + retry_timeout = %v", got, want)
+	}
+}
+
+// Review item 9: the postmaster crashed during a Raft election. The
+// renewal before the restart is retried within the trust (as the
+// background renewer does), so PostgreSQL restarts as primary in place
+// rather than read-only followed by a promotion to a new timeline.
+func TestLoop_CrashDuringRaftElection_RecoverPrimaryRetriesTheRenewal(t *testing.T) {
+	l, c, pg, clock := newLeaderWith(t, nil, Config{Boottime: noBoot})
+	pg.crash(nil)
+	clock.advance(500 * time.Millisecond)
+	c.mu.Lock()
+	c.failN = 2
+	c.mu.Unlock()
+	o := l.observe(context.Background())
+	if err := l.recoverPrimary(context.Background(), o); err != nil {
+		t.Fatalf("recover primary: %v", err)
+	}
+	if st := pg.Observe(context.Background()); !st.Running || st.InRecovery {
+		t.Fatalf("PostgreSQL %+v after a Raft election inside the trust, want running as primary", st)
+	}
+}
+
+// laggingCluster is a Raft follower whose local state has not applied the
+// latest entries: State returns the frozen snapshot.
+type laggingCluster struct {
+	*fakeCluster
+	frozen fsm.State
+}
+
+func (c *laggingCluster) State() fsm.State { return c.frozen.Clone() }
+
+// Review item 1: every renewal expects LeaderIndex; a node whose local
+// state has not applied its own last renewal yet expects the index that
+// renewal committed at, so it is not refused.
+func TestLoop_LocalStateLagsBehindOwnRenewal_NextRenewalExpectsItsIndex(t *testing.T) {
+	l, c, _, clock := newLeaderWith(t, nil, Config{Boottime: noBoot})
+	st := c.State()
+	l.cluster = &laggingCluster{fakeCluster: c, frozen: st}
+	for i := 0; i < 3; i++ {
+		clock.advance(time.Second)
+		if err := l.renewLease(context.Background(), st, l.dynamicConfig(st, false), time.Second, time.Time{}); err != nil {
+			t.Fatalf("renewal %d with a lagging local state: %v", i+1, err)
+		}
+	}
+}
+
 // Decide's choice not to renew stands: paused with PostgreSQL down, the
 // plan renews nothing, and neither does the background renewer.
 func TestLoop_PausedWithPostgresDown_BackgroundRenewerDoesNotRenew(t *testing.T) {
@@ -463,5 +736,67 @@ func TestLoop_PausedWithPostgresDown_BackgroundRenewerDoesNotRenew(t *testing.T)
 	time.Sleep(50 * time.Millisecond)      // give the renewer a chance to do the wrong thing
 	if got := c.State().LeaderIndex; got != idx {
 		t.Fatalf("the key was renewed (index %d -> %d) although the paused plan renews nothing", idx, got)
+	}
+}
+
+// Review item 1: when the trust is shorter than loop_wait (a ceiling left
+// by an uncertain renewal under a lower ttl), the background renewer
+// renews once less than half of it is left, not only every loop_wait.
+func TestLoop_TrustShorterThanLoopWait_RenewerRenewsAtHalfTheTrust(t *testing.T) {
+	l, c, _, clock := newLeaderWith(t, map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}, Config{Boottime: noBoot})
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	epoch := c.State().Leader.Epoch
+	l.lease.Unknown(epoch, 3*time.Second)
+	l.renewed(l.lease.Gen(), epoch, clock.Now(), 0, 30*time.Second) // trust: 2.25 s under the ceiling
+	l.mu.Lock()
+	l.progress.renewing = true
+	l.mu.Unlock()
+	clock.advance(time.Second) // 1.25 s left: more than half
+	idx := c.State().LeaderIndex
+	l.renewTick(context.Background())
+	if c.State().LeaderIndex != idx {
+		t.Fatal("renewed with more than half of the trust left and loop_wait not passed")
+	}
+	clock.advance(200 * time.Millisecond) // 1.05 s left: less than half
+	l.renewTick(context.Background())
+	if c.State().LeaderIndex == idx {
+		t.Fatal("not renewed with less than half of a 2.25 s trust left (loop_wait 10 s)")
+	}
+	if left := trustLeft(l, clock); left != 30*time.Second-750*time.Millisecond {
+		t.Fatalf("trust left %v after the renewal, want 29.25s (ceiling lifted)", left)
+	}
+}
+
+// appendReportingCluster says that every failed proposal appended nothing
+// (as raftstore does for ErrNoLeader / ErrNotLeader).
+type appendReportingCluster struct{ *fakeCluster }
+
+func (appendReportingCluster) NothingAppended(err error) bool { return err != nil }
+
+// Review item 1: a renewal that certainly appended nothing (no Raft
+// leader) can never commit, so it leaves no ttl ceiling; one whose
+// outcome is unknown does.
+func TestLoop_RenewalFailedWithNothingAppended_LeavesNoCeiling(t *testing.T) {
+	for _, reports := range []bool{true, false} {
+		l, c, _, _ := newLeaderWith(t, map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}, Config{Boottime: noBoot})
+		if reports {
+			l.cluster = appendReportingCluster{c}
+		}
+		st := c.State()
+		dyn := l.dynamicConfig(st, false)
+		dyn.TTL = 3
+		c.setDown(true)
+		if err := l.renewLease(context.Background(), st, dyn, time.Second, time.Time{}); err == nil {
+			t.Fatal("renewal succeeded without Raft")
+		}
+		got := l.lease.FailsafeTTL(st.Leader.Epoch, 30*time.Second)
+		if reports && got != 30*time.Second {
+			t.Errorf("nothing appended: ceiling %v left, want none (30s)", got)
+		}
+		if !reports && got != 3*time.Second {
+			t.Errorf("unknown outcome: ceiling %v, want 3s", got)
+		}
 	}
 }

@@ -16,6 +16,14 @@ type Cluster interface {
 	Changed() <-chan struct{}
 }
 
+// AppendReporter may be implemented by a Cluster: NothingAppended reports
+// that a failed Propose certainly appended nothing, so the command can
+// never commit (no leader, not the leader). Without it every failure that
+// is not an Apply rejection counts as an unknown outcome.
+type AppendReporter interface {
+	NothingAppended(err error) bool
+}
+
 // Postgres drives the local instance. Implementations decide nothing.
 type Postgres interface {
 	Observe(ctx context.Context) PGStatus

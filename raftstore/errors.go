@@ -41,6 +41,20 @@ var (
 	ErrRejected = errors.New("rejected")
 )
 
+// NothingAppended reports whether a failed Propose certainly appended
+// nothing, so its command can never commit: no leader or not the leader
+// (also when route gave up waiting for one), and no unknown outcome in the
+// chain. Everything else, including a rejection, answers false; the ha
+// package counts such a renewal's outcome as unknown.
+func (s *Store) NothingAppended(err error) bool {
+	return nothingAppended(err)
+}
+
+func nothingAppended(err error) bool {
+	return err != nil && !errors.Is(err, ErrUnknownOutcome) &&
+		(errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader))
+}
+
 // mapRaftErr turns hashicorp/raft errors into our sentinels, keeping the
 // original in the chain.
 func mapRaftErr(err error) error {

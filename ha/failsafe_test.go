@@ -1,0 +1,158 @@
+package ha
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+func noBoot() time.Duration { return 0 }
+
+// Review item 2: the loop's renewal runs on a snapshot taken before
+// renewMu (key ttl 30); meanwhile the ttl was lowered to 3 and the
+// background renewer committed a renewal with it. The loop's renewal fails
+// without Raft and failsafe extends the trust: it must count with ttl 3
+// (what the members hold off for after the heartbeat), not the snapshot's 30.
+func TestLoop_FailsafeAfterTTLLowered_CountsWithTheLastCommittedTTL(t *testing.T) {
+	l, c, _, clock := newLeaderWith(t, map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10, "failsafe_mode": true},
+		Config{Peers: fakePeers{}, Boottime: noBoot})
+	if _, err := c.Propose(context.Background(), fsm.UpsertMember{Member: fsm.Member{Name: "n2"}}); err != nil {
+		t.Fatal(err)
+	}
+	stale := c.State()
+	staleDyn := l.dynamicConfig(stale, false)
+	if _, err := c.Propose(context.Background(), fsm.SetConfig{Config: map[string]any{"ttl": 3, "loop_wait": 1, "retry_timeout": 1, "failsafe_mode": true}}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Second)
+	fresh := c.State()
+	if err := l.renewLease(context.Background(), fresh, l.dynamicConfig(fresh, false), time.Second, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := c.State().Leader.TTL; ttl != 3 {
+		t.Fatalf("key ttl %d after the renewal, want 3", ttl)
+	}
+	c.setDown(true)
+	clock.advance(100 * time.Millisecond)
+	sent := clock.Now()
+	if err := l.renewLease(context.Background(), stale, staleDyn, time.Second, time.Time{}); err != nil {
+		t.Fatalf("failsafe renewal: %v", err)
+	}
+	_, until := l.lease.TrustUntil()
+	if got, want := until.Sub(sent), 3*time.Second-750*time.Millisecond; got > want {
+		t.Fatalf("trust %v after the heartbeats; the members hold off only 3 s (want at most %v)", got, want)
+	}
+}
+
+// Review item 5: n2's AcquireLeader has an unknown outcome. It may commit
+// at any time (n1 could not renew, so the CAS still matches): n2 must keep
+// refusing n1's heartbeats until the outcome is definite, even after
+// acquiringAt + ttl.
+func TestLoop_TakeoverOutcomeUnknown_HeartbeatsRefusedUntilDefinite(t *testing.T) {
+	l, c, clock, o := takeoverLoop(t)
+	l.cfg.Boottime = noBoot
+	c.setDown(true)
+	if err := l.acquire(context.Background(), o, o.State.LeaderIndex); err == nil {
+		t.Fatal("acquire succeeded without Raft")
+	}
+	c.setDown(false)
+	clock.advance(3100 * time.Millisecond)
+	if err := l.FailsafeHeartbeat("n1"); err == nil {
+		t.Fatal("accepted n1's heartbeat while its own takeover could still commit")
+	}
+	// n1 renews: the key changed, the old CAS can never match.
+	st := c.State()
+	if _, err := c.Propose(context.Background(), fsm.RenewLeader{Member: "n1", Epoch: st.Leader.Epoch, TTL: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.FailsafeHeartbeat("n1"); err != nil {
+		t.Fatalf("heartbeat refused after the key changed: %v", err)
+	}
+}
+
+// Review item 5, second line: a member that accepted a heartbeat from n1
+// and then finds itself holding the key (whatever the path) does not
+// promote before the heartbeat's ttl passed.
+func TestLoop_HeartbeatAcceptedThenKeyOurs_NoPromotionWithinItsTTL(t *testing.T) {
+	l, c, clock, o := takeoverLoop(t)
+	pg := l.pg.(*fakePG)
+	l.cfg.Boottime = noBoot
+	if err := l.FailsafeHeartbeat("n1"); err != nil {
+		t.Fatal(err)
+	}
+	hb := clock.Now()
+	if _, err := c.Propose(context.Background(), fsm.AcquireLeader{Member: "n2", ExpectIndex: o.State.LeaderIndex, TTL: 3}); err != nil {
+		t.Fatal(err)
+	}
+	st := c.State()
+	l.renewed(l.lease.Gen(), st.Leader.Epoch, clock.Now(), 0, 3*time.Second)
+	clock.advance(500 * time.Millisecond)
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if pg.called("promote") {
+		t.Fatalf("promoted %v after accepting n1's failsafe heartbeat (ttl 3 s)", clock.Now().Sub(hb))
+	}
+	clock.advance(2600 * time.Millisecond)
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !pg.called("promote") {
+		t.Fatalf("not promoted after the heartbeat's ttl: %v", pg.log())
+	}
+}
+
+// recordingPeers records whom each failsafe round asked.
+type recordingPeers struct {
+	mu    sync.Mutex
+	asked [][]string
+}
+
+func (p *recordingPeers) Failsafe(_ context.Context, _ fsm.Member, to []fsm.Member) error {
+	var names []string
+	for _, m := range to {
+		names = append(names, m.Name)
+	}
+	sort.Strings(names)
+	p.mu.Lock()
+	p.asked = append(p.asked, names)
+	p.mu.Unlock()
+	return nil
+}
+
+// Review item 10: a member that this node's view names as neither holder
+// (another tenure, or no leader) refuses the sender's heartbeat.
+func TestLoop_FailsafeHeartbeatFromAFormerHolder_Refused(t *testing.T) {
+	l, c, _, _ := takeoverLoop(t)
+	st := c.State()
+	if _, err := c.Propose(context.Background(), fsm.AcquireLeader{Member: "n3", ExpectIndex: st.LeaderIndex, TTL: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.FailsafeHeartbeat("n1"); err == nil {
+		t.Fatal("accepted a heartbeat from n1 while n3 holds the key here")
+	}
+	if err := l.FailsafeHeartbeat("n3"); err != nil {
+		t.Fatalf("heartbeat from the holder refused: %v", err)
+	}
+}
+
+// Review item 10: the failsafe round asks every member of the freshest
+// state, not only those of the (possibly older) snapshot it was given.
+func TestLoop_FailsafeRound_AsksMembersOfTheFreshState(t *testing.T) {
+	peers := &recordingPeers{}
+	l, c, _, _ := newLeaderWith(t, map[string]any{"failsafe_mode": true}, Config{Peers: peers, Boottime: noBoot})
+	stale := c.State()
+	if _, err := c.Propose(context.Background(), fsm.UpsertMember{Member: fsm.Member{Name: "n2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !l.failsafeRenew(context.Background(), Observation{Self: "n1", State: stale, Config: l.dynamicConfig(stale, false)}) {
+		t.Fatal("failsafe round failed")
+	}
+	if got := peers.asked; len(got) != 1 || len(got[0]) != 1 || got[0][0] != "n2" {
+		t.Fatalf("asked %v, want [[n2]]", got)
+	}
+}
