@@ -161,7 +161,10 @@ func decideElection(o Observation) Plan {
 	if !o.PG.Running {
 		return plan("no leader: starting as a standby first", actOn(ActStartReplica, fsm.Member{}))
 	}
-	if o.Config.FailsafeMode && prev != "" && o.FailsafeLeader == prev {
+	// An accepted heartbeat is honoured for its ttl even when failsafe_mode
+	// was switched off since: the holder extended its trust when this node
+	// answered it (fault suite seed 3082).
+	if prev != "" && o.FailsafeLeader == prev {
 		return plan(fmt.Sprintf("leader %s keeps its role in failsafe mode (its heartbeat arrived): not taking over", prev))
 	}
 	if why := ineligible(o); why != "" {

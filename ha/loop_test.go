@@ -287,9 +287,15 @@ func TestDecide_FailsafeHeartbeatFromTheHolder_NoTakeover(t *testing.T) {
 	if p := Decide(o); p.Actions[0].Kind != ActWait {
 		t.Fatalf("plan %v (%s), want wait", p.Kinds(), p.Reason)
 	}
+	// failsafe_mode switched off after the heartbeat was accepted: the
+	// holder still trusts the extension it got from this node (seed 3082).
 	o.Config.FailsafeMode = false
+	if p := Decide(o); p.Actions[0].Kind != ActWait {
+		t.Fatalf("failsafe mode switched off after the heartbeat: plan %v (%s), want wait", p.Kinds(), p.Reason)
+	}
+	o.FailsafeLeader = ""
 	if p := Decide(o); p.Actions[0].Kind != ActAcquire {
-		t.Fatalf("without failsafe mode: plan %v (%s), want acquire", p.Kinds(), p.Reason)
+		t.Fatalf("no heartbeat: plan %v (%s), want acquire", p.Kinds(), p.Reason)
 	}
 }
 
