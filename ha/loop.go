@@ -281,7 +281,12 @@ func (l *Loop) observe(ctx context.Context) Observation {
 // dynamicConfig parses the stored dynamic configuration (defaults when it
 // is invalid, logged when logErr).
 func (l *Loop) dynamicConfig(st fsm.State, logErr bool) fsm.DynamicConfig {
-	dyn, err := fsm.ParseDynamicConfig(st.Config)
+	dyn, warns, err := fsm.ParseDynamicConfigWarn(st.Config)
+	for _, w := range warns {
+		if logErr {
+			l.log.Warn("stored dynamic configuration key unreadable; using its default", "error", w)
+		}
+	}
 	if err != nil {
 		if logErr {
 			l.log.Error("stored dynamic configuration is invalid; using defaults", "error", err)
