@@ -340,6 +340,7 @@ func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan)
 	m.WALPosition, m.ReceivedLSN, m.ReplayedLSN = pgs.WALPosition, pgs.ReceivedLSN, pgs.ReplayedLSN
 	m.PendingRestart = pgs.PendingRestart
 	m.SystemID = pgs.SystemID
+	m.Protocol = fsm.Protocol // gates SwapSync and RemoveStaleMember (fsm/protocol.go)
 	if pgs.Running && pgs.InRecovery && !pgs.Streaming {
 		m.Problem = pgs.StreamDetail
 	}

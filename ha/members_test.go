@@ -22,6 +22,9 @@ func holderScenario(n3Silent time.Duration) Observation {
 		delete(o.LiveMembers, "n3")
 	}
 	setMember(&o, "n3", func(m *fsm.Member) { m.UpdatedIndex = 77 })
+	for _, n := range []string{"n1", "n2", "n3"} {
+		setMember(&o, n, func(m *fsm.Member) { m.Protocol = fsm.Protocol })
+	}
 	return o
 }
 
@@ -82,6 +85,14 @@ func TestDecide_GoneMember_LeavesTheListAfterTheGracePeriod(t *testing.T) {
 		}, false},
 		{"HolderWithoutTrustedLease_NeverRemoves", 10 * time.Minute, func(o *Observation) { o.Lease.Valid = false }, false},
 		{"Paused_NeverRemoves", 10 * time.Minute, func(o *Observation) { o.Config.Pause = true }, false},
+		// An older agent would stop at RemoveStaleMember (fsm/protocol.go),
+		// even the silent one itself: its Raft peer may still run.
+		{"AnOlderAgentListed_NeverRemoves", 10 * time.Minute, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.Protocol = 0 })
+		}, false},
+		{"TheSilentMemberIsAnOlderAgent_NeverRemoved", 10 * time.Minute, func(o *Observation) {
+			setMember(o, "n3", func(m *fsm.Member) { m.Protocol = 0 })
+		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := holderScenario(tc.silent)

@@ -3,6 +3,8 @@ package ha
 import (
 	"sort"
 	"sync"
+
+	"github.com/conclave-ha/conclave/fsm"
 )
 
 // Rule 2: no acknowledged synchronous commit is lost.
@@ -242,4 +244,15 @@ func (t *syncAdded) positions() map[string]uint64 {
 		out[n] = at
 	}
 	return out
+}
+
+// syncCommand records names as the tenure epoch's synchronous standbys:
+// a SwapSync against version when every member in st applies it,
+// else the older SetSync (no version check), since an older member stops
+// at a command type it does not know (fsm/protocol.go).
+func syncCommand(st fsm.State, self string, epoch, version uint64, names []string) fsm.Command {
+	if !st.AllSupport(fsm.ProtocolSwapSync) {
+		return fsm.SetSync{Leader: self, Epoch: epoch, Members: names}
+	}
+	return fsm.SwapSync{Leader: self, Epoch: epoch, ExpectVersion: version, Members: names}
 }
