@@ -278,7 +278,8 @@ func (l *Loop) release(ctx context.Context, o Observation) error {
 // recorded set is still at version (what this turn's decision read). A
 // rejection means the set changed since: the next turn decides again.
 func (l *Loop) swapSync(ctx context.Context, o Observation, version uint64, names []string) error {
-	_, err := l.propose(ctx, o, syncCommand(o.State, o.Self, o.State.Leader.Epoch, version, names))
+	idx, err := l.propose(ctx, o, syncCommand(o.State, o.Self, o.State.Leader.Epoch, version, names))
+	l.syncFence.proposed(idx, err)
 	if errors.Is(err, fsm.ErrSyncChanged) {
 		l.log.Debug("synchronous standby set changed since it was read; deciding again", "error", err)
 		return nil

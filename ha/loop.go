@@ -106,6 +106,7 @@ type Loop struct {
 	acquiringAt       time.Time // last AcquireLeader attempt (failsafe refuses heartbeats after it)
 	progress          progress  // renewer's view of the loop's liveness (renew.go)
 	syncAdded         syncAdded // owned by the loop goroutine (ha/sync.go)
+	syncFence         syncFence // owned by the loop goroutine (ha/sync.go)
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -275,6 +276,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		StuckRewound:      stuckRewound,
 		FailsafeLeader:    l.failsafeLeader(now, ttl),
 		SyncAddedAt:       l.syncAdded.positions(),
+		SyncInDoubt:       l.syncFence.inDoubt(st.Index),
 	}
 }
 
