@@ -107,6 +107,7 @@ type Loop struct {
 	progress          progress  // renewer's view of the loop's liveness (renew.go)
 	syncAdded         syncAdded // owned by the loop goroutine (ha/sync.go)
 	syncFence         syncFence // owned by the loop goroutine (ha/sync.go)
+	reports           reports   // written by the loop goroutine (ha/members.go)
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -240,6 +241,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	st := l.cluster.State()
 	now := l.cfg.Clock.Now()
 	l.lease.Observe(st, now)
+	l.reports.observe(st, l.cfg.Name)
 	dyn := l.dynamicConfig(st, true)
 	pgs := l.pg.Observe(ctx)
 	l.syncAdded.observed(pgs)
