@@ -128,6 +128,10 @@ func TestConfigWrite_RejectsBadInputWithoutWriting(t *testing.T) {
 		{"nested invalid", http.MethodPatch, `{"postgresql": {"use_slots": "yes"}}`, "postgresql.use_slots"},
 		{"ttl too short after merge", http.MethodPatch, `{"ttl": 5}`, "ttl"},
 		{"put invalid", http.MethodPut, `{"loop_wait": 0}`, "loop_wait"},
+		// Apply accepts any string here (older releases did); the API is
+		// where an unreadable member_slots_ttl is refused.
+		{"member_slots_ttl without a known unit", http.MethodPatch, `{"member_slots_ttl": "30 minutes"}`, "member_slots_ttl"},
+		{"member_slots_ttl empty", http.MethodPut, `{"member_slots_ttl": ""}`, "member_slots_ttl"},
 		{"malformed JSON", http.MethodPatch, `{"ttl": `, "malformed JSON"},
 		{"trailing data", http.MethodPatch, `{"ttl": 30} {}`, "malformed JSON"},
 		{"array body", http.MethodPatch, `[1, 2]`, "JSON object"},

@@ -89,3 +89,27 @@ func TestMetrics_PerMemberReporting(t *testing.T) {
 		}
 	}
 }
+
+// Rule 6 after the answering agent restarts: a member whose record has not
+// changed since (dead for hours, perhaps) shows stopped, not running, even
+// though its silence is counted only from the restart.
+func TestCluster_MemberNotReportedSinceThisAgentStarted_ShowsStopped(t *testing.T) {
+	node := leaderNode()
+	node.MemberSilence = map[string]time.Duration{"node1": 2 * time.Second, "node2": 0, "node3": 2 * time.Second}
+	node.MemberUnconfirmed = map[string]bool{"node1": true}
+	srv := newTestServer(t, node, compatCluster(t))
+	_, got := srv.getJSON("/cluster")
+	for _, x := range got.(map[string]any)["members"].([]any) {
+		mm := x.(map[string]any)
+		switch mm["name"] {
+		case "node1":
+			if mm["state"] != "stopped" || mm["lag"] != "unknown" {
+				t.Errorf("node1 not reported since start: %v, want stopped with unknown lag", mm)
+			}
+		case "node3":
+			if mm["state"] != "running" {
+				t.Errorf("node3 reported since start: %v, want running", mm)
+			}
+		}
+	}
+}

@@ -46,6 +46,10 @@ type NodeStatus struct {
 	// this node's monotonic clock (absent: not observed yet). A member
 	// silent for longer than ttl is shown stopped with unknown lag (rule 6).
 	MemberSilence map[string]time.Duration
+	// MemberUnconfirmed lists the members whose report has not changed
+	// since this agent started: their record may be hours old, so they are
+	// shown stopped until they report once (rule 6).
+	MemberUnconfirmed map[string]bool
 }
 
 // Replication is one pg_stat_replication row.
@@ -100,6 +104,9 @@ func (v view) running() bool { return v.node.State == "running" }
 // gone reports whether member name has not reported for longer than ttl as
 // measured here: what it last published is no longer true (rule 6).
 func (v view) gone(name string) bool {
+	if v.node.MemberUnconfirmed[name] {
+		return true
+	}
 	s, known := v.node.MemberSilence[name]
 	return known && s > time.Duration(v.dyn.TTL)*time.Second
 }

@@ -58,13 +58,23 @@ func applyAcquireLeader(s *State, c Command, index uint64) error {
 	// Rule 2 at the compare-and-swap itself, so a candidate deciding on a
 	// stale view cannot win: in synchronous mode only the recorded sync
 	// leader or a recorded synchronous standby may take the key.
-	if dyn, err := ParseDynamicConfig(s.Config); err == nil && dyn.SynchronousMode &&
-		s.Sync.Leader != "" && s.Sync.Leader != cmd.Member && !s.IsSync(cmd.Member) {
+	if syncModeClosed(s.Config) && s.Sync.Leader != "" && s.Sync.Leader != cmd.Member && !s.IsSync(cmd.Member) {
 		return reject(ErrNotSyncStandby, "%s is not a recorded synchronous standby", cmd.Member)
 	}
 	s.Leader = &Leader{Member: cmd.Member, Epoch: index, TTL: cmd.TTL, AcquiredAt: cmd.ProposedAt, RenewedAt: cmd.ProposedAt}
 	s.LeaderIndex = index
 	return nil
+}
+
+// syncModeClosed reads synchronous_mode for rule 2 failing closed: a stored
+// document that does not parse at all still counts as synchronous when its
+// raw synchronous_mode is anything but absent or false.
+func syncModeClosed(raw map[string]any) bool {
+	if dyn, err := ParseDynamicConfig(raw); err == nil {
+		return dyn.SynchronousMode
+	}
+	v, ok := raw["synchronous_mode"]
+	return ok && v != nil && v != false
 }
 
 func applyRenewLeader(s *State, c Command, index uint64) error {
@@ -126,7 +136,7 @@ func applySetConfig(s *State, c Command, index uint64) error {
 	if cmd.ExpectIndex != nil && *cmd.ExpectIndex != s.ConfigIndex {
 		return reject(ErrConfigConflict, "expected index %d, config is at %d", *cmd.ExpectIndex, s.ConfigIndex)
 	}
-	if err := ValidateDynamicConfig(cmd.Config); err != nil {
+	if err := acceptDynamicConfig(cmd.Config); err != nil {
 		return reject(ErrInvalidConfig, "%v", err)
 	}
 	if cmd.Config == nil {

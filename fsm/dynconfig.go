@@ -115,17 +115,52 @@ func DefaultDynamicConfig() DynamicConfig {
 }
 
 // ValidateDynamicConfig reports every problem in raw (nil and empty are
-// valid). It is deterministic: Apply calls it.
+// valid) with the strictest rules: the API, the CLI and the configuration
+// file check a document with it before anything proposes it. Apply never
+// calls it (see acceptDynamicConfig).
 func ValidateDynamicConfig(raw map[string]any) error {
-	_, err := ParseDynamicConfig(raw)
+	_, err := parseDynamicConfig(raw, true)
+	return err
+}
+
+// acceptDynamicConfig is the check SetConfig's Apply makes. It must never
+// become stricter than what an older release accepted for the same command
+// type: a log entry (or snapshot) that older nodes stored would otherwise be
+// rejected here and accepted there, and the nodes' states would diverge.
+// Keys whose rules were tightened later (member_slots_ttl) are checked
+// strictly by ValidateDynamicConfig before proposing, not here.
+func acceptDynamicConfig(raw map[string]any) error {
+	_, err := parseDynamicConfig(raw, false)
 	return err
 }
 
 // ParseDynamicConfig checks raw and returns the typed view, with defaults for
 // missing keys. raw comes from YAML or JSON: integers may be any Go integer
 // type, an integral float64 or a json.Number; booleans must be booleans.
+// It accepts every document Apply stores: a key whose value an older release
+// accepted but this one cannot read (member_slots_ttl "30 minutes") takes
+// its default instead of failing the whole document; ParseDynamicConfigWarn
+// also returns those problems.
 func ParseDynamicConfig(raw map[string]any) (DynamicConfig, error) {
+	c, _, err := ParseDynamicConfigWarn(raw)
+	return c, err
+}
+
+// ParseDynamicConfigWarn is ParseDynamicConfig that also returns, as
+// warnings, the keys that took their default because their stored value
+// could not be read.
+func ParseDynamicConfigWarn(raw map[string]any) (DynamicConfig, []error, error) {
 	p := dynParser{c: DefaultDynamicConfig()}
+	c, err := p.parse(raw)
+	return c, p.warns, err
+}
+
+func parseDynamicConfig(raw map[string]any, strict bool) (DynamicConfig, error) {
+	p := dynParser{c: DefaultDynamicConfig(), strict: strict}
+	return p.parse(raw)
+}
+
+func (p *dynParser) parse(raw map[string]any) (DynamicConfig, error) {
 	for _, k := range dynSortedKeys(raw) {
 		p.top(k, raw[k])
 	}
@@ -167,6 +202,11 @@ type dynParser struct {
 	c                         DynamicConfig
 	primaryStart, primaryStop int
 	errs                      []error
+	// strict rejects values older releases accepted (see
+	// acceptDynamicConfig); otherwise they take their default and are
+	// listed in warns.
+	strict bool
+	warns  []error
 }
 
 func (p *dynParser) fail(key, format string, args ...any) {
@@ -237,9 +277,22 @@ func (p *dynParser) top(k string, v any) {
 		}
 		c.StandbyCluster = dynCopyMap(m)
 	case "member_slots_ttl":
+		// What releases before the unit parser accepted, kept exactly for
+		// Apply: any string, or an integer >= 0.
+		if _, ok := v.(string); !ok {
+			var n int
+			if !p.intMin(k, v, 0, &n) {
+				return
+			}
+		}
 		d, err := ParseSecondsWithUnit(v)
 		if err != nil {
-			p.fail(k, "%v", err)
+			if p.strict {
+				p.fail(k, "%v", err)
+			} else {
+				p.warns = append(p.warns, &DynamicConfigError{Key: k,
+					Problem: fmt.Sprintf("%v; using the default %v", err, DefaultMemberSlotsTTL)})
+			}
 			return
 		}
 		c.MemberSlotsTTL = d

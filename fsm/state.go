@@ -74,6 +74,9 @@ type Member struct {
 	// "requested WAL segment ... has already been removed"); "" when it
 	// streams or nothing is known. Patroni's clients ignore the field.
 	Problem string `json:"problem,omitempty"`
+	// Protocol is the highest protocol level the member's agent applies
+	// (ProtocolSwapSync, ...); 0 for agents older than the field.
+	Protocol int `json:"protocol,omitempty"`
 	// UpdatedIndex is set by Apply: the Raft index of this report.
 	UpdatedIndex uint64 `json:"updated_index"`
 }

@@ -119,7 +119,7 @@ func decideHolder(o Observation) Plan {
 		actions = append(actions, *a)
 		reason = why
 	}
-	if rm := staleRemovals(o); len(rm) > 0 {
+	if rm := staleRemovals(o); len(rm) > 0 && o.State.AllSupport(fsm.ProtocolSwapSync) {
 		actions = append(actions, rm...)
 		if reason == "no action: I am the leader with the lease" {
 			reason = "removing members that stopped reporting longer ago than the grace period"

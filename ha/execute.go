@@ -211,7 +211,8 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 		// own name, and PostgreSQL may acknowledge nothing no recorded
 		// standby has ('' or, strict, '*') before it becomes writable.
 		epoch, _ := l.lease.TrustUntil()
-		if _, err := l.propose(ctx, o, fsm.SwapSync{Leader: o.Self, Epoch: epoch, ExpectVersion: l.cluster.State().Sync.Version}); err != nil {
+		st := l.cluster.State()
+		if _, err := l.propose(ctx, o, syncCommand(st, o.Self, epoch, st.Sync.Version, nil)); err != nil {
 			return fmt.Errorf("recording the new tenure's synchronous standbys: %w", err)
 		}
 		if err := l.pg.SetSyncStandbys(ctx, nil, o.Config.SynchronousModeStrict); err != nil {
@@ -329,7 +330,8 @@ func (l *Loop) release(ctx context.Context, o Observation) error {
 // recorded set is still at version (what this turn's decision read). A
 // rejection means the set changed since: the next turn decides again.
 func (l *Loop) swapSync(ctx context.Context, o Observation, version uint64, names []string) error {
-	_, err := l.propose(ctx, o, fsm.SwapSync{Leader: o.Self, Epoch: o.State.Leader.Epoch, ExpectVersion: version, Members: names})
+	idx, err := l.propose(ctx, o, syncCommand(o.State, o.Self, o.State.Leader.Epoch, version, names))
+	l.syncFence.proposed(idx, err)
 	if errors.Is(err, fsm.ErrSyncChanged) {
 		l.log.Debug("synchronous standby set changed since it was read; deciding again", "error", err)
 		return nil

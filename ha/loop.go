@@ -112,6 +112,8 @@ type Loop struct {
 	failsafeTTL       time.Duration // the key's ttl when failsafeAt's heartbeat was accepted
 	progress          progress      // renewer's view of the loop's liveness (renew.go)
 	syncAdded         syncAdded     // owned by the loop goroutine (ha/sync.go)
+	syncFence         syncFence     // owned by the loop goroutine (ha/sync.go)
+	reports           reports       // written by the loop goroutine (ha/members.go)
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -264,6 +266,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	st := l.cluster.State()
 	now := l.cfg.Clock.Now()
 	l.lease.Observe(st, now)
+	l.reports.observe(st, l.cfg.Name)
 	dyn := l.dynamicConfig(st, true)
 	pgs := l.pg.Observe(ctx)
 	l.syncAdded.observed(pgs)
@@ -303,13 +306,19 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		StuckRewound:      stuckRewound,
 		FailsafeLeader:    l.failsafeLeader(now, ttl),
 		SyncAddedAt:       l.syncAdded.positions(),
+		SyncInDoubt:       l.syncFence.inDoubt(st.Index),
 	}
 }
 
 // dynamicConfig parses the stored dynamic configuration (defaults when it
 // is invalid, logged when logErr).
 func (l *Loop) dynamicConfig(st fsm.State, logErr bool) fsm.DynamicConfig {
-	dyn, err := fsm.ParseDynamicConfig(st.Config)
+	dyn, warns, err := fsm.ParseDynamicConfigWarn(st.Config)
+	for _, w := range warns {
+		if logErr {
+			l.log.Warn("stored dynamic configuration key unreadable; using its default", "error", w)
+		}
+	}
 	if err != nil {
 		if logErr {
 			l.log.Error("stored dynamic configuration is invalid; using defaults", "error", err)
@@ -367,6 +376,7 @@ func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan)
 	m.WALPosition, m.ReceivedLSN, m.ReplayedLSN = pgs.WALPosition, pgs.ReceivedLSN, pgs.ReplayedLSN
 	m.PendingRestart = pgs.PendingRestart
 	m.SystemID = pgs.SystemID
+	m.Protocol = fsm.Protocol // gates SwapSync and RemoveStaleMember (fsm/protocol.go)
 	if pgs.Running && pgs.InRecovery && !pgs.Streaming {
 		m.Problem = pgs.StreamDetail
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/conclave-ha/conclave/fsm"
@@ -120,4 +121,57 @@ func (l *Loop) syncSlots(ctx context.Context, o Observation, a Action) error {
 	}
 	sort.Strings(permanent)
 	return l.pg.SyncSlots(ctx, a.Names, permanent)
+}
+
+// reports tells the members whose report changed since this agent started
+// from those whose record may be hours old. Silence is counted from the
+// first observation (Lease.Observe), which makes a member dead long before
+// the restart look live for up to ttl; for display only (rule 6), such a
+// member counts as gone until its record changes once. Elections, slots and
+// removals keep using the silence as measured (LiveMembers, MemberSilence).
+type reports struct {
+	mu        sync.Mutex
+	started   bool
+	first     map[string]uint64 // UpdatedIndex at the first observation after start
+	confirmed map[string]bool   // reported since start
+}
+
+func (r *reports) observe(st fsm.State, self string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.first == nil {
+		r.first, r.confirmed = map[string]uint64{}, map[string]bool{}
+	}
+	for name, m := range st.Members {
+		idx, ok := r.first[name]
+		switch {
+		case !ok:
+			r.first[name] = m.UpdatedIndex
+			// Listed only after start: its record is new.
+			r.confirmed[name] = r.started || name == self
+		case idx != m.UpdatedIndex:
+			r.confirmed[name] = true
+		}
+	}
+	for name := range r.first {
+		if _, ok := st.Members[name]; !ok {
+			delete(r.first, name)
+			delete(r.confirmed, name)
+		}
+	}
+	r.started = true
+}
+
+// UnconfirmedMembers lists the members that have not reported since this
+// agent started (for the API: shown stopped, rule 6).
+func (l *Loop) UnconfirmedMembers() map[string]bool {
+	l.reports.mu.Lock()
+	defer l.reports.mu.Unlock()
+	out := map[string]bool{}
+	for name := range l.reports.first {
+		if !l.reports.confirmed[name] {
+			out[name] = true
+		}
+	}
+	return out
 }

@@ -22,6 +22,9 @@ func holderScenario(n3Silent time.Duration) Observation {
 		delete(o.LiveMembers, "n3")
 	}
 	setMember(&o, "n3", func(m *fsm.Member) { m.UpdatedIndex = 77 })
+	for _, n := range []string{"n1", "n2", "n3"} {
+		setMember(&o, n, func(m *fsm.Member) { m.Protocol = fsm.Protocol })
+	}
 	return o
 }
 
@@ -82,6 +85,14 @@ func TestDecide_GoneMember_LeavesTheListAfterTheGracePeriod(t *testing.T) {
 		}, false},
 		{"HolderWithoutTrustedLease_NeverRemoves", 10 * time.Minute, func(o *Observation) { o.Lease.Valid = false }, false},
 		{"Paused_NeverRemoves", 10 * time.Minute, func(o *Observation) { o.Config.Pause = true }, false},
+		// An older agent would stop at RemoveStaleMember (fsm/protocol.go),
+		// even the silent one itself: its Raft peer may still run.
+		{"AnOlderAgentListed_NeverRemoves", 10 * time.Minute, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.Protocol = 0 })
+		}, false},
+		{"TheSilentMemberIsAnOlderAgent_NeverRemoved", 10 * time.Minute, func(o *Observation) {
+			setMember(o, "n3", func(m *fsm.Member) { m.Protocol = 0 })
+		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := holderScenario(tc.silent)
@@ -152,5 +163,35 @@ func TestLoop_RemoveStaleMember_KeepsAMemberThatCameBack(t *testing.T) {
 	}
 	if _, ok := cluster.State().Members["n3"]; ok {
 		t.Fatalf("n3 silent since the decision was not removed")
+	}
+}
+
+// After a restart every member's silence starts at zero; a member counts
+// as confirmed (for display) only once its record changes, or when it is
+// listed after the start, or is this node. Elections do not use it.
+func TestLoop_UnconfirmedMembers_UntilTheirRecordChangesAfterStart(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster()
+	for _, n := range []string{"n1", "n2", "n3"} {
+		if _, err := c.Propose(ctx, fsm.UpsertMember{Member: fsm.Member{Name: n}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := New(Config{Name: "n1", Clock: &fakeClock{now: t0}}, c, &fakePG{st: PGStatus{DataDir: DataDirMissing}})
+	o := l.observe(ctx)
+	if got := l.UnconfirmedMembers(); !reflect.DeepEqual(got, map[string]bool{"n2": true, "n3": true}) {
+		t.Fatalf("after start: unconfirmed %v, want n2 and n3", got)
+	}
+	if !o.LiveMembers["n2"] || !o.LiveMembers["n3"] {
+		t.Errorf("live members %v: elections must still count n2, n3 as live", o.LiveMembers)
+	}
+	for _, m := range []fsm.Member{{Name: "n2"}, {Name: "n4"}} {
+		if _, err := c.Propose(ctx, fsm.UpsertMember{Member: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.observe(ctx)
+	if got := l.UnconfirmedMembers(); !reflect.DeepEqual(got, map[string]bool{"n3": true}) {
+		t.Errorf("after n2 reported and n4 joined: unconfirmed %v, want only n3", got)
 	}
 }

@@ -224,19 +224,28 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 				timeout = max(left, 50*time.Millisecond)
 			}
 		}
-		expect := l.renewExpectIndex(st)
+		// An older agent ignores ExpectIndex (it would apply a renewal the
+		// others refuse), so it is sent only when every member checks it;
+		// without it a committed renewal proves nothing about earlier
+		// in-doubt ones, and their ceiling stays.
+		var expect uint64
+		if st.AllSupport(fsm.ProtocolRenewCAS) {
+			expect = l.renewExpectIndex(st)
+		}
 		idx, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: l.cfg.Name, Epoch: epoch, TTL: dyn.TTL, ProposedAt: time.Now().UTC(), ExpectIndex: expect})
 		if err == nil {
 			l.keyEpoch, l.keyIndex = epoch, idx
 			// Every renewal sent before this one carried an older
 			// ExpectIndex: none of them can commit any more, so their
 			// unknown-outcome ceiling goes (lease.go).
-			l.lease.Superseded(epoch)
+			if expect != 0 {
+				l.lease.Superseded(epoch)
+			}
 			l.renewed(gen, epoch, sent, sentBoot, ttl)
 			l.setFailsafeActive(false)
 			return nil
 		}
-		if errors.Is(err, fsm.ErrLeaderChanged) && l.renewExpectIndex(st) != expect && renewCASRetries > 0 {
+		if expect != 0 && errors.Is(err, fsm.ErrLeaderChanged) && l.renewExpectIndex(st) != expect && renewCASRetries > 0 {
 			// An earlier renewal with an unknown outcome committed after
 			// all (or the local state lagged): this one did not; try again
 			// on the newer index.

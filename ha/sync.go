@@ -3,6 +3,8 @@ package ha
 import (
 	"sort"
 	"sync"
+
+	"github.com/conclave-ha/conclave/fsm"
 )
 
 // Rule 2: no acknowledged synchronous commit is lost.
@@ -37,8 +39,45 @@ import (
 // or already listed in synchronous_standby_names, is kept when another
 // replica comes back, so /sync and /async do not flap for load balancers.
 
+// Fencing (syncFence): a SwapSync whose outcome is unknown, or that
+// committed but is not yet applied here, may still record a standby after
+// this turn read the state. If the next turns then took that standby out of
+// synchronous_standby_names (step 2 proposes nothing, so the version stays),
+// it would land on the unchanged version and record a standby PostgreSQL no
+// longer waits for. So while one may be in flight (SyncInDoubt: at loop
+// start, after an unknown outcome, while the local state lags our last
+// SwapSync), a step that removes a name from synchronous_standby_names
+// first commits a fencing SwapSync of the set as recorded, at the version
+// read: once it commits, Raft has settled every earlier entry and the
+// version moved, so no earlier SwapSync can apply any more. If it is
+// rejected (the version moved: an earlier one did apply), the next turn
+// reads again.
+
 // syncStep returns the next synchronous-replication action of a leader.
 func syncStep(o Observation) (*Action, string) {
+	a, why := syncStepUnfenced(o)
+	if a != nil && a.Kind == ActSetSyncStandbys && o.SyncInDoubt && removesStandby(o.PG, a.Names) {
+		return &Action{Kind: ActSetSync, Names: o.State.Sync.Members},
+			"fencing synchronous standby changes in doubt before removing standbys from synchronous_standby_names"
+	}
+	return a, why
+}
+
+// removesStandby reports whether writing names stops PostgreSQL waiting
+// for a standby it waits for now.
+func removesStandby(pg PGStatus, names []string) bool {
+	if pg.SyncAny {
+		return true
+	}
+	for _, n := range pg.SyncStandbys {
+		if !contains(names, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func syncStepUnfenced(o Observation) (*Action, string) {
 	st := o.State
 	if !o.Config.SynchronousMode {
 		switch {
@@ -242,4 +281,49 @@ func (t *syncAdded) positions() map[string]uint64 {
 		out[n] = at
 	}
 	return out
+}
+
+// syncCommand records names as the tenure epoch's synchronous standbys:
+// a SwapSync against version when every member in st applies it,
+// else the older SetSync (no version check), since an older member stops
+// at a command type it does not know (fsm/protocol.go).
+func syncCommand(st fsm.State, self string, epoch, version uint64, names []string) fsm.Command {
+	if !st.AllSupport(fsm.ProtocolSwapSync) {
+		return fsm.SetSync{Leader: self, Epoch: epoch, Members: names}
+	}
+	return fsm.SwapSync{Leader: self, Epoch: epoch, ExpectVersion: version, Members: names}
+}
+
+// syncFence tracks whether a sync-set proposal of this node may still
+// change the recorded set unseen (see syncStep). It starts in doubt: an
+// earlier run of this agent may have left one in flight.
+//
+// Owned by the HA loop goroutine; the mutex only guards reads for tests.
+type syncFence struct {
+	mu      sync.Mutex
+	settled bool   // no proposal in doubt since the last one that committed
+	at      uint64 // index of the last one that committed
+}
+
+// proposed notes the outcome of a SwapSync (or SetSync) proposal. A
+// commit settles every earlier entry; a rejection by the FSM changed
+// nothing; any other error may hide a commit (ErrUnknownOutcome, a
+// timeout through a forwarding follower).
+func (f *syncFence) proposed(index uint64, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case err == nil:
+		f.settled, f.at = true, index
+	case fsm.ErrorCode(err) == "":
+		f.settled = false
+	}
+}
+
+// inDoubt reports whether a proposal may still change the set unseen by a
+// state applied up to applied.
+func (f *syncFence) inDoubt(applied uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.settled || applied < f.at
 }

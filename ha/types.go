@@ -189,4 +189,7 @@ type Observation struct {
 	// seen waiting for each standby of synchronous_standby_names (absent
 	// until then; see syncAdded).
 	SyncAddedAt map[string]uint64
+	// SyncInDoubt is set while a SwapSync of this node may still change
+	// the recorded set without this state showing it (see syncFence).
+	SyncInDoubt bool
 }

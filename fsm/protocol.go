@@ -1,0 +1,38 @@
+package fsm
+
+// Protocol levels. Each agent publishes the highest level it applies in its
+// member record (Member.Protocol; 0 = an agent older than the field). A
+// command type without FlagIgnorable that older agents cannot apply makes
+// them stop, so new agents propose one only while every member listed in
+// the state advertises its level (State.AllSupport), and otherwise fall
+// back to what older agents proposed. Levels are only ever appended.
+const (
+	// ProtocolSwapSync: the agent applies SwapSync (14) and
+	// RemoveStaleMember (15).
+	ProtocolSwapSync = 1
+
+	// ProtocolRenewCAS: the agent checks RenewLeader.ExpectIndex. An older
+	// agent ignores the field and would apply a renewal the newer ones
+	// refuse, so the field is sent only at this level.
+	ProtocolRenewCAS = 2
+
+	// Protocol is the level this build applies and publishes.
+	Protocol = ProtocolRenewCAS
+)
+
+// AllSupport reports whether every member listed in the state advertises
+// at least level. Conservative: a silent member still counts (its agent may
+// still run a Raft peer), and an empty list supports nothing. A Raft voter
+// whose agent never published a record is not seen here (see DESIGN.md,
+// rolling upgrades).
+func (s State) AllSupport(level int) bool {
+	if len(s.Members) == 0 {
+		return false
+	}
+	for _, m := range s.Members {
+		if m.Protocol < level {
+			return false
+		}
+	}
+	return true
+}
