@@ -229,7 +229,7 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	}
 	l.log.Info("promoted", "timeline", oldTimeline+1)
 	entry := fsm.HistoryEntry{Timeline: oldTimeline, LSN: switchLSN, Reason: timelineSwitchReason, Timestamp: time.Now().UTC(), NewLeader: o.Self, Epoch: epoch}
-	if _, err := l.propose(ctx, o, fsm.AppendHistory{Entry: entry}); err != nil {
+	if _, err := l.propose(ctx, o, fsm.AppendTenureHistory{Entry: entry}); err != nil {
 		l.log.Warn("recording the timeline switch failed", "error", err)
 	}
 	return nil
