@@ -85,7 +85,7 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 	case ActStuckRewind:
 		l.mu.Lock()
 		l.stuckRewindEpoch = o.State.Leader.Epoch
-		l.notStreamingSince = time.Time{} // the rewound standby gets stuckTurns anew
+		l.stuck.restart() // the rewound standby gets stuckTurns anew
 		l.mu.Unlock()
 		return l.run(ctx, o, Action{Kind: ActRewind, Target: a.Target})
 	case ActMoveAside:

@@ -126,3 +126,32 @@ func TestLoop_RewindSourceUnreachable_RetriesInsteadOfMovingAside(t *testing.T) 
 		t.Fatalf("calls %v; want three rewind attempts and no move-aside", pg.calls)
 	}
 }
+
+// setDynamic replaces the dynamic configuration of stuckReplicaLoop's
+// cluster, with pause as given.
+func setDynamic(t *testing.T, c *fakeCluster, pause bool) {
+	t.Helper()
+	if _, err := c.Propose(context.Background(), fsm.SetConfig{Config: map[string]any{"loop_wait": 1, "ttl": 3, "retry_timeout": 1, "pause": pause, "postgresql": map[string]any{"use_pg_rewind": true}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Rule 5: time spent paused is not time the repair waited; the first turns
+// after a resume must not move the directory aside on paused time.
+func TestLoop_StuckStandby_PausedTimeDoesNotCountTowardsTheRepair(t *testing.T) {
+	l, c, pg, clock, renew := stuckReplicaLoop(t, StreamWALRemoved)
+	setDynamic(t, c, true)
+	turnFor(t, l, clock, renew, 30*time.Second)
+	if pg.called("move-aside") {
+		t.Fatal("moved aside while paused")
+	}
+	setDynamic(t, c, false)
+	turnFor(t, l, clock, renew, 4*time.Second)
+	if pg.called("move-aside") {
+		t.Fatalf("moved aside within four turns of the resume (the paused time counted): %v", pg.calls)
+	}
+	turnFor(t, l, clock, renew, 3*time.Second)
+	if !pg.called("move-aside") {
+		t.Fatalf("not repaired after five unpaused turns: %v", pg.calls)
+	}
+}
