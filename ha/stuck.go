@@ -13,21 +13,27 @@ import (
 // the cause could not have changed:
 //   - not while the cluster is paused (rule 5: maintenance mode means hands
 //     off; the first turn after a resume must not act on paused time).
+//   - only under one leader tenure and one followed member: a new leader is
+//     a new upstream (Follow is only a reload), so the old one's failures
+//     say nothing about it. The adapter likewise reads only log lines
+//     written after its last Follow or Start.
 type stuckClock struct {
-	since time.Time // first seen not streaming in the current window (zero: not counting)
+	since  time.Time // first seen not streaming in the current window (zero: not counting)
+	epoch  uint64    // leader tenure of the window
+	leader string    // member followed in the window
 }
 
 // observe updates the clock with one observation and returns the start of
 // the current window (zero when not counting).
 func (c *stuckClock) observe(now time.Time, pgs PGStatus, st fsm.State, self string, paused bool) time.Time {
 	leads := st.Leader != nil && st.Leader.Member == self
-	counting := !paused && !leads && pgs.Running && pgs.InRecovery && !pgs.Streaming
+	counting := !paused && !leads && st.Leader != nil && pgs.Running && pgs.InRecovery && !pgs.Streaming
 	if !counting {
 		c.since = time.Time{}
 		return c.since
 	}
-	if c.since.IsZero() {
-		c.since = now
+	if c.since.IsZero() || c.epoch != st.Leader.Epoch || c.leader != pgs.Following {
+		c.since, c.epoch, c.leader = now, st.Leader.Epoch, pgs.Following
 	}
 	return c.since
 }

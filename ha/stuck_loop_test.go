@@ -155,3 +155,37 @@ func TestLoop_StuckStandby_PausedTimeDoesNotCountTowardsTheRepair(t *testing.T) 
 		t.Fatalf("not repaired after five unpaused turns: %v", pg.calls)
 	}
 }
+
+// A new leader is a new upstream: time spent not streaming from n1 (and
+// n1's log lines) says nothing about n3.
+func TestLoop_StuckStandby_NewLeaderStartsANewWindow(t *testing.T) {
+	l, c, pg, clock, renew := stuckReplicaLoop(t, StreamWALRemoved)
+	ctx := context.Background()
+	turnFor(t, l, clock, renew, 4*time.Second)
+	if _, err := c.Propose(ctx, fsm.ReleaseLeader{Member: "n1", Epoch: c.State().Leader.Epoch}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Propose(ctx, fsm.AcquireLeader{Member: "n3", ExpectIndex: c.State().LeaderIndex, TTL: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Propose(ctx, fsm.UpsertMember{Member: fsm.Member{Name: "n3", Host: "127.0.0.1", Port: 5434, Role: fsm.RolePrimary, State: "running", Timeline: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	pg.mu.Lock()
+	pg.st.Following = "n3"
+	pg.mu.Unlock()
+	ep := c.State().Leader.Epoch
+	renew3 := func() {
+		if _, err := c.Propose(ctx, fsm.RenewLeader{Member: "n3", Epoch: ep, TTL: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	turnFor(t, l, clock, renew3, 4*time.Second)
+	if pg.called("move-aside") {
+		t.Fatalf("moved aside within four turns under the new leader n3 (time from n1's tenure counted): %v", pg.calls)
+	}
+	turnFor(t, l, clock, renew3, 3*time.Second)
+	if !pg.called("move-aside") {
+		t.Fatalf("not repaired after five turns under n3: %v", pg.calls)
+	}
+}

@@ -42,26 +42,59 @@ var streamPatterns = []struct {
 // server: it restarted, or it streamed again.
 var streamResets = []string{"started streaming WAL from primary", "starting PostgreSQL "}
 
-// DiagnoseStreaming reads the end of the server log (pg_ctl -l LogFile)
-// and returns the last replication error that retrying cannot cure and the
-// log line's message, unless the server restarted or streamed since. It
-// decides nothing: ha does. A log it cannot read gives StreamOK.
-func (i *Instance) DiagnoseStreaming() (StreamProblem, string) {
+// LogMark returns the current end of the server log (0 if unreadable), for
+// DiagnoseStreaming: the adapter takes one at each start and each change of
+// upstream, so errors about an earlier upstream are never charged to the
+// current one.
+func (i *Instance) LogMark() int64 {
+	st, err := os.Stat(i.cfg.LogFile)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// DiagnoseStreaming reads the server log (pg_ctl -l LogFile) after the
+// offset from (a LogMark; at most the last streamLogTail bytes) and returns
+// the last replication error that retrying cannot cure and the log line's
+// message, unless the server restarted or streamed since. It decides
+// nothing: ha does. A log it cannot read gives StreamOK. A log shorter than
+// from was truncated or rotated: then its tail is read.
+func (i *Instance) DiagnoseStreaming(from int64) (StreamProblem, string) {
 	f, err := os.Open(i.cfg.LogFile)
 	if err != nil {
 		return StreamOK, ""
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > streamLogTail {
-		if _, err := f.Seek(st.Size()-streamLogTail, io.SeekStart); err != nil {
-			return StreamOK, ""
-		}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, streamLogTail))
+	st, err := f.Stat()
 	if err != nil {
 		return StreamOK, ""
 	}
-	return diagnoseStreamLog(string(b))
+	if from > st.Size() {
+		from = 0
+	}
+	start := max(from, st.Size()-streamLogTail)
+	// Read from one byte earlier and drop the first (partial) line: a line
+	// cut by the offset is not judged by its end alone.
+	if start > 0 {
+		start--
+	}
+	if _, err := f.Seek(start, io.SeekStart); err != nil {
+		return StreamOK, ""
+	}
+	b, err := io.ReadAll(io.LimitReader(f, streamLogTail+1))
+	if err != nil {
+		return StreamOK, ""
+	}
+	text := string(b)
+	if start > 0 {
+		nl := strings.IndexByte(text, '\n')
+		if nl < 0 {
+			return StreamOK, ""
+		}
+		text = text[nl+1:]
+	}
+	return diagnoseStreamLog(text)
 }
 
 func diagnoseStreamLog(log string) (StreamProblem, string) {

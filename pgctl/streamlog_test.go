@@ -57,12 +57,49 @@ func TestDiagnoseStreaming_ReadsTheLogTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := inst.DiagnoseStreaming(); got != StreamWALRemoved {
+	if got, _ := inst.DiagnoseStreaming(0); got != StreamWALRemoved {
 		t.Fatalf("DiagnoseStreaming = %v, want StreamWALRemoved", got)
 	}
 	inst2, _ := New(Config{Name: "n2", DataDir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "missing.log")})
-	if got, _ := inst2.DiagnoseStreaming(); got != StreamOK {
+	if got, _ := inst2.DiagnoseStreaming(0); got != StreamOK {
 		t.Fatalf("missing log: DiagnoseStreaming = %v, want StreamOK", got)
+	}
+}
+
+// Lines written before the mark (taken at a start or a change of upstream)
+// describe an earlier upstream and are not read.
+func TestDiagnoseStreaming_ReadsOnlyLinesAfterTheMark(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "pg.log")
+	removed := "2026-11-30 19:02:01.001 UTC [1600] FATAL:  could not receive data from WAL stream: ERROR:  requested WAL segment 000000020000000000000003 has already been removed\n"
+	if err := os.WriteFile(log, []byte(removed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := New(Config{Name: "n1", DataDir: filepath.Join(dir, "data"), LogFile: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := inst.LogMark()
+	if got, _ := inst.DiagnoseStreaming(mark); got != StreamOK {
+		t.Fatalf("only an earlier upstream's error before the mark: DiagnoseStreaming = %v, want StreamOK", got)
+	}
+	f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(removed); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if got, _ := inst.DiagnoseStreaming(mark); got != StreamWALRemoved {
+		t.Fatalf("error after the mark: DiagnoseStreaming = %v, want StreamWALRemoved", got)
+	}
+	// A rotated (shorter) log is read from its start.
+	if err := os.WriteFile(log, []byte(removed[:len(removed)-1]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := inst.DiagnoseStreaming(mark + 10000); got != StreamWALRemoved {
+		t.Fatalf("rotated log: DiagnoseStreaming = %v, want StreamWALRemoved", got)
 	}
 }
 
