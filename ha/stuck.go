@@ -17,10 +17,17 @@ import (
 //     a new upstream (Follow is only a reload), so the old one's failures
 //     say nothing about it. The adapter likewise reads only log lines
 //     written after its last Follow or Start.
+//   - only while nothing moves: a standby catching up from the WAL archive
+//     (restore_command) logs "has already been removed" on every
+//     walreceiver retry while its replay advances. Any move of the replayed
+//     or received position restarts the window, so a repair needs a whole
+//     window with neither moving.
 type stuckClock struct {
 	since  time.Time // first seen not streaming in the current window (zero: not counting)
 	epoch  uint64    // leader tenure of the window
 	leader string    // member followed in the window
+	replay uint64    // replayed position when last seen
+	recv   uint64    // received position when last seen
 }
 
 // observe updates the clock with one observation and returns the start of
@@ -32,8 +39,10 @@ func (c *stuckClock) observe(now time.Time, pgs PGStatus, st fsm.State, self str
 		c.since = time.Time{}
 		return c.since
 	}
-	if c.since.IsZero() || c.epoch != st.Leader.Epoch || c.leader != pgs.Following {
+	if c.since.IsZero() || c.epoch != st.Leader.Epoch || c.leader != pgs.Following ||
+		c.replay != pgs.ReplayedLSN || c.recv != pgs.ReceivedLSN {
 		c.since, c.epoch, c.leader = now, st.Leader.Epoch, pgs.Following
+		c.replay, c.recv = pgs.ReplayedLSN, pgs.ReceivedLSN
 	}
 	return c.since
 }

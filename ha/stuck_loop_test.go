@@ -189,3 +189,28 @@ func TestLoop_StuckStandby_NewLeaderStartsANewWindow(t *testing.T) {
 		t.Fatalf("not repaired after five turns under n3: %v", pg.calls)
 	}
 }
+
+// A standby restoring from the WAL archive logs "has already been removed"
+// on every walreceiver retry while its replay advances: that is progress,
+// not a stuck standby.
+func TestLoop_StuckStandby_ReplayingFromTheArchive_IsNotMovedAside(t *testing.T) {
+	l, _, pg, clock, renew := stuckReplicaLoop(t, StreamWALRemoved)
+	for i := 0; i < 10; i++ {
+		pg.mu.Lock()
+		pg.st.ReplayedLSN += 16 << 20 // one segment a second restored from the archive
+		pg.mu.Unlock()
+		turnFor(t, l, clock, renew, time.Second)
+	}
+	if pg.called("move-aside") {
+		t.Fatalf("a standby whose replay advanced was moved aside: %v", pg.calls)
+	}
+	// Replay stops: a whole window without progress repairs it.
+	turnFor(t, l, clock, renew, 4*time.Second)
+	if pg.called("move-aside") {
+		t.Fatalf("moved aside within four turns of the last progress: %v", pg.calls)
+	}
+	turnFor(t, l, clock, renew, 3*time.Second)
+	if !pg.called("move-aside") {
+		t.Fatalf("not repaired after five turns without progress: %v", pg.calls)
+	}
+}
