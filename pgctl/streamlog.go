@@ -23,19 +23,50 @@ const (
 // streamLogTail is how much of the end of the log is read.
 const streamLogTail = 256 << 10
 
-// streamPatterns are PostgreSQL 15's messages (walreceiver and startup
-// process on the standby, walsender errors relayed by it) that retrying
-// does not cure.
-var streamPatterns = []struct {
+// streamPatterns are PostgreSQL 15's messages that retrying does not cure.
+// Relayed ones are the upstream walsender's errors: they count only in the
+// form this standby's walreceiver logs them, after one of relayPrefixes, so
+// this node's own walsender refusing a client of its own (a backup tool or
+// a cascading standby asking for WAL this node removed) is not taken for a
+// stream this node cannot get. The others are logged only by a standby's
+// startup process or walreceiver.
+//
+// The messages are matched in English: with another lc_messages nothing
+// matches (neither errors nor the reset lines), so the diagnosis is off and
+// a standby that does not stream is only reported, never repaired.
+type streamPattern struct {
 	text    string
 	problem StreamProblem
-}{
-	{"has already been removed", StreamWALRemoved},                 // requested WAL segment %s has already been removed
-	{"is not a child of", StreamTimeline},                          // new timeline %u is not a child of database system timeline %u
-	{"of the primary is behind recovery timeline", StreamTimeline}, // highest timeline %u of the primary is behind recovery timeline %u
-	{"is not in this server's history", StreamTimeline},            // requested starting point %X/%X on timeline %u is not in this server's history
-	{"is not a child of this server's history", StreamTimeline},    // requested timeline %u is not a child of this server's history
-	{"is ahead of the WAL flush position of this server", StreamTimeline},
+	relayed bool // an upstream's error: only after one of relayPrefixes
+}
+
+var streamPatterns = []streamPattern{
+	{"has already been removed", StreamWALRemoved, true},                        // requested WAL segment %s has already been removed
+	{"is not in this server's history", StreamTimeline, true},                   // requested starting point %X/%X on timeline %u is not in this server's history
+	{"is not a child of this server's history", StreamTimeline, true},           // requested timeline %u is not a child of this server's history
+	{"is ahead of the WAL flush position of this server", StreamTimeline, true}, // requested starting point %X/%X is ahead of the WAL flush position of this server %X/%X
+	{"is not a child of database system timeline", StreamTimeline, false},       // new timeline %u is not a child of database system timeline %u (startup process)
+	{"of the primary is behind recovery timeline", StreamTimeline, false},       // highest timeline %u of the primary is behind recovery timeline %u (walreceiver)
+}
+
+// relayPrefixes are how the walreceiver logs an error its upstream sent.
+var relayPrefixes = []string{"could not receive data from WAL stream:", "could not start WAL streaming:"}
+
+// matches reports whether line carries p in the form counted.
+func (p streamPattern) matches(line string) bool {
+	i := strings.Index(line, p.text)
+	if i < 0 {
+		return false
+	}
+	if !p.relayed {
+		return true
+	}
+	for _, pre := range relayPrefixes {
+		if j := strings.Index(line, pre); j >= 0 && j < i {
+			return true
+		}
+	}
+	return false
 }
 
 // streamResets are lines after which earlier errors no longer describe the
@@ -106,7 +137,7 @@ func diagnoseStreamLog(log string) (StreamProblem, string) {
 			}
 		}
 		for _, p := range streamPatterns {
-			if strings.Contains(line, p.text) {
+			if p.matches(line) {
 				problem, detail = p.problem, logMessage(line)
 				break
 			}

@@ -16,6 +16,11 @@ func TestDiagnoseStreamLog(t *testing.T) {
 		behind  = "2026-11-30 19:02:01.001 UTC [1581] LOG:  new timeline 3 is not a child of database system timeline 2\n"
 		streams = "2026-11-30 19:02:02.387 UTC [1582] LOG:  started streaming WAL from primary at 0/4000000 on timeline 2\n"
 		other   = "2026-11-30 19:02:03.000 UTC [1582] FATAL:  could not connect to the primary server: connection refused\n"
+		// This node's own walsender refusing a client of its own: same
+		// text, other direction.
+		ownWalsender = "2026-11-30 19:02:04.000 UTC [812] barman@[unknown] ERROR:  requested WAL segment 000000020000000000000010 has already been removed\n"
+		ownHistory   = "2026-11-30 19:02:04.000 UTC [813] ERROR:  requested starting point 0/5000000 on timeline 1 is not in this server's history\n"
+		german       = "2026-11-30 19:02:01.001 UTC [1600] FATAL:  konnte keine Daten vom WAL-Stream empfangen: FEHLER:  angefordertes WAL-Segment 000000010000000000000003 wurde schon entfernt\n"
 	)
 	cases := []struct {
 		name, log  string
@@ -30,6 +35,9 @@ func TestDiagnoseStreamLog(t *testing.T) {
 		{"RestartedSince_IsOK", removed + start, StreamOK, ""},
 		{"TransientErrorAfterPermanent_KeepsPermanent", start + removed + other, StreamWALRemoved, "requested WAL segment 000000020000000000000003 has already been removed"},
 		{"OnlyTransientErrors_IsOK", start + other, StreamOK, ""},
+		{"OwnWalsenderRemovedWAL_IsOK", start + streams + ownWalsender, StreamOK, ""},
+		{"OwnWalsenderUnknownStartingPoint_IsOK", start + streams + ownHistory, StreamOK, ""},
+		{"OtherLanguage_IsNotDiagnosed", start + german, StreamOK, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
