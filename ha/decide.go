@@ -139,6 +139,9 @@ func decideFollower(o Observation, leaderName string) Plan {
 	if p, ok := decideStuck(o, target); ok {
 		return p
 	}
+	if !o.PG.Running && o.RewindPending {
+		return decideRewindAgain(o, target)
+	}
 	switch {
 	case !o.PG.Running:
 		return plan(fmt.Sprintf("starting as a replica of %s", leaderName), actOn(ActStartReplica, target))

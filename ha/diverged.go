@@ -149,5 +149,17 @@ func decideStuck(o Observation, leader fsm.Member) (Plan, bool) {
 	return plan(why+": moving the data directory aside to clone again", act(ActMoveAside)), true
 }
 
+// decideRewindAgain plans for a stopped PostgreSQL whose last pg_rewind lost
+// its source: mid-run the data directory is partly rewritten and must not
+// start before a rewind completes, so it is rewound again (it counts as the
+// stuck repair's one rewind once pg_rewind gets to a result).
+func decideRewindAgain(o Observation, leader fsm.Member) Plan {
+	if leader.Host == "" || leader.Role != fsm.RolePrimary || leader.State != "running" {
+		return plan(fmt.Sprintf("pg_rewind lost its source; waiting for leader %s to run before rewinding again", leader.Name))
+	}
+	return plan(fmt.Sprintf("pg_rewind lost its source; rewinding onto %s again before starting", leader.Name),
+		actOn(ActStuckRewind, leader), actOn(ActStartReplica, leader))
+}
+
 // formatLSN writes an LSN as PostgreSQL does (0/3000060).
 func formatLSN(lsn uint64) string { return fmt.Sprintf("%X/%X", lsn>>32, uint32(lsn)) }

@@ -72,25 +72,33 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 	case ActRelease:
 		return l.release(ctx, o)
 	case ActRewind:
-		if err := l.pg.Rewind(ctx, a.Target); err != nil {
-			if errors.Is(err, ErrRewindSourceUnreachable) {
-				return err // a stale or dead leader: nothing was rewound, try again
-			}
-			l.mu.Lock()
+		err := l.pg.Rewind(ctx, a.Target)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		// Lost source: at connect nothing was touched; mid-run the target
+		// is partly rewritten. Either way it is no failed rewind (try
+		// again), and it must not start before a rewind completed.
+		l.rewindPending = errors.Is(err, ErrRewindSourceUnreachable)
+		if err != nil && !l.rewindPending {
 			l.rewindFailedEpoch = o.State.Leader.Epoch
-			l.mu.Unlock()
-			return err
 		}
-		return nil
+		return err
 	case ActStuckRewind:
+		err := l.run(ctx, o, Action{Kind: ActRewind, Target: a.Target})
+		if errors.Is(err, ErrRewindSourceUnreachable) {
+			return err // pg_rewind did not get to a result: the one rewind is not used up
+		}
 		l.mu.Lock()
 		l.stuckRewindEpoch = o.State.Leader.Epoch
 		l.stuck.restart() // the rewound standby gets stuckTurns anew
 		l.mu.Unlock()
-		return l.run(ctx, o, Action{Kind: ActRewind, Target: a.Target})
+		return err
 	case ActMoveAside:
 		path, err := l.pg.MoveAside(ctx)
 		if err == nil {
+			l.mu.Lock()
+			l.rewindPending = false // a partly rewound directory is gone
+			l.mu.Unlock()
 			l.log.Warn("moved the diverged data directory aside; remove it once no longer needed", "path", path)
 		}
 		return err

@@ -98,6 +98,7 @@ type Loop struct {
 	primaryDownSince  time.Time  // this leader's PostgreSQL first seen down
 	rewindFailedEpoch uint64     // leader tenure onto which pg_rewind failed
 	stuckRewindEpoch  uint64     // leader tenure onto which a standby that did not stream was rewound
+	rewindPending     bool       // pg_rewind lost its source: rewind again before starting (execute.go)
 	stuck             stuckClock // how long this standby has not streamed (ha/stuck.go)
 	failsafeFrom      string     // leader of the last failsafe heartbeat received
 	failsafeAt        time.Time  // when it arrived (monotonic)
@@ -255,6 +256,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	downSince := l.primaryDownSince
 	rewindFailed := st.Leader != nil && l.rewindFailedEpoch == st.Leader.Epoch
 	stuckRewound := st.Leader != nil && l.stuckRewindEpoch == st.Leader.Epoch
+	rewindPending := l.rewindPending
 	notStreamingSince := l.stuck.observe(now, pgs, st, l.cfg.Name, dyn.Pause)
 	l.mu.Unlock()
 	return Observation{
@@ -266,6 +268,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		RewindFailed:      rewindFailed,
 		NotStreamingSince: notStreamingSince,
 		StuckRewound:      stuckRewound,
+		RewindPending:     rewindPending,
 		FailsafeLeader:    l.failsafeLeader(now, ttl),
 		SyncAddedAt:       l.syncAdded.positions(),
 	}

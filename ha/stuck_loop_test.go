@@ -214,3 +214,57 @@ func TestLoop_StuckStandby_ReplayingFromTheArchive_IsNotMovedAside(t *testing.T)
 		t.Fatalf("not repaired after five turns without progress: %v", pg.calls)
 	}
 }
+
+// flakySourcePG's first pg_rewind loses its source (at connect or mid-run);
+// later ones reach it. Rewind stops PostgreSQL, as the adapter's does.
+type flakySourcePG struct {
+	*fakePG
+	failures int
+}
+
+func (p *flakySourcePG) Rewind(context.Context, fsm.Member) error {
+	p.record("rewind")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.st.Running = false
+	if p.failures > 0 {
+		p.failures--
+		return fmt.Errorf("rewind /data: server closed the connection unexpectedly: %w", ErrRewindSourceUnreachable)
+	}
+	return nil
+}
+
+func (p *flakySourcePG) Start(ctx context.Context, follow *fsm.Member) error {
+	p.record("start")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.st.Running = true
+	return nil
+}
+
+// A rewind whose source was lost did not get to a result: it must not use
+// up the stuck repair's one rewind, and the (possibly partly rewritten)
+// directory is rewound again before PostgreSQL starts.
+func TestLoop_StuckRewind_LostSource_IsRewoundAgainBeforeStartingAndNotCounted(t *testing.T) {
+	_, c, pg, clock, renew := stuckReplicaLoop(t, StreamTimeline)
+	fpg := &flakySourcePG{fakePG: pg, failures: 1}
+	l := New(Config{Name: "n2", Clock: clock}, c, fpg)
+	turnFor(t, l, clock, renew, 6*time.Second)
+	if !pg.called("rewind") {
+		t.Fatalf("calls %v; want a rewind", pg.calls)
+	}
+	turnFor(t, l, clock, renew, time.Second)
+	var afterFirst []string
+	for i, call := range pg.calls {
+		if call == "rewind" {
+			afterFirst = pg.calls[i+1:]
+			break
+		}
+	}
+	if len(afterFirst) == 0 || afterFirst[0] != "rewind" {
+		t.Fatalf("calls %v; want the next call after the lost rewind to be another rewind (not a start)", pg.calls)
+	}
+	if pg.called("move-aside") {
+		t.Fatalf("calls %v; the lost rewind used up the one rewind", pg.calls)
+	}
+}

@@ -174,6 +174,10 @@ type Observation struct {
 	// StuckRewound is set when a standby that did not stream was already
 	// rewound onto the current leader once (see decideStuck).
 	StuckRewound bool
+	// RewindPending is set when pg_rewind lost its source (possibly in the
+	// middle of rewriting the data directory): the stopped PostgreSQL is
+	// rewound again before it starts.
+	RewindPending bool
 	// FailsafeLeader is the member whose failsafe heartbeat this node
 	// accepted within the last ttl ("" if none).
 	FailsafeLeader string
