@@ -478,10 +478,13 @@ func (p *Postgres) Rewind(ctx context.Context, primary fsm.Member) error {
 func (p *Postgres) MoveAside(ctx context.Context) (string, error) {
 	p.ops.Lock()
 	defer p.ops.Unlock()
+	dir := p.local.Load().PostgreSQL.DataDir
+	if err := checkRenamable(dir, deviceOf); err != nil {
+		return "", err // checked first: PostgreSQL keeps running (and serving reads)
+	}
 	if err := p.stop(ctx); err != nil {
 		return "", err
 	}
-	dir := p.local.Load().PostgreSQL.DataDir
 	dest := fmt.Sprintf("%s.diverged-%d", dir, time.Now().Unix())
 	if err := os.Rename(dir, dest); err != nil {
 		return "", fmt.Errorf("move %s aside: %w", dir, err)

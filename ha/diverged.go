@@ -146,7 +146,10 @@ func decideStuck(o Observation, leader fsm.Member) (Plan, bool) {
 	if o.PG.StreamProblem == StreamTimeline && o.Config.UsePgRewind && !o.RewindFailed && !o.StuckRewound {
 		return plan(why+": rewinding", actOn(ActStuckRewind, leader), actOn(ActStartReplica, leader)), true
 	}
-	return plan(why+": moving the data directory aside to clone again", act(ActMoveAside)), true
+	if o.StuckMovedAside {
+		return plan(why + ": already cloned again once under this leader; waiting for the operator (reinit)"), true
+	}
+	return plan(why+": moving the data directory aside to clone again", act(ActStuckMoveAside)), true
 }
 
 // decideRewindAgain plans for a stopped PostgreSQL whose last pg_rewind lost

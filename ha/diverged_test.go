@@ -112,11 +112,11 @@ func TestDecide_StuckStandby(t *testing.T) {
 		modify func(o *Observation)
 		want   []ActionKind
 	}{
-		{"WALRemoved_MovesDataAside", stuckStandby, []ActionKind{ActMoveAside}},
+		{"WALRemoved_MovesDataAside", stuckStandby, []ActionKind{ActStuckMoveAside}},
 		{"WALRemoved_RewindOff_MovesDataAside", func(o *Observation) {
 			stuckStandby(o)
 			o.Config.UsePgRewind = false
-		}, []ActionKind{ActMoveAside}},
+		}, []ActionKind{ActStuckMoveAside}},
 		{"TimelineNotAChild_Rewinds", func(o *Observation) {
 			stuckStandby(o)
 			o.PG.StreamProblem = StreamTimeline
@@ -125,17 +125,23 @@ func TestDecide_StuckStandby(t *testing.T) {
 			stuckStandby(o)
 			o.PG.StreamProblem = StreamTimeline
 			o.StuckRewound = true
-		}, []ActionKind{ActMoveAside}},
+		}, []ActionKind{ActStuckMoveAside}},
 		{"TimelineNotAChild_RewindFailed_MovesDataAside", func(o *Observation) {
 			stuckStandby(o)
 			o.PG.StreamProblem = StreamTimeline
 			o.RewindFailed = true
-		}, []ActionKind{ActMoveAside}},
+		}, []ActionKind{ActStuckMoveAside}},
 		{"TimelineNotAChild_RewindOff_MovesDataAside", func(o *Observation) {
 			stuckStandby(o)
 			o.PG.StreamProblem = StreamTimeline
 			o.Config.UsePgRewind = false
-		}, []ActionKind{ActMoveAside}},
+		}, []ActionKind{ActStuckMoveAside}},
+		// At most one automatic move-aside per leader tenure: a cause the
+		// clone did not cure waits for the operator.
+		{"AlreadyMovedAsideInThisTenure_Waits", func(o *Observation) {
+			stuckStandby(o)
+			o.StuckMovedAside = true
+		}, []ActionKind{ActWait}},
 		{"NotYetSeveralTurns_Waits", func(o *Observation) {
 			stuckStandby(o)
 			o.NotStreamingSince = t0.Add(-2 * time.Second)

@@ -102,6 +102,14 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 			l.log.Warn("moved the diverged data directory aside; remove it once no longer needed", "path", path)
 		}
 		return err
+	case ActStuckMoveAside:
+		err := l.run(ctx, o, Action{Kind: ActMoveAside})
+		if err == nil {
+			l.mu.Lock()
+			l.stuck.movedEpoch = o.State.Leader.Epoch
+			l.mu.Unlock()
+		}
+		return err
 	case ActSetSync:
 		return l.swapSync(ctx, o, o.State.Sync.Version, a.Names)
 	case ActSetSyncStandbys:

@@ -258,6 +258,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	stuckRewound := st.Leader != nil && l.stuckRewindEpoch == st.Leader.Epoch
 	rewindPending := l.rewindPending
 	notStreamingSince := l.stuck.observe(now, pgs, st, l.cfg.Name, dyn.Pause)
+	stuckMoved := l.stuck.movedAside(st)
 	l.mu.Unlock()
 	return Observation{
 		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
@@ -269,6 +270,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		NotStreamingSince: notStreamingSince,
 		StuckRewound:      stuckRewound,
 		RewindPending:     rewindPending,
+		StuckMovedAside:   stuckMoved,
 		FailsafeLeader:    l.failsafeLeader(now, ttl),
 		SyncAddedAt:       l.syncAdded.positions(),
 	}
@@ -333,6 +335,9 @@ func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan)
 	m.SystemID = pgs.SystemID
 	if pgs.Running && pgs.InRecovery && !pgs.Streaming {
 		m.Problem = pgs.StreamDetail
+		if m.Problem != "" && o.StuckMovedAside {
+			m.Problem += " (already cloned again once under this leader; not repaired automatically: reinitialize it)"
+		}
 	}
 	m.UpdatedAt = time.Now().UTC()
 	st := l.cluster.State()

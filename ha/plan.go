@@ -62,6 +62,9 @@ const (
 	// ActRemoveStaleMember removes Target from the member list if its last
 	// report is still the one at ExpectIndex.
 	ActRemoveStaleMember
+	// ActStuckMoveAside is ActMoveAside for a standby that does not stream,
+	// remembered so it happens at most once per leader tenure (decideStuck).
+	ActStuckMoveAside
 )
 
 var actionNames = map[ActionKind]string{
@@ -70,7 +73,7 @@ var actionNames = map[ActionKind]string{
 	ActFollow: "follow", ActDemote: "demote", ActFence: "fence", ActRefuse: "refuse", ActSyncSlots: "sync-slots",
 	ActRecoverPrimary: "recover-primary", ActRelease: "release", ActRewind: "rewind", ActMoveAside: "move-aside",
 	ActSetSync: "set-sync", ActSetSyncStandbys: "set-sync-standbys", ActStuckRewind: "stuck-rewind",
-	ActRemoveStaleMember: "remove-stale-member",
+	ActRemoveStaleMember: "remove-stale-member", ActStuckMoveAside: "stuck-move-aside",
 }
 
 func (k ActionKind) String() string {

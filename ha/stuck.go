@@ -28,6 +28,17 @@ type stuckClock struct {
 	leader string    // member followed in the window
 	replay uint64    // replayed position when last seen
 	recv   uint64    // received position when last seen
+	// movedEpoch is the leader tenure in which the repair last moved the
+	// data directory aside: at most once per tenure, so a cause the clone
+	// does not cure (a primary that recycles WAL faster than a clone takes)
+	// cannot make the node clone over and over; it waits for the operator.
+	movedEpoch uint64
+}
+
+// movedAside reports whether the repair already moved the directory aside
+// under the current leader tenure.
+func (c *stuckClock) movedAside(st fsm.State) bool {
+	return st.Leader != nil && c.movedEpoch == st.Leader.Epoch
 }
 
 // observe updates the clock with one observation and returns the start of

@@ -268,3 +268,22 @@ func TestLoop_StuckRewind_LostSource_IsRewoundAgainBeforeStartingAndNotCounted(t
 		t.Fatalf("calls %v; the lost rewind used up the one rewind", pg.calls)
 	}
 }
+
+// A clone that did not cure the standby is not repeated in the same leader
+// tenure: the node says so and waits for the operator.
+func TestLoop_StuckStandby_IsMovedAsideAtMostOncePerLeaderTenure(t *testing.T) {
+	l, c, pg, clock, renew := stuckReplicaLoop(t, StreamWALRemoved)
+	turnFor(t, l, clock, renew, 30*time.Second)
+	moves := 0
+	for _, call := range pg.calls {
+		if call == "move-aside" {
+			moves++
+		}
+	}
+	if moves != 1 {
+		t.Fatalf("moved aside %d times in one leader tenure, want 1: %v", moves, pg.calls)
+	}
+	if p := c.State().Members["n2"].Problem; !strings.Contains(p, "reinitialize") {
+		t.Errorf("published problem %q; want it to say the operator must reinitialize", p)
+	}
+}

@@ -178,6 +178,9 @@ type Observation struct {
 	// middle of rewriting the data directory): the stopped PostgreSQL is
 	// rewound again before it starts.
 	RewindPending bool
+	// StuckMovedAside is set when the stuck-standby repair already moved
+	// the data directory aside under the current leader tenure.
+	StuckMovedAside bool
 	// FailsafeLeader is the member whose failsafe heartbeat this node
 	// accepted within the last ttl ("" if none).
 	FailsafeLeader string
