@@ -119,6 +119,10 @@ func decideHolder(o Observation) Plan {
 		actions = append(actions, *a)
 		reason = why
 	}
+	if o.HistoryPending {
+		// Rule 4: the standby fork check needs this tenure's entry.
+		actions = append(actions, act(ActRecordHistory))
+	}
 	if rm := staleRemovals(o); len(rm) > 0 {
 		actions = append(actions, rm...)
 		if reason == "no action: I am the leader with the lease" {

@@ -65,6 +65,8 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		return nil
 	case ActSyncSlots:
 		return l.syncSlots(ctx, o, a)
+	case ActRecordHistory:
+		return l.recordHistory(ctx, o)
 	case ActRemoveStaleMember:
 		return l.removeStaleMember(ctx, o, a)
 	case ActRecoverPrimary:
@@ -239,14 +241,19 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	// The entry carries the tenure only when the fork LSN is the one in the
 	// timeline history file: standbys compare theirs with it (rule 4,
 	// diverged.go), so a guessed LSN must not look authoritative.
-	epoch, _ := l.lease.TrustUntil()
+	tenure, _ := l.lease.TrustUntil()
+	epoch := tenure
 	if switchLSN == 0 {
 		switchLSN, epoch = o.PG.WALPosition, 0
 	}
 	l.log.Info("promoted", "timeline", oldTimeline+1)
 	entry := fsm.HistoryEntry{Timeline: oldTimeline, LSN: switchLSN, Reason: timelineSwitchReason, Timestamp: time.Now().UTC(), NewLeader: o.Self, Epoch: epoch}
-	if _, err := l.propose(ctx, o, fsm.AppendTenureHistory{Entry: entry}); err != nil {
-		l.log.Warn("recording the timeline switch failed", "error", err)
+	l.mu.Lock()
+	l.history = pendingHistory{entry: entry, tenure: tenure}
+	l.mu.Unlock()
+	if err := l.recordHistory(ctx, o); err != nil {
+		// Kept: later turns propose it again (history.go).
+		l.log.Warn("recording the timeline switch failed; trying again next turn", "error", err)
 	}
 	return nil
 }

@@ -95,18 +95,19 @@ type Loop struct {
 	mu                sync.Mutex
 	snap              Snapshot
 	lastReason        string
-	primaryDownSince  time.Time  // this leader's PostgreSQL first seen down
-	rewindFailedEpoch uint64     // leader tenure onto which pg_rewind failed
-	stuckRewindEpoch  uint64     // leader tenure onto which a standby that did not stream was rewound
-	rewindPending     bool       // pg_rewind lost its source: rewind again before starting (execute.go)
-	stuck             stuckClock // how long this standby has not streamed (ha/stuck.go)
-	failsafeFrom      string     // leader of the last failsafe heartbeat received
-	failsafeAt        time.Time  // when it arrived (monotonic)
-	failsafeActive    bool       // this leader holds its role through failsafe
-	raftDown          bool       // the last proposal failed for lack of Raft
-	acquiringAt       time.Time  // last AcquireLeader attempt (failsafe refuses heartbeats after it)
-	progress          progress   // renewer's view of the loop's liveness (renew.go)
-	syncAdded         syncAdded  // owned by the loop goroutine (ha/sync.go)
+	primaryDownSince  time.Time      // this leader's PostgreSQL first seen down
+	rewindFailedEpoch uint64         // leader tenure onto which pg_rewind failed
+	stuckRewindEpoch  uint64         // leader tenure onto which a standby that did not stream was rewound
+	rewindPending     bool           // pg_rewind lost its source: rewind again before starting (execute.go)
+	history           pendingHistory // this tenure's promotion entry not yet recorded (history.go)
+	stuck             stuckClock     // how long this standby has not streamed (ha/stuck.go)
+	failsafeFrom      string         // leader of the last failsafe heartbeat received
+	failsafeAt        time.Time      // when it arrived (monotonic)
+	failsafeActive    bool           // this leader holds its role through failsafe
+	raftDown          bool           // the last proposal failed for lack of Raft
+	acquiringAt       time.Time      // last AcquireLeader attempt (failsafe refuses heartbeats after it)
+	progress          progress       // renewer's view of the loop's liveness (renew.go)
+	syncAdded         syncAdded      // owned by the loop goroutine (ha/sync.go)
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -259,6 +260,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	rewindPending := l.rewindPending
 	notStreamingSince := l.stuck.observe(now, pgs, st, l.cfg.Name, dyn.Pause)
 	stuckMoved := l.stuck.movedAside(st)
+	historyPending := l.history.pendingFor(st, l.cfg.Name)
 	l.mu.Unlock()
 	return Observation{
 		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
@@ -271,6 +273,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		StuckRewound:      stuckRewound,
 		RewindPending:     rewindPending,
 		StuckMovedAside:   stuckMoved,
+		HistoryPending:    historyPending,
 		FailsafeLeader:    l.failsafeLeader(now, ttl),
 		SyncAddedAt:       l.syncAdded.positions(),
 	}

@@ -65,6 +65,9 @@ const (
 	// ActStuckMoveAside is ActMoveAside for a standby that does not stream,
 	// remembered so it happens at most once per leader tenure (decideStuck).
 	ActStuckMoveAside
+	// ActRecordHistory proposes again the entry of this tenure's promotion
+	// that could not be recorded at once (history.go).
+	ActRecordHistory
 )
 
 var actionNames = map[ActionKind]string{
@@ -74,6 +77,7 @@ var actionNames = map[ActionKind]string{
 	ActRecoverPrimary: "recover-primary", ActRelease: "release", ActRewind: "rewind", ActMoveAside: "move-aside",
 	ActSetSync: "set-sync", ActSetSyncStandbys: "set-sync-standbys", ActStuckRewind: "stuck-rewind",
 	ActRemoveStaleMember: "remove-stale-member", ActStuckMoveAside: "stuck-move-aside",
+	ActRecordHistory: "record-history",
 }
 
 func (k ActionKind) String() string {

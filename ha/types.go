@@ -181,6 +181,9 @@ type Observation struct {
 	// StuckMovedAside is set when the stuck-standby repair already moved
 	// the data directory aside under the current leader tenure.
 	StuckMovedAside bool
+	// HistoryPending is set while the entry of this leader's promotion is
+	// not recorded yet (its proposal failed); the leader proposes it again.
+	HistoryPending bool
 	// FailsafeLeader is the member whose failsafe heartbeat this node
 	// accepted within the last ttl ("" if none).
 	FailsafeLeader string
