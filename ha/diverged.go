@@ -146,6 +146,13 @@ func decideStuck(o Observation, leader fsm.Member) (Plan, bool) {
 	if o.PG.StreamProblem == StreamTimeline && o.Config.UsePgRewind && !o.RewindFailed && !o.StuckRewound {
 		return plan(why+": rewinding", actOn(ActStuckRewind, leader), actOn(ActStartReplica, leader)), true
 	}
+	if o.State.IsSync(o.Self) {
+		// Rule 2: a recorded synchronous standby may be the only member
+		// allowed to be promoted; its data stays until the primary has
+		// dropped it from sync (it does so for a standby that does not
+		// stream).
+		return plan(why + ": recorded as a synchronous standby; waiting for the primary to drop it from sync before moving the data directory aside"), true
+	}
 	if o.StuckMovedAside {
 		return plan(why + ": already cloned again once under this leader; waiting for the operator (reinit)"), true
 	}

@@ -138,6 +138,10 @@ func TestDecide_StuckStandby(t *testing.T) {
 		}, []ActionKind{ActStuckMoveAside}},
 		// At most one automatic move-aside per leader tenure: a cause the
 		// clone did not cure waits for the operator.
+		{"RecordedSynchronousStandby_WaitsUntilDroppedFromSync", func(o *Observation) {
+			stuckStandby(o)
+			o.State.Sync = fsm.Sync{Leader: "n1", Members: []string{o.Self}}
+		}, []ActionKind{ActWait}},
 		{"AlreadyMovedAsideInThisTenure_Waits", func(o *Observation) {
 			stuckStandby(o)
 			o.StuckMovedAside = true
