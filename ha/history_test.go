@@ -57,3 +57,39 @@ func TestLoop_PromotionHistoryEntryLost_IsRecordedInALaterTurn(t *testing.T) {
 		t.Fatalf("history %+v; want one entry for timeline 1 from n2's tenure %d", st.History, st.Leader.Epoch)
 	}
 }
+
+// A member that took the key while its PostgreSQL (a standby's data) was
+// down must promote, not start in place: in place it would come up on the
+// old primary's timeline number with no history entry (rule 4).
+func TestLoop_HolderWithStoppedStandbyData_StartsAsStandbyAndPromotes(t *testing.T) {
+	c, clock := newFakeCluster(), &fakeClock{now: t0}
+	ctx := context.Background()
+	for _, cmd := range []fsm.Command{
+		fsm.SetConfig{Config: map[string]any{"loop_wait": 1, "ttl": 3, "retry_timeout": 1}},
+		fsm.ClaimInitialize{Member: "n1"},
+		fsm.SetInitialize{Member: "n1", SystemID: "7001"},
+	} {
+		if _, err := c.Propose(ctx, cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// n2 took the key (as its previous run did) and its PostgreSQL died
+	// before the promotion.
+	if _, err := c.Propose(ctx, fsm.AcquireLeader{Member: "n2", ExpectIndex: c.State().LeaderIndex, TTL: 3}); err != nil {
+		t.Fatal(err)
+	}
+	pg := &fakePG{st: PGStatus{DataDir: DataDirValid, SystemID: "7001", Running: false, InRecovery: true, Timeline: 1}}
+	l := New(Config{Name: "n2", Clock: clock}, c, pg)
+	for i := 0; i < 4; i++ {
+		clock.advance(time.Second)
+		if _, err := l.turn(ctx); err != nil {
+			t.Logf("turn %d: %v", i, err)
+		}
+	}
+	if !pg.called("promote") || pg.st.Timeline != 2 {
+		t.Fatalf("calls %v, timeline %d; want a promotion onto timeline 2", pg.calls, pg.st.Timeline)
+	}
+	if h := c.State().History; len(h) != 1 || h[0].NewLeader != "n2" {
+		t.Fatalf("history %+v; want n2's promotion", h)
+	}
+}
