@@ -1,11 +1,14 @@
 package adapter
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/conclave-ha/conclave/ha"
 )
 
 func TestCheckRenamable_MountPoint_IsRefusedBeforeAnythingStops(t *testing.T) {
@@ -42,3 +45,22 @@ func TestCheckRenamable_RealDirectory_IsRenamable(t *testing.T) {
 }
 
 func mkdir(p string) error { return os.Mkdir(p, 0o700) }
+
+// The marker written at promotion is reported only for the timeline it
+// names (rule 4: a stale marker of an earlier timeline tells nothing).
+func TestTimelineMarker_IsReportedForItsTimelineOnly(t *testing.T) {
+	p, _ := newTestAdapter(t, &fakeRunner{})
+	if err := p.MarkTimeline(context.Background(), 2, 30); err != nil {
+		t.Fatal(err)
+	}
+	out := ha.PGStatus{Timeline: 2}
+	p.observeHistory(&out)
+	if out.TimelineEpoch != 30 {
+		t.Fatalf("TimelineEpoch = %d on timeline 2, want 30", out.TimelineEpoch)
+	}
+	out = ha.PGStatus{Timeline: 3}
+	p.observeHistory(&out)
+	if out.TimelineEpoch != 0 {
+		t.Fatalf("TimelineEpoch = %d on timeline 3, want 0 (the marker names timeline 2)", out.TimelineEpoch)
+	}
+}

@@ -180,6 +180,9 @@ func (p *Postgres) observeHistory(out *ha.PGStatus) {
 	if lsn, err := p.inst.TimelineForkLSN(out.Timeline); err == nil {
 		out.ForkLSN = lsn
 	}
+	if m, err := p.inst.ReadTimelineMark(); err == nil && m.Timeline == out.Timeline && out.Timeline > 1 {
+		out.TimelineEpoch = m.Epoch
+	}
 	if out.Running && out.InRecovery && !out.Streaming {
 		p.mu.Lock()
 		mark := p.logMark
@@ -389,6 +392,13 @@ func (p *Postgres) Follow(ctx context.Context, primary fsm.Member) error {
 	p.markLog()
 	// primary_conninfo and primary_slot_name are reloadable since PostgreSQL 13.
 	return p.inst.Reload(ctx)
+}
+
+// MarkTimeline writes the data directory's timeline marker (rule 4).
+func (p *Postgres) MarkTimeline(_ context.Context, timeline int, epoch uint64) error {
+	p.ops.Lock()
+	defer p.ops.Unlock()
+	return p.inst.WriteTimelineMark(pgctl.TimelineMark{Timeline: timeline, Epoch: epoch, Member: p.local.Load().Name})
 }
 
 // markLog remembers the end of the server log: the stuck-standby diagnosis

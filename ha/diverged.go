@@ -69,11 +69,21 @@ func sameNumberFork(o Observation, leader fsm.Member) string {
 	if !o.PG.InRecovery {
 		return "this node was a primary on that timeline number too"
 	}
-	fork, ok := leaderFork(o.State, leader)
-	if !ok || o.PG.ForkLSN == 0 || o.PG.ForkLSN == fork {
+	entry, ok := leaderFork(o.State, leader)
+	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("local fork at %s, the leader's at %s", formatLSN(o.PG.ForkLSN), formatLSN(fork))
+	// Tenures first: two forks can share the fork LSN (an idle primary
+	// promoted twice from the same point), so equal LSNs prove nothing. The
+	// marker travels with clones and rewinds, so a standby of the leader's
+	// history carries the leader's tenure.
+	if o.PG.TimelineEpoch != 0 && o.PG.TimelineEpoch != entry.Epoch {
+		return fmt.Sprintf("local timeline created by tenure %d, the leader's by tenure %d", o.PG.TimelineEpoch, entry.Epoch)
+	}
+	if o.PG.ForkLSN == 0 || o.PG.ForkLSN == entry.LSN {
+		return ""
+	}
+	return fmt.Sprintf("local fork at %s, the leader's at %s", formatLSN(o.PG.ForkLSN), formatLSN(entry.LSN))
 }
 
 // leaderFork returns where the leader's timeline forked off its parent, as
@@ -81,14 +91,14 @@ func sameNumberFork(o Observation, leader fsm.Member) string {
 // written by the leader itself (a leader on timeline N created N by its own
 // promotion). Entries without an epoch (older versions, or a fork LSN the
 // promoting node had to guess) are not used.
-func leaderFork(st fsm.State, leader fsm.Member) (uint64, bool) {
+func leaderFork(st fsm.State, leader fsm.Member) (fsm.HistoryEntry, bool) {
 	for i := len(st.History) - 1; i >= 0; i-- {
 		h := st.History[i]
 		if h.Timeline == leader.Timeline-1 {
-			return h.LSN, h.NewLeader == leader.Name && h.Epoch != 0 && h.LSN != 0
+			return h, h.NewLeader == leader.Name && h.Epoch != 0 && h.LSN != 0
 		}
 	}
-	return 0, false
+	return fsm.HistoryEntry{}, false
 }
 
 // diverged reports whether local WAL may contain records the leader's

@@ -52,6 +52,18 @@ func TestDecide_Diverged_SameTimelineNumber(t *testing.T) {
 		{"StandbyStreaming_SameForkLSN_Stays", func(o *Observation) {
 			twoForksOfTimelineOne(o)
 		}, []ActionKind{ActWait}},
+		// n2 forked first (tenure 20), demoted itself into a standby, and n1
+		// forked at the same LSN (tenure 30): the LSNs agree, the tenures
+		// in n2's marker and n1's entry do not.
+		{"StandbyWithOwnTenureMarker_SameForkLSN_MovesDataAside", func(o *Observation) {
+			twoForksOfTimelineOne(o)
+			o.PG.Streaming = false
+			o.PG.TimelineEpoch = 20
+		}, []ActionKind{ActMoveAside}},
+		{"StandbyWithLeadersTenureMarker_Stays", func(o *Observation) {
+			twoForksOfTimelineOne(o)
+			o.PG.TimelineEpoch = 30 // cloned or rewound from n1: its marker came along
+		}, []ActionKind{ActWait}},
 		{"StandbyOtherForkLSN_LeaderForkNotRecordedByLeader_Stays", func(o *Observation) {
 			twoForksOfTimelineOne(o)
 			o.State.History = o.State.History[:1] // n1's entry was never recorded

@@ -242,6 +242,9 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	// timeline history file: standbys compare theirs with it (rule 4,
 	// diverged.go), so a guessed LSN must not look authoritative.
 	tenure, _ := l.lease.TrustUntil()
+	if err := l.pg.MarkTimeline(ctx, oldTimeline+1, tenure); err != nil {
+		l.log.Warn("marking the new timeline with this tenure failed", "timeline", oldTimeline+1, "error", err)
+	}
 	epoch := tenure
 	if switchLSN == 0 {
 		switchLSN, epoch = o.PG.WALPosition, 0

@@ -32,6 +32,9 @@ type Postgres interface {
 	// Promote turns the standby into a primary and waits until it accepts
 	// writes. It returns the LSN at which the new timeline forked off.
 	Promote(ctx context.Context) (switchLSN uint64, err error)
+	// MarkTimeline records in the data directory that tenure epoch created
+	// timeline by promotion (rule 4: tenures, not LSNs, tell forks apart).
+	MarkTimeline(ctx context.Context, timeline int, epoch uint64) error
 	// Demote stops a primary at once (immediate shutdown) and restarts it
 	// as a standby of primary.
 	Demote(ctx context.Context, primary *fsm.Member) error
@@ -104,6 +107,10 @@ type PGStatus struct {
 	// ForkLSN is where the current timeline forked off its parent, from its
 	// timeline history file (0 on timeline 1 or when unknown).
 	ForkLSN uint64
+	// TimelineEpoch is the leader tenure that created the current timeline
+	// by promotion, from the data directory's marker (0 when unknown: no
+	// marker, or one for another timeline).
+	TimelineEpoch uint64
 	// StreamProblem classifies the last replication error in the
 	// PostgreSQL log of a standby that is not streaming; StreamDetail is
 	// that log line, shortened.
