@@ -169,11 +169,16 @@ func decideStuck(o Observation, leader fsm.Member) (Plan, bool) {
 	return plan(why+": moving the data directory aside to clone again", act(ActStuckMoveAside)), true
 }
 
-// decideRewindAgain plans for a stopped PostgreSQL whose last pg_rewind lost
-// its source: mid-run the data directory is partly rewritten and must not
-// start before a rewind completes, so it is rewound again (it counts as the
-// stuck repair's one rewind once pg_rewind gets to a result).
+// decideRewindAgain plans for a stopped PostgreSQL whose last pg_rewind did
+// not complete: the data directory may be partly rewritten and must not
+// start before a rewind completes. After a lost source it is rewound again
+// (it counts as the stuck repair's one rewind once pg_rewind gets to a
+// result); after a failed rewind it is moved aside and cloned.
 func decideRewindAgain(o Observation, leader fsm.Member) Plan {
+	if o.RewindFailed || !o.Config.UsePgRewind {
+		return plan("pg_rewind did not complete and may have rewritten part of the data directory: moving it aside to clone again",
+			act(ActMoveAside))
+	}
 	if leader.Host == "" || leader.Role != fsm.RolePrimary || leader.State != "running" {
 		return plan(fmt.Sprintf("pg_rewind lost its source; waiting for leader %s to run before rewinding again", leader.Name))
 	}

@@ -77,11 +77,12 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		err := l.pg.Rewind(ctx, a.Target)
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		// Lost source: at connect nothing was touched; mid-run the target
-		// is partly rewritten. Either way it is no failed rewind (try
-		// again), and it must not start before a rewind completed.
-		l.rewindPending = errors.Is(err, ErrRewindSourceUnreachable)
-		if err != nil && !l.rewindPending {
+		// A rewind that did not complete may have rewritten part of the
+		// target: it must not start before a rewind completed or it was
+		// moved aside. A lost source (at connect nothing was touched,
+		// mid-run part was) is no failed rewind: it is tried again.
+		l.rewindPending = err != nil
+		if err != nil && !errors.Is(err, ErrRewindSourceUnreachable) {
 			l.rewindFailedEpoch = o.State.Leader.Epoch
 		}
 		return err

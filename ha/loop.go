@@ -98,7 +98,7 @@ type Loop struct {
 	primaryDownSince  time.Time      // this leader's PostgreSQL first seen down
 	rewindFailedEpoch uint64         // leader tenure onto which pg_rewind failed
 	stuckRewindEpoch  uint64         // leader tenure onto which a standby that did not stream was rewound
-	rewindPending     bool           // pg_rewind lost its source: rewind again before starting (execute.go)
+	rewindPending     bool           // the last pg_rewind did not complete: not started before a repair (execute.go)
 	history           pendingHistory // this tenure's promotion entry not yet recorded (history.go)
 	stuck             stuckClock     // how long this standby has not streamed (ha/stuck.go)
 	failsafeFrom      string         // leader of the last failsafe heartbeat received

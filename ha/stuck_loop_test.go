@@ -2,7 +2,9 @@ package ha
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -285,5 +287,31 @@ func TestLoop_StuckStandby_IsMovedAsideAtMostOncePerLeaderTenure(t *testing.T) {
 	}
 	if p := c.State().Members["n2"].Problem; !strings.Contains(p, "reinitialize") {
 		t.Errorf("published problem %q; want it to say the operator must reinitialize", p)
+	}
+}
+
+// failingRewindPG's pg_rewind fails (not for a lost source) after stopping
+// PostgreSQL, as the adapter's does.
+type failingRewindPG struct{ *flakySourcePG }
+
+func (p failingRewindPG) Rewind(context.Context, fsm.Member) error {
+	p.record("rewind")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.st.Running = false
+	return errors.New("rewind /data: pg_rewind: exit status 1")
+}
+
+// A failed pg_rewind may have rewritten part of the directory: it is moved
+// aside, never started as it is.
+func TestLoop_StuckRewind_Failed_IsMovedAsideNotStarted(t *testing.T) {
+	_, c, pg, clock, renew := stuckReplicaLoop(t, StreamTimeline)
+	l := New(Config{Name: "n2", Clock: clock}, c, failingRewindPG{&flakySourcePG{fakePG: pg}})
+	turnFor(t, l, clock, renew, 8*time.Second)
+	// (The fake's directory stays after move-aside; a real one is gone and
+	// gets cloned. Only the order up to the move matters here.)
+	want := []string{"rewind", "move-aside"}
+	if len(pg.calls) < 2 || !reflect.DeepEqual(pg.calls[:2], want) {
+		t.Fatalf("calls %v; want rewind, then move-aside before any start", pg.calls)
 	}
 }

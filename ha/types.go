@@ -181,9 +181,9 @@ type Observation struct {
 	// StuckRewound is set when a standby that did not stream was already
 	// rewound onto the current leader once (see decideStuck).
 	StuckRewound bool
-	// RewindPending is set when pg_rewind lost its source (possibly in the
-	// middle of rewriting the data directory): the stopped PostgreSQL is
-	// rewound again before it starts.
+	// RewindPending is set when the last pg_rewind did not complete (it
+	// may have rewritten part of the data directory): the stopped
+	// PostgreSQL is rewound again, or moved aside, before it starts.
 	RewindPending bool
 	// StuckMovedAside is set when the stuck-standby repair already moved
 	// the data directory aside under the current leader tenure.
