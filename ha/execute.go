@@ -81,7 +81,7 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		// target: it must not start before a rewind completed or it was
 		// moved aside. A lost source (at connect nothing was touched,
 		// mid-run part was) is no failed rewind: it is tried again.
-		l.rewindPending = err != nil
+		l.repairs.rewindPending = err != nil
 		if err != nil && !errors.Is(err, ErrRewindSourceUnreachable) {
 			l.rewindFailedEpoch = o.State.Leader.Epoch
 		}
@@ -93,14 +93,14 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		}
 		l.mu.Lock()
 		l.stuckRewindEpoch = o.State.Leader.Epoch
-		l.stuck.restart() // the rewound standby gets stuckTurns anew
+		l.repairs.stuck.restart() // the rewound standby gets stuckTurns anew
 		l.mu.Unlock()
 		return err
 	case ActMoveAside:
 		path, err := l.pg.MoveAside(ctx)
 		if err == nil {
 			l.mu.Lock()
-			l.rewindPending = false // a partly rewound directory is gone
+			l.repairs.rewindPending = false // a partly rewound directory is gone
 			l.mu.Unlock()
 			l.log.Warn("moved the diverged data directory aside; remove it once no longer needed", "path", path)
 		}
@@ -109,7 +109,7 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		err := l.run(ctx, o, Action{Kind: ActMoveAside})
 		if err == nil {
 			l.mu.Lock()
-			l.stuck.movedEpoch = o.State.Leader.Epoch
+			l.repairs.stuck.movedEpoch = o.State.Leader.Epoch
 			l.mu.Unlock()
 		}
 		return err
@@ -253,7 +253,7 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	l.log.Info("promoted", "timeline", oldTimeline+1)
 	entry := fsm.HistoryEntry{Timeline: oldTimeline, LSN: switchLSN, Reason: timelineSwitchReason, Timestamp: time.Now().UTC(), NewLeader: o.Self, Epoch: epoch}
 	l.mu.Lock()
-	l.history = pendingHistory{entry: entry, tenure: tenure}
+	l.repairs.history = pendingHistory{entry: entry, tenure: tenure}
 	l.mu.Unlock()
 	if err := l.recordHistory(ctx, o); err != nil {
 		// Kept: later turns propose it again (history.go).

@@ -38,15 +38,15 @@ func (h *pendingHistory) pendingFor(st fsm.State, self string) bool {
 // the state machine rejected it (retrying cannot help).
 func (l *Loop) recordHistory(ctx context.Context, o Observation) error {
 	l.mu.Lock()
-	h := l.history
+	h := l.repairs.history
 	l.mu.Unlock()
 	if h.tenure == 0 {
 		return nil
 	}
 	done := func() {
 		l.mu.Lock()
-		if l.history == h {
-			l.history = pendingHistory{}
+		if l.repairs.history == h {
+			l.repairs.history = pendingHistory{}
 		}
 		l.mu.Unlock()
 	}

@@ -95,19 +95,17 @@ type Loop struct {
 	mu                sync.Mutex
 	snap              Snapshot
 	lastReason        string
-	primaryDownSince  time.Time      // this leader's PostgreSQL first seen down
-	rewindFailedEpoch uint64         // leader tenure onto which pg_rewind failed
-	stuckRewindEpoch  uint64         // leader tenure onto which a standby that did not stream was rewound
-	rewindPending     bool           // the last pg_rewind did not complete: not started before a repair (execute.go)
-	history           pendingHistory // this tenure's promotion entry not yet recorded (history.go)
-	stuck             stuckClock     // how long this standby has not streamed (ha/stuck.go)
-	failsafeFrom      string         // leader of the last failsafe heartbeat received
-	failsafeAt        time.Time      // when it arrived (monotonic)
-	failsafeActive    bool           // this leader holds its role through failsafe
-	raftDown          bool           // the last proposal failed for lack of Raft
-	acquiringAt       time.Time      // last AcquireLeader attempt (failsafe refuses heartbeats after it)
-	progress          progress       // renewer's view of the loop's liveness (renew.go)
-	syncAdded         syncAdded      // owned by the loop goroutine (ha/sync.go)
+	primaryDownSince  time.Time // this leader's PostgreSQL first seen down
+	rewindFailedEpoch uint64    // leader tenure onto which pg_rewind failed
+	stuckRewindEpoch  uint64    // leader tenure onto which a standby that did not stream was rewound
+	repairs           repairs   // rule 4 repair state: stuck clock, unfinished rewind, unrecorded history (ha/stuck.go)
+	failsafeFrom      string    // leader of the last failsafe heartbeat received
+	failsafeAt        time.Time // when it arrived (monotonic)
+	failsafeActive    bool      // this leader holds its role through failsafe
+	raftDown          bool      // the last proposal failed for lack of Raft
+	acquiringAt       time.Time // last AcquireLeader attempt (failsafe refuses heartbeats after it)
+	progress          progress  // renewer's view of the loop's liveness (renew.go)
+	syncAdded         syncAdded // owned by the loop goroutine (ha/sync.go)
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -257,10 +255,10 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	downSince := l.primaryDownSince
 	rewindFailed := st.Leader != nil && l.rewindFailedEpoch == st.Leader.Epoch
 	stuckRewound := st.Leader != nil && l.stuckRewindEpoch == st.Leader.Epoch
-	rewindPending := l.rewindPending
-	notStreamingSince := l.stuck.observe(now, pgs, st, l.cfg.Name, dyn.Pause)
-	stuckMoved := l.stuck.movedAside(st)
-	historyPending := l.history.pendingFor(st, l.cfg.Name)
+	rewindPending := l.repairs.rewindPending
+	notStreamingSince := l.repairs.stuck.observe(now, pgs, st, l.cfg.Name, dyn.Pause)
+	stuckMoved := l.repairs.stuck.movedAside(st)
+	historyPending := l.repairs.history.pendingFor(st, l.cfg.Name)
 	l.mu.Unlock()
 	return Observation{
 		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,

@@ -6,6 +6,14 @@ import (
 	"github.com/conclave-ha/conclave/fsm"
 )
 
+// repairs is the loop's memory for rule 4's repairs, owned by the loop
+// (guarded by Loop.mu).
+type repairs struct {
+	stuck         stuckClock     // how long this standby has not streamed
+	rewindPending bool           // the last pg_rewind did not complete: not started before a repair (execute.go)
+	history       pendingHistory // this tenure's promotion entry not yet recorded (history.go)
+}
+
 // stuckClock measures how long this running standby has gone without
 // streaming, for decideStuck. It is owned by the loop (guarded by Loop.mu).
 //
