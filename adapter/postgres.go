@@ -56,6 +56,7 @@ type Postgres struct {
 	syncKnown bool        // syncNames set by SetSyncStandbys or read from the server
 	last      pgctl.Status
 	lastState pgctl.DataDirState
+	logMark   int64 // end of the server log at the last start or change of upstream
 }
 
 // New builds the adapter for cfg's PostgreSQL. dynamic returns the current
@@ -179,8 +180,14 @@ func (p *Postgres) observeHistory(out *ha.PGStatus) {
 	if lsn, err := p.inst.TimelineForkLSN(out.Timeline); err == nil {
 		out.ForkLSN = lsn
 	}
+	if m, err := p.inst.ReadTimelineMark(); err == nil && m.Timeline == out.Timeline && out.Timeline > 1 {
+		out.TimelineEpoch = m.Epoch
+	}
 	if out.Running && out.InRecovery && !out.Streaming {
-		problem, detail := p.inst.DiagnoseStreaming()
+		p.mu.Lock()
+		mark := p.logMark
+		p.mu.Unlock()
+		problem, detail := p.inst.DiagnoseStreaming(mark)
 		switch problem {
 		case pgctl.StreamWALRemoved:
 			out.StreamProblem = ha.StreamWALRemoved
@@ -348,6 +355,7 @@ func (p *Postgres) start(ctx context.Context, follow *fsm.Member) error {
 	if _, err := p.writeConfig(follow); err != nil {
 		return err
 	}
+	p.markLog()
 	// Right after a postmaster crash its backends may still hold the shared
 	// memory for a moment and the first start fails; retry briefly rather
 	// than wait a whole loop_wait.
@@ -381,8 +389,26 @@ func (p *Postgres) Follow(ctx context.Context, primary fsm.Member) error {
 	if err != nil || !changed {
 		return err
 	}
+	p.markLog()
 	// primary_conninfo and primary_slot_name are reloadable since PostgreSQL 13.
 	return p.inst.Reload(ctx)
+}
+
+// MarkTimeline writes the data directory's timeline marker (rule 4).
+func (p *Postgres) MarkTimeline(_ context.Context, timeline int, epoch uint64) error {
+	p.ops.Lock()
+	defer p.ops.Unlock()
+	return p.inst.WriteTimelineMark(pgctl.TimelineMark{Timeline: timeline, Epoch: epoch, Member: p.local.Load().Name})
+}
+
+// markLog remembers the end of the server log: the stuck-standby diagnosis
+// reads only what follows, so an earlier upstream's errors (the old
+// leader's "WAL removed") are never charged to the new one (rule 4).
+func (p *Postgres) markLog() {
+	mark := p.inst.LogMark()
+	p.mu.Lock()
+	p.logMark = mark
+	p.mu.Unlock()
 }
 
 func (p *Postgres) Promote(ctx context.Context) (uint64, error) {
@@ -462,10 +488,13 @@ func (p *Postgres) Rewind(ctx context.Context, primary fsm.Member) error {
 func (p *Postgres) MoveAside(ctx context.Context) (string, error) {
 	p.ops.Lock()
 	defer p.ops.Unlock()
+	dir := p.local.Load().PostgreSQL.DataDir
+	if err := checkRenamable(dir, deviceOf); err != nil {
+		return "", err // checked first: PostgreSQL keeps running (and serving reads)
+	}
 	if err := p.stop(ctx); err != nil {
 		return "", err
 	}
-	dir := p.local.Load().PostgreSQL.DataDir
 	dest := fmt.Sprintf("%s.diverged-%d", dir, time.Now().Unix())
 	if err := os.Rename(dir, dest); err != nil {
 		return "", fmt.Errorf("move %s aside: %w", dir, err)

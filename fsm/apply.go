@@ -196,13 +196,32 @@ func applyRemoveStaleMember(s *State, c Command, _ uint64) error {
 	return nil
 }
 
+// applyAppendHistory keeps the rule every version has applied to this
+// command: a timeline strictly after the last one. It must not change (an
+// older node applies the same entries); the epoch is not stored from it, as
+// an older node would drop it. New nodes propose AppendTenureHistory.
 func applyAppendHistory(s *State, c Command, _ uint64) error {
 	e := c.(AppendHistory).Entry
-	// A later tenure may record a second fork of the same parent timeline
-	// (rule 4: the history is keyed by tenure, not by timeline number).
-	if n := len(s.History); n > 0 && s.History[n-1].Timeline >= e.Timeline &&
-		(s.History[n-1].Timeline != e.Timeline || e.Epoch <= s.History[n-1].Epoch) {
+	e.Epoch = 0
+	if n := len(s.History); n > 0 && s.History[n-1].Timeline >= e.Timeline {
 		return reject(ErrInvalidCommand, "history: timeline %d not after %d", e.Timeline, s.History[n-1].Timeline)
+	}
+	s.History = append(s.History, e)
+	return nil
+}
+
+// applyAppendTenureHistory accepts a later timeline, or the same timeline as
+// the last entry from a later tenure: two tenures can each fork timeline N+1
+// from timeline N (rule 4: the history is keyed by tenure, not by number).
+// An entry without a tenure (Epoch 0: the fork LSN was a guess) gets the old
+// rule, a strictly later timeline.
+func applyAppendTenureHistory(s *State, c Command, _ uint64) error {
+	e := c.(AppendTenureHistory).Entry
+	if n := len(s.History); n > 0 {
+		last := s.History[n-1]
+		if e.Timeline < last.Timeline || (e.Timeline == last.Timeline && e.Epoch <= last.Epoch) {
+			return reject(ErrInvalidCommand, "history: timeline %d (epoch %d) not after %d (epoch %d)", e.Timeline, e.Epoch, last.Timeline, last.Epoch)
+		}
 	}
 	s.History = append(s.History, e)
 	return nil

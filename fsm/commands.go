@@ -38,6 +38,13 @@ const (
 	// it has not reported since (compare-and-swap on its UpdatedIndex). No
 	// FlagIgnorable: the member list drives slots and the sync choice.
 	CmdRemoveStaleMember CommandType = 15 // body: RemoveStaleMember
+	// CmdAppendTenureHistory replaces CmdAppendHistory for new proposals: its
+	// entry carries the promoting tenure (Entry.Epoch), and a later tenure may
+	// record a second fork of the same parent timeline. That is a changed
+	// acceptance rule, so it is a new type without FlagIgnorable: an older
+	// node, which would reject the second entry (and drop the epoch), stops
+	// instead of keeping another history than the rest.
+	CmdAppendTenureHistory CommandType = 16 // body: AppendTenureHistory
 )
 
 // Command is a typed change to the replicated state.
@@ -144,6 +151,14 @@ type AppendHistory struct {
 	Entry HistoryEntry `json:"entry"`
 }
 
+// AppendTenureHistory records a timeline switch made by the tenure
+// Entry.Epoch. Unlike AppendHistory it accepts an entry for the same timeline
+// as the last one when it comes from a later tenure (two tenures each forked
+// a timeline with the same number from the same parent).
+type AppendTenureHistory struct {
+	Entry HistoryEntry `json:"entry"`
+}
+
 // SetPending requests a switchover or failover.
 type SetPending struct {
 	Pending Pending `json:"pending"`
@@ -163,9 +178,12 @@ func (RemoveMember) Type() CommandType    { return CmdRemoveMember }
 func (SetConfig) Type() CommandType       { return CmdSetConfig }
 func (SetSync) Type() CommandType         { return CmdSetSync }
 func (AppendHistory) Type() CommandType   { return CmdAppendHistory }
-func (SetPending) Type() CommandType      { return CmdSetPending }
-func (ClearPending) Type() CommandType    { return CmdClearPending }
-func (SwapSync) Type() CommandType        { return CmdSwapSync }
+func (AppendTenureHistory) Type() CommandType {
+	return CmdAppendTenureHistory
+}
+func (SetPending) Type() CommandType   { return CmdSetPending }
+func (ClearPending) Type() CommandType { return CmdClearPending }
+func (SwapSync) Type() CommandType     { return CmdSwapSync }
 func (RemoveStaleMember) Type() CommandType {
 	return CmdRemoveStaleMember
 }

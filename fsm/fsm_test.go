@@ -546,21 +546,76 @@ func TestAppendHistory(t *testing.T) {
 		},
 		{name: "SameTimeline_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntry(2)}}, cmd: fsm.AppendHistory{Entry: historyEntry(2)}, wantErr: fsm.ErrInvalidCommand},
 		{name: "EarlierTimeline_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntry(2)}}, cmd: fsm.AppendHistory{Entry: historyEntry(1)}, wantErr: fsm.ErrInvalidCommand},
+		// The old command keeps the old rule exactly: older nodes apply it so.
+		{name: "SameTimeline_LaterTenure_IsStillRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(1, 7)}}, cmd: fsm.AppendHistory{Entry: historyEntryAt(1, 12)}, wantErr: fsm.ErrInvalidCommand},
+		{
+			// An older node drops the epoch it does not know; so do we.
+			name: "Epoch_IsNotStored",
+			cmd:  fsm.AppendHistory{Entry: historyEntryAt(1, 7)},
+			check: func(t *testing.T, s fsm.State) {
+				if !reflect.DeepEqual(s.History, []fsm.HistoryEntry{historyEntry(1)}) {
+					t.Fatalf("History = %+v", s.History)
+				}
+			},
+		},
+	})
+}
+
+func TestAppendTenureHistory(t *testing.T) {
+	runApplyCases(t, []applyCase{
 		{
 			// Two tenures forked timeline 2 from timeline 1: both are kept.
 			name:  "SameTimeline_LaterTenure_IsAppended",
-			setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(1, 7)}},
-			cmd:   fsm.AppendHistory{Entry: historyEntryAt(1, 12)},
+			setup: []fsm.Command{fsm.AppendTenureHistory{Entry: historyEntryAt(1, 7)}},
+			cmd:   fsm.AppendTenureHistory{Entry: historyEntryAt(1, 12)},
 			check: func(t *testing.T, s fsm.State) {
 				if !reflect.DeepEqual(s.History, []fsm.HistoryEntry{historyEntryAt(1, 7), historyEntryAt(1, 12)}) {
 					t.Fatalf("History = %+v", s.History)
 				}
 			},
 		},
-		{name: "SameTimeline_SameTenure_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(1, 7)}}, cmd: fsm.AppendHistory{Entry: historyEntryAt(1, 7)}, wantErr: fsm.ErrInvalidCommand},
-		{name: "SameTimeline_OlderTenure_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(1, 7)}}, cmd: fsm.AppendHistory{Entry: historyEntryAt(1, 5)}, wantErr: fsm.ErrInvalidCommand},
-		{name: "EarlierTimeline_LaterTenure_IsRejected", setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntryAt(2, 7)}}, cmd: fsm.AppendHistory{Entry: historyEntryAt(1, 9)}, wantErr: fsm.ErrInvalidCommand},
+		{
+			name:  "AfterAnOldEntry_LaterTimeline_IsAppended",
+			setup: []fsm.Command{fsm.AppendHistory{Entry: historyEntry(1)}},
+			cmd:   fsm.AppendTenureHistory{Entry: historyEntryAt(2, 9)},
+			check: func(t *testing.T, s fsm.State) {
+				if !reflect.DeepEqual(s.History, []fsm.HistoryEntry{historyEntry(1), historyEntryAt(2, 9)}) {
+					t.Fatalf("History = %+v", s.History)
+				}
+			},
+		},
+		{name: "NoTenure_SameTimeline_IsRejected", setup: []fsm.Command{fsm.AppendTenureHistory{Entry: historyEntry(1)}}, cmd: fsm.AppendTenureHistory{Entry: historyEntry(1)}, wantErr: fsm.ErrInvalidCommand},
+		{name: "SameTimeline_SameTenure_IsRejected", setup: []fsm.Command{fsm.AppendTenureHistory{Entry: historyEntryAt(1, 7)}}, cmd: fsm.AppendTenureHistory{Entry: historyEntryAt(1, 7)}, wantErr: fsm.ErrInvalidCommand},
+		{name: "SameTimeline_OlderTenure_IsRejected", setup: []fsm.Command{fsm.AppendTenureHistory{Entry: historyEntryAt(1, 7)}}, cmd: fsm.AppendTenureHistory{Entry: historyEntryAt(1, 5)}, wantErr: fsm.ErrInvalidCommand},
+		{name: "EarlierTimeline_LaterTenure_IsRejected", setup: []fsm.Command{fsm.AppendTenureHistory{Entry: historyEntryAt(2, 7)}}, cmd: fsm.AppendTenureHistory{Entry: historyEntryAt(1, 9)}, wantErr: fsm.ErrInvalidCommand},
 	})
+}
+
+func TestAppendTenureHistory_EntryBytes_AreTypeSixteenWithTheEpoch(t *testing.T) {
+	s := emptyState()
+	first := append([]byte{16}, `{"entry":{"timeline":1,"lsn":67117344,"reason":"x","timestamp":"2026-01-01T00:00:00Z","new_leader":"n2","epoch":20}}`...)
+	second := append([]byte{16}, `{"entry":{"timeline":1,"lsn":67117344,"reason":"x","timestamp":"2026-01-01T00:00:00Z","new_leader":"n1","epoch":30}}`...)
+	if err := fsm.ApplyEntry(&s, first, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsm.ApplyEntry(&s, second, 2); err != nil {
+		t.Fatalf("second fork from a later tenure: %v", err)
+	}
+	if len(s.History) != 2 || s.History[0].Epoch != 20 || s.History[1].Epoch != 30 {
+		t.Fatalf("History = %+v", s.History)
+	}
+	if fsm.CmdAppendTenureHistory&fsm.FlagIgnorable != 0 {
+		t.Fatalf("AppendTenureHistory must not be ignorable: older nodes would keep another history")
+	}
+	// The same bytes as the old command (type 11) keep the old rule.
+	old := emptyState()
+	first[0], second[0] = 11, 11
+	if err := fsm.ApplyEntry(&old, first, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsm.ApplyEntry(&old, second, 2); !errors.Is(err, fsm.ErrInvalidCommand) {
+		t.Fatalf("old command, second entry for timeline 1: err = %v, want ErrInvalidCommand", err)
+	}
 }
 
 func TestSetPendingAndClearPending(t *testing.T) {
@@ -630,6 +685,7 @@ func everyCommand() []fsm.Command {
 		fsm.ClearPending{},
 		fsm.SwapSync{Leader: "node1", Epoch: 4, ExpectVersion: 7, Members: []string{"node2"}},
 		fsm.RemoveStaleMember{Name: "node2", ExpectIndex: 9},
+		fsm.AppendTenureHistory{Entry: historyEntryAt(3, 9)},
 	}
 }
 
@@ -649,7 +705,7 @@ func TestEncodeDecode_EveryCommand_RoundTrips(t *testing.T) {
 		}
 		seen[c.Type()] = true
 	}
-	for ct := fsm.CmdClaimInitialize; ct <= fsm.CmdRemoveStaleMember; ct++ {
+	for ct := fsm.CmdClaimInitialize; ct <= fsm.CmdAppendTenureHistory; ct++ {
 		if !seen[ct] {
 			t.Errorf("command type %d is not covered by everyCommand", ct)
 		}
@@ -657,7 +713,7 @@ func TestEncodeDecode_EveryCommand_RoundTrips(t *testing.T) {
 }
 
 func TestDecode_UnknownType_IsErrUnknownCommand(t *testing.T) {
-	for _, ct := range []byte{0, 16, 99, byte(fsm.FlagIgnorable) | 1, 0xFF} {
+	for _, ct := range []byte{0, 17, 99, byte(fsm.FlagIgnorable) | 1, 0xFF} {
 		_, err := fsm.Decode([]byte{ct, '{', '}'})
 		if !errors.Is(err, fsm.ErrUnknownCommand) {
 			t.Errorf("Decode(type %d): %v, want ErrUnknownCommand", ct, err)
@@ -844,7 +900,7 @@ func busyFSM(t *testing.T) *fsm.FSM {
 		acquire("node1", 0),
 		fsm.RenewLeader{Member: "node1", Epoch: 6, TTL: 30, ProposedAt: t1},
 		fsm.SetSync{Leader: "node1", Epoch: 6, Members: []string{"node2"}},
-		fsm.AppendHistory{Entry: historyEntry(1)},
+		fsm.AppendTenureHistory{Entry: historyEntryAt(1, 6)},
 		fsm.SetPending{Pending: fsm.Pending{Kind: "switchover", Leader: "node1", Candidate: "node2", RequestedAt: t0}},
 		fsm.SwapSync{Leader: "node1", Epoch: 6, ExpectVersion: 0, Members: []string{"node2"}}, // Sync.Version = 11
 	}
@@ -897,6 +953,9 @@ func TestSnapshot_RestoredNode_AppliesLaterEntriesLikeTheOthers(t *testing.T) {
 		{"StaleMemberThenRemove", []fsm.Command{fsm.UpsertMember{Member: member("node1", "running")}, fsm.UpsertMember{Member: member("node2", "running")}},
 			[]fsm.Command{fsm.RemoveStaleMember{Name: "node1", ExpectIndex: 2}, fsm.RemoveStaleMember{Name: "node1", ExpectIndex: 1}}},
 		{"HistoryThenAppend", []fsm.Command{fsm.AppendHistory{Entry: historyEntry(2)}}, []fsm.Command{fsm.AppendHistory{Entry: historyEntry(2)}, fsm.AppendHistory{Entry: historyEntry(3)}}},
+		// The epoch is what the next tenure entry is compared with.
+		{"TenureHistoryThenAppend", []fsm.Command{fsm.AppendTenureHistory{Entry: historyEntryAt(2, 7)}},
+			[]fsm.Command{fsm.AppendTenureHistory{Entry: historyEntryAt(2, 7)}, fsm.AppendTenureHistory{Entry: historyEntryAt(2, 9)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			replayed := fsm.New()

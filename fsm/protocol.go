@@ -16,8 +16,11 @@ const (
 	// refuse, so the field is sent only at this level.
 	ProtocolRenewCAS = 2
 
+	// ProtocolTenureHistory: the agent applies AppendTenureHistory (16).
+	ProtocolTenureHistory = 3
+
 	// Protocol is the level this build applies and publishes.
-	Protocol = ProtocolRenewCAS
+	Protocol = ProtocolTenureHistory
 )
 
 // AllSupport reports whether every member listed in the state advertises

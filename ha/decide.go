@@ -94,6 +94,16 @@ func decideHolder(o Observation) Plan {
 		o.Now.Sub(o.PrimaryDownSince) >= time.Duration(o.Config.PrimaryStartTimeout)*time.Second:
 		return plan(fmt.Sprintf("PostgreSQL did not start within primary_start_timeout (%ds): giving up the leader key",
 			o.Config.PrimaryStartTimeout), act(ActRelease))
+	case !o.PG.Running && o.PG.InRecovery:
+		// A standby's data (it took the key and its PostgreSQL died before
+		// the promotion): started as primary in place it would come up on
+		// the old primary's timeline number with no history entry, a second
+		// fork nobody can detect (rule 4). Start it as a standby; the next
+		// turn promotes it (new timeline, history entry). Read-only, so
+		// safe without a trusted lease. A tenure that promoted has no
+		// standby's data: promotion ends recovery (standby.signal is gone).
+		return plan("leader with a standby's data directory stopped: starting it as a standby to promote it",
+			actOn(ActStartReplica, fsm.Member{}))
 	case !o.PG.Running:
 		// Renewed: start as primary in place. Not renewed (no quorum): start
 		// read-only, so the data stays readable but nothing is acknowledged.
@@ -119,6 +129,10 @@ func decideHolder(o Observation) Plan {
 		actions = append(actions, *a)
 		reason = why
 	}
+	if o.HistoryPending {
+		// Rule 4: the standby fork check needs this tenure's entry.
+		actions = append(actions, act(ActRecordHistory))
+	}
 	if rm := staleRemovals(o); len(rm) > 0 && o.State.AllSupport(fsm.ProtocolSwapSync) {
 		actions = append(actions, rm...)
 		if reason == "no action: I am the leader with the lease" {
@@ -138,6 +152,9 @@ func decideFollower(o Observation, leaderName string) Plan {
 	}
 	if p, ok := decideStuck(o, target); ok {
 		return p
+	}
+	if !o.PG.Running && o.RewindPending {
+		return decideRewindAgain(o, target)
 	}
 	switch {
 	case !o.PG.Running:

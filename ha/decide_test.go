@@ -124,6 +124,13 @@ func TestDecide(t *testing.T) {
 			o.PrimaryDownSince = t0.Add(-10 * time.Second)
 			o.Lease = LeaseView{Held: true, Valid: true}
 		}, []ActionKind{ActRecoverPrimary}, ""},
+		{"Holder_StoppedStandbyData_StartsAsStandbyToPromote", func(o *Observation) {
+			o.Self = "n1"
+			o.PG.Running = false
+			o.PG.InRecovery = true
+			o.PrimaryDownSince = t0.Add(-10 * time.Second)
+			o.Lease = LeaseView{Held: true, Valid: true}
+		}, []ActionKind{ActStartReplica}, ""},
 		{"Holder_PostgresDownLongerThanStartTimeout_ReleasesKey", func(o *Observation) {
 			o.Self = "n1"
 			o.PG.Running = false

@@ -69,11 +69,21 @@ func sameNumberFork(o Observation, leader fsm.Member) string {
 	if !o.PG.InRecovery {
 		return "this node was a primary on that timeline number too"
 	}
-	fork, ok := leaderFork(o.State, leader)
-	if !ok || o.PG.ForkLSN == 0 || o.PG.ForkLSN == fork {
+	entry, ok := leaderFork(o.State, leader)
+	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("local fork at %s, the leader's at %s", formatLSN(o.PG.ForkLSN), formatLSN(fork))
+	// Tenures first: two forks can share the fork LSN (an idle primary
+	// promoted twice from the same point), so equal LSNs prove nothing. The
+	// marker travels with clones and rewinds, so a standby of the leader's
+	// history carries the leader's tenure.
+	if o.PG.TimelineEpoch != 0 && o.PG.TimelineEpoch != entry.Epoch {
+		return fmt.Sprintf("local timeline created by tenure %d, the leader's by tenure %d", o.PG.TimelineEpoch, entry.Epoch)
+	}
+	if o.PG.ForkLSN == 0 || o.PG.ForkLSN == entry.LSN {
+		return ""
+	}
+	return fmt.Sprintf("local fork at %s, the leader's at %s", formatLSN(o.PG.ForkLSN), formatLSN(entry.LSN))
 }
 
 // leaderFork returns where the leader's timeline forked off its parent, as
@@ -81,14 +91,14 @@ func sameNumberFork(o Observation, leader fsm.Member) string {
 // written by the leader itself (a leader on timeline N created N by its own
 // promotion). Entries without an epoch (older versions, or a fork LSN the
 // promoting node had to guess) are not used.
-func leaderFork(st fsm.State, leader fsm.Member) (uint64, bool) {
+func leaderFork(st fsm.State, leader fsm.Member) (fsm.HistoryEntry, bool) {
 	for i := len(st.History) - 1; i >= 0; i-- {
 		h := st.History[i]
 		if h.Timeline == leader.Timeline-1 {
-			return h.LSN, h.NewLeader == leader.Name && h.Epoch != 0 && h.LSN != 0
+			return h, h.NewLeader == leader.Name && h.Epoch != 0 && h.LSN != 0
 		}
 	}
-	return 0, false
+	return fsm.HistoryEntry{}, false
 }
 
 // diverged reports whether local WAL may contain records the leader's
@@ -146,7 +156,34 @@ func decideStuck(o Observation, leader fsm.Member) (Plan, bool) {
 	if o.PG.StreamProblem == StreamTimeline && o.Config.UsePgRewind && !o.RewindFailed && !o.StuckRewound {
 		return plan(why+": rewinding", actOn(ActStuckRewind, leader), actOn(ActStartReplica, leader)), true
 	}
-	return plan(why+": moving the data directory aside to clone again", act(ActMoveAside)), true
+	if o.State.IsSync(o.Self) {
+		// Rule 2: a recorded synchronous standby may be the only member
+		// allowed to be promoted; its data stays until the primary has
+		// dropped it from sync (it does so for a standby that does not
+		// stream).
+		return plan(why + ": recorded as a synchronous standby; waiting for the primary to drop it from sync before moving the data directory aside"), true
+	}
+	if o.StuckMovedAside {
+		return plan(why + ": already cloned again once under this leader; waiting for the operator (reinit)"), true
+	}
+	return plan(why+": moving the data directory aside to clone again", act(ActStuckMoveAside)), true
+}
+
+// decideRewindAgain plans for a stopped PostgreSQL whose last pg_rewind did
+// not complete: the data directory may be partly rewritten and must not
+// start before a rewind completes. After a lost source it is rewound again
+// (it counts as the stuck repair's one rewind once pg_rewind gets to a
+// result); after a failed rewind it is moved aside and cloned.
+func decideRewindAgain(o Observation, leader fsm.Member) Plan {
+	if o.RewindFailed || !o.Config.UsePgRewind {
+		return plan("pg_rewind did not complete and may have rewritten part of the data directory: moving it aside to clone again",
+			act(ActMoveAside))
+	}
+	if leader.Host == "" || leader.Role != fsm.RolePrimary || leader.State != "running" {
+		return plan(fmt.Sprintf("pg_rewind lost its source; waiting for leader %s to run before rewinding again", leader.Name))
+	}
+	return plan(fmt.Sprintf("pg_rewind lost its source; rewinding onto %s again before starting", leader.Name),
+		actOn(ActStuckRewind, leader), actOn(ActStartReplica, leader))
 }
 
 // formatLSN writes an LSN as PostgreSQL does (0/3000060).

@@ -52,6 +52,18 @@ func TestDecide_Diverged_SameTimelineNumber(t *testing.T) {
 		{"StandbyStreaming_SameForkLSN_Stays", func(o *Observation) {
 			twoForksOfTimelineOne(o)
 		}, []ActionKind{ActWait}},
+		// n2 forked first (tenure 20), demoted itself into a standby, and n1
+		// forked at the same LSN (tenure 30): the LSNs agree, the tenures
+		// in n2's marker and n1's entry do not.
+		{"StandbyWithOwnTenureMarker_SameForkLSN_MovesDataAside", func(o *Observation) {
+			twoForksOfTimelineOne(o)
+			o.PG.Streaming = false
+			o.PG.TimelineEpoch = 20
+		}, []ActionKind{ActMoveAside}},
+		{"StandbyWithLeadersTenureMarker_Stays", func(o *Observation) {
+			twoForksOfTimelineOne(o)
+			o.PG.TimelineEpoch = 30 // cloned or rewound from n1: its marker came along
+		}, []ActionKind{ActWait}},
 		{"StandbyOtherForkLSN_LeaderForkNotRecordedByLeader_Stays", func(o *Observation) {
 			twoForksOfTimelineOne(o)
 			o.State.History = o.State.History[:1] // n1's entry was never recorded
@@ -112,11 +124,11 @@ func TestDecide_StuckStandby(t *testing.T) {
 		modify func(o *Observation)
 		want   []ActionKind
 	}{
-		{"WALRemoved_MovesDataAside", stuckStandby, []ActionKind{ActMoveAside}},
+		{"WALRemoved_MovesDataAside", stuckStandby, []ActionKind{ActStuckMoveAside}},
 		{"WALRemoved_RewindOff_MovesDataAside", func(o *Observation) {
 			stuckStandby(o)
 			o.Config.UsePgRewind = false
-		}, []ActionKind{ActMoveAside}},
+		}, []ActionKind{ActStuckMoveAside}},
 		{"TimelineNotAChild_Rewinds", func(o *Observation) {
 			stuckStandby(o)
 			o.PG.StreamProblem = StreamTimeline
@@ -125,17 +137,27 @@ func TestDecide_StuckStandby(t *testing.T) {
 			stuckStandby(o)
 			o.PG.StreamProblem = StreamTimeline
 			o.StuckRewound = true
-		}, []ActionKind{ActMoveAside}},
+		}, []ActionKind{ActStuckMoveAside}},
 		{"TimelineNotAChild_RewindFailed_MovesDataAside", func(o *Observation) {
 			stuckStandby(o)
 			o.PG.StreamProblem = StreamTimeline
 			o.RewindFailed = true
-		}, []ActionKind{ActMoveAside}},
+		}, []ActionKind{ActStuckMoveAside}},
 		{"TimelineNotAChild_RewindOff_MovesDataAside", func(o *Observation) {
 			stuckStandby(o)
 			o.PG.StreamProblem = StreamTimeline
 			o.Config.UsePgRewind = false
-		}, []ActionKind{ActMoveAside}},
+		}, []ActionKind{ActStuckMoveAside}},
+		// At most one automatic move-aside per leader tenure: a cause the
+		// clone did not cure waits for the operator.
+		{"RecordedSynchronousStandby_WaitsUntilDroppedFromSync", func(o *Observation) {
+			stuckStandby(o)
+			o.State.Sync = fsm.Sync{Leader: "n1", Members: []string{o.Self}}
+		}, []ActionKind{ActWait}},
+		{"AlreadyMovedAsideInThisTenure_Waits", func(o *Observation) {
+			stuckStandby(o)
+			o.StuckMovedAside = true
+		}, []ActionKind{ActWait}},
 		{"NotYetSeveralTurns_Waits", func(o *Observation) {
 			stuckStandby(o)
 			o.NotStreamingSince = t0.Add(-2 * time.Second)

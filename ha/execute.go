@@ -65,6 +65,8 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		return nil
 	case ActSyncSlots:
 		return l.syncSlots(ctx, o, a)
+	case ActRecordHistory:
+		return l.recordHistory(ctx, o)
 	case ActRemoveStaleMember:
 		return l.removeStaleMember(ctx, o, a)
 	case ActRecoverPrimary:
@@ -72,26 +74,43 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 	case ActRelease:
 		return l.release(ctx, o)
 	case ActRewind:
-		if err := l.pg.Rewind(ctx, a.Target); err != nil {
-			if errors.Is(err, ErrRewindSourceUnreachable) {
-				return err // a stale or dead leader: nothing was rewound, try again
-			}
-			l.mu.Lock()
+		err := l.pg.Rewind(ctx, a.Target)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		// A rewind that did not complete may have rewritten part of the
+		// target: it must not start before a rewind completed or it was
+		// moved aside. A lost source (at connect nothing was touched,
+		// mid-run part was) is no failed rewind: it is tried again.
+		l.repairs.rewindPending = err != nil
+		if err != nil && !errors.Is(err, ErrRewindSourceUnreachable) {
 			l.rewindFailedEpoch = o.State.Leader.Epoch
-			l.mu.Unlock()
-			return err
 		}
-		return nil
+		return err
 	case ActStuckRewind:
+		err := l.run(ctx, o, Action{Kind: ActRewind, Target: a.Target})
+		if errors.Is(err, ErrRewindSourceUnreachable) {
+			return err // pg_rewind did not get to a result: the one rewind is not used up
+		}
 		l.mu.Lock()
 		l.stuckRewindEpoch = o.State.Leader.Epoch
-		l.notStreamingSince = time.Time{} // the rewound standby gets stuckTurns anew
+		l.repairs.stuck.restart() // the rewound standby gets stuckTurns anew
 		l.mu.Unlock()
-		return l.run(ctx, o, Action{Kind: ActRewind, Target: a.Target})
+		return err
 	case ActMoveAside:
 		path, err := l.pg.MoveAside(ctx)
 		if err == nil {
+			l.mu.Lock()
+			l.repairs.rewindPending = false // a partly rewound directory is gone
+			l.mu.Unlock()
 			l.log.Warn("moved the diverged data directory aside; remove it once no longer needed", "path", path)
+		}
+		return err
+	case ActStuckMoveAside:
+		err := l.run(ctx, o, Action{Kind: ActMoveAside})
+		if err == nil {
+			l.mu.Lock()
+			l.repairs.stuck.movedEpoch = o.State.Leader.Epoch
+			l.mu.Unlock()
 		}
 		return err
 	case ActSetSync:
@@ -238,14 +257,22 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	// The entry carries the tenure only when the fork LSN is the one in the
 	// timeline history file: standbys compare theirs with it (rule 4,
 	// diverged.go), so a guessed LSN must not look authoritative.
-	epoch, _ := l.lease.TrustUntil()
+	tenure, _ := l.lease.TrustUntil()
+	if err := l.pg.MarkTimeline(ctx, oldTimeline+1, tenure); err != nil {
+		l.log.Warn("marking the new timeline with this tenure failed", "timeline", oldTimeline+1, "error", err)
+	}
+	epoch := tenure
 	if switchLSN == 0 {
 		switchLSN, epoch = o.PG.WALPosition, 0
 	}
 	l.log.Info("promoted", "timeline", oldTimeline+1)
 	entry := fsm.HistoryEntry{Timeline: oldTimeline, LSN: switchLSN, Reason: timelineSwitchReason, Timestamp: time.Now().UTC(), NewLeader: o.Self, Epoch: epoch}
-	if _, err := l.propose(ctx, o, fsm.AppendHistory{Entry: entry}); err != nil {
-		l.log.Warn("recording the timeline switch failed", "error", err)
+	l.mu.Lock()
+	l.repairs.history = pendingHistory{entry: entry, tenure: tenure}
+	l.mu.Unlock()
+	if err := l.recordHistory(ctx, o); err != nil {
+		// Kept: later turns propose it again (history.go).
+		l.log.Warn("recording the timeline switch failed; trying again next turn", "error", err)
 	}
 	return nil
 }

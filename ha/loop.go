@@ -102,7 +102,7 @@ type Loop struct {
 	primaryDownSince  time.Time     // this leader's PostgreSQL first seen down
 	rewindFailedEpoch uint64        // leader tenure onto which pg_rewind failed
 	stuckRewindEpoch  uint64        // leader tenure onto which a standby that did not stream was rewound
-	notStreamingSince time.Time     // running standby first seen not streaming (zero otherwise)
+	repairs           repairs       // rule 4 repair state: stuck clock, unfinished rewind, unrecorded history (ha/stuck.go)
 	failsafeFrom      string        // leader of the last failsafe heartbeat received
 	failsafeAt        time.Time     // when it arrived (monotonic)
 	failsafeActive    bool          // this leader holds its role through failsafe
@@ -286,14 +286,10 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	downSince := l.primaryDownSince
 	rewindFailed := st.Leader != nil && l.rewindFailedEpoch == st.Leader.Epoch
 	stuckRewound := st.Leader != nil && l.stuckRewindEpoch == st.Leader.Epoch
-	if pgs.Running && pgs.InRecovery && !pgs.Streaming && !leads {
-		if l.notStreamingSince.IsZero() {
-			l.notStreamingSince = now
-		}
-	} else {
-		l.notStreamingSince = time.Time{}
-	}
-	notStreamingSince := l.notStreamingSince
+	rewindPending := l.repairs.rewindPending
+	notStreamingSince := l.repairs.stuck.observe(now, pgs, st, l.cfg.Name, dyn.Pause)
+	stuckMoved := l.repairs.stuck.movedAside(st)
+	historyPending := l.repairs.history.pendingFor(st, l.cfg.Name)
 	l.mu.Unlock()
 	return Observation{
 		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
@@ -304,6 +300,9 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		RewindFailed:      rewindFailed,
 		NotStreamingSince: notStreamingSince,
 		StuckRewound:      stuckRewound,
+		RewindPending:     rewindPending,
+		StuckMovedAside:   stuckMoved,
+		HistoryPending:    historyPending,
 		FailsafeLeader:    l.failsafeLeader(now, ttl),
 		SyncAddedAt:       l.syncAdded.positions(),
 		SyncInDoubt:       l.syncFence.inDoubt(st.Index),
@@ -379,6 +378,9 @@ func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan)
 	m.Protocol = fsm.Protocol // gates SwapSync and RemoveStaleMember (fsm/protocol.go)
 	if pgs.Running && pgs.InRecovery && !pgs.Streaming {
 		m.Problem = pgs.StreamDetail
+		if m.Problem != "" && o.StuckMovedAside {
+			m.Problem += " (already cloned again once under this leader; not repaired automatically: reinitialize it)"
+		}
 	}
 	m.UpdatedAt = time.Now().UTC()
 	st := l.cluster.State()

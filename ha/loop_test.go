@@ -134,9 +134,10 @@ func (p *fakePG) Promote(context.Context) (uint64, error) {
 	p.mu.Unlock()
 	return 100, nil
 }
-func (p *fakePG) Demote(context.Context, *fsm.Member) error { p.record("demote"); return nil }
-func (p *fakePG) Rewind(context.Context, fsm.Member) error  { p.record("rewind"); return nil }
-func (p *fakePG) MoveAside(context.Context) (string, error) { p.record("move-aside"); return "x", nil }
+func (p *fakePG) Demote(context.Context, *fsm.Member) error       { p.record("demote"); return nil }
+func (p *fakePG) MarkTimeline(context.Context, int, uint64) error { return nil }
+func (p *fakePG) Rewind(context.Context, fsm.Member) error        { p.record("rewind"); return nil }
+func (p *fakePG) MoveAside(context.Context) (string, error)       { p.record("move-aside"); return "x", nil }
 func (p *fakePG) SetSyncStandbys(context.Context, []string, bool) error {
 	p.record("set-sync-standbys")
 	return nil

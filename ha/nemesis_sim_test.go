@@ -419,6 +419,8 @@ func (s simPG) SetSyncStandbys(_ context.Context, names []string, strict bool) e
 	})
 }
 
+func (s simPG) MarkTimeline(context.Context, int, uint64) error { return nil }
+
 func (s simPG) Fence(context.Context) error {
 	return s.do("fenced", func(p *pgSim) error {
 		p.running = false

@@ -62,6 +62,12 @@ const (
 	// ActRemoveStaleMember removes Target from the member list if its last
 	// report is still the one at ExpectIndex.
 	ActRemoveStaleMember
+	// ActStuckMoveAside is ActMoveAside for a standby that does not stream,
+	// remembered so it happens at most once per leader tenure (decideStuck).
+	ActStuckMoveAside
+	// ActRecordHistory proposes again the entry of this tenure's promotion
+	// that could not be recorded at once (history.go).
+	ActRecordHistory
 )
 
 var actionNames = map[ActionKind]string{
@@ -70,7 +76,8 @@ var actionNames = map[ActionKind]string{
 	ActFollow: "follow", ActDemote: "demote", ActFence: "fence", ActRefuse: "refuse", ActSyncSlots: "sync-slots",
 	ActRecoverPrimary: "recover-primary", ActRelease: "release", ActRewind: "rewind", ActMoveAside: "move-aside",
 	ActSetSync: "set-sync", ActSetSyncStandbys: "set-sync-standbys", ActStuckRewind: "stuck-rewind",
-	ActRemoveStaleMember: "remove-stale-member",
+	ActRemoveStaleMember: "remove-stale-member", ActStuckMoveAside: "stuck-move-aside",
+	ActRecordHistory: "record-history",
 }
 
 func (k ActionKind) String() string {

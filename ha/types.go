@@ -40,6 +40,9 @@ type Postgres interface {
 	// Promote turns the standby into a primary and waits until it accepts
 	// writes. It returns the LSN at which the new timeline forked off.
 	Promote(ctx context.Context) (switchLSN uint64, err error)
+	// MarkTimeline records in the data directory that tenure epoch created
+	// timeline by promotion (rule 4: tenures, not LSNs, tell forks apart).
+	MarkTimeline(ctx context.Context, timeline int, epoch uint64) error
 	// Demote stops a primary at once (immediate shutdown) and restarts it
 	// as a standby of primary.
 	Demote(ctx context.Context, primary *fsm.Member) error
@@ -112,6 +115,10 @@ type PGStatus struct {
 	// ForkLSN is where the current timeline forked off its parent, from its
 	// timeline history file (0 on timeline 1 or when unknown).
 	ForkLSN uint64
+	// TimelineEpoch is the leader tenure that created the current timeline
+	// by promotion, from the data directory's marker (0 when unknown: no
+	// marker, or one for another timeline).
+	TimelineEpoch uint64
 	// StreamProblem classifies the last replication error in the
 	// PostgreSQL log of a standby that is not streaming; StreamDetail is
 	// that log line, shortened.
@@ -182,6 +189,16 @@ type Observation struct {
 	// StuckRewound is set when a standby that did not stream was already
 	// rewound onto the current leader once (see decideStuck).
 	StuckRewound bool
+	// RewindPending is set when the last pg_rewind did not complete (it
+	// may have rewritten part of the data directory): the stopped
+	// PostgreSQL is rewound again, or moved aside, before it starts.
+	RewindPending bool
+	// StuckMovedAside is set when the stuck-standby repair already moved
+	// the data directory aside under the current leader tenure.
+	StuckMovedAside bool
+	// HistoryPending is set while the entry of this leader's promotion is
+	// not recorded yet (its proposal failed); the leader proposes it again.
+	HistoryPending bool
 	// FailsafeLeader is the member whose failsafe heartbeat this node
 	// accepted within the last ttl ("" if none).
 	FailsafeLeader string

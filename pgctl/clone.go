@@ -111,12 +111,23 @@ func (i *Instance) Rewind(ctx context.Context, src ConnInfo) error {
 	i.logger.Info("running pg_rewind", "data_dir", dir, "host", src.Host, "port", src.Port)
 	if _, stderr, err := i.cfg.Runner.Run(ctx, env, i.bin("pg_rewind"), "-D", dir,
 		"--source-server="+src.String()); err != nil {
-		if strings.Contains(string(stderr)+err.Error(), "connection to server") {
+		if lostSource(string(stderr) + err.Error()) {
 			return fmt.Errorf("rewind %s: pg_rewind: %w: %w", dir, ErrSourceUnreachable, err)
 		}
 		return fmt.Errorf("rewind %s: pg_rewind: %w", dir, err)
 	}
 	return nil
+}
+
+// lostSource reports whether pg_rewind's output says it lost its source
+// server: it could not connect, or the connection broke while it ran.
+func lostSource(out string) bool {
+	for _, s := range []string{"connection to server", "server closed the connection unexpectedly", "could not receive data from server"} {
+		if strings.Contains(out, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // moveSignalsAside removes standby.signal and recovery.signal; restore

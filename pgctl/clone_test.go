@@ -147,6 +147,25 @@ func TestRewind_UncleanTarget_MovesStandbySignalAsideAndRestoresIt(t *testing.T)
 	}
 }
 
+func TestRewind_SourceLostMidRun_IsSourceUnreachable(t *testing.T) {
+	for _, msg := range []string{
+		"pg_rewind: error: could not fetch remote file \"base/5/1259\": server closed the connection unexpectedly",
+		"pg_rewind: error: connection to server at \"h\" (10.0.0.2), port 5432 failed: Connection refused",
+	} {
+		i, fr := newTestInstance(t, nil)
+		makeValidDataDir(t, i.Config().DataDir)
+		fr.do = func(c call) ([]byte, error) {
+			if strings.HasSuffix(c.name, "pg_controldata") {
+				return controlDataSample(t, StateShutDown), nil
+			}
+			return nil, errors.New(msg)
+		}
+		if err := i.Rewind(ctxT(t), ConnInfo{Host: "h"}); !errors.Is(err, ErrSourceUnreachable) {
+			t.Errorf("%s: err = %v, want ErrSourceUnreachable", msg, err)
+		}
+	}
+}
+
 func TestRewind_RefusesWhenRunning(t *testing.T) {
 	i, fr := newTestInstance(t, nil)
 	makeValidDataDir(t, i.Config().DataDir)

@@ -26,8 +26,11 @@ var (
 	// ErrNotEmpty: initdb or pg_basebackup target holds data; pgctl never
 	// overwrites a data directory.
 	ErrNotEmpty = errors.New("data directory is not empty")
-	// ErrSourceUnreachable: pg_rewind could not connect to its source; the
-	// target was not touched and may be rewound again later.
+	// ErrSourceUnreachable: pg_rewind could not connect to its source, or
+	// lost it while it ran. In the first case the target was not touched;
+	// in the second it is partly rewritten and must be rewound again (or
+	// cloned anew) before it starts. Either way it is no verdict on the
+	// target: rewinding it again later is right.
 	ErrSourceUnreachable = errors.New("rewind source unreachable")
 )
 

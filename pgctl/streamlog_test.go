@@ -16,6 +16,11 @@ func TestDiagnoseStreamLog(t *testing.T) {
 		behind  = "2026-11-30 19:02:01.001 UTC [1581] LOG:  new timeline 3 is not a child of database system timeline 2\n"
 		streams = "2026-11-30 19:02:02.387 UTC [1582] LOG:  started streaming WAL from primary at 0/4000000 on timeline 2\n"
 		other   = "2026-11-30 19:02:03.000 UTC [1582] FATAL:  could not connect to the primary server: connection refused\n"
+		// This node's own walsender refusing a client of its own: same
+		// text, other direction.
+		ownWalsender = "2026-11-30 19:02:04.000 UTC [812] barman@[unknown] ERROR:  requested WAL segment 000000020000000000000010 has already been removed\n"
+		ownHistory   = "2026-11-30 19:02:04.000 UTC [813] ERROR:  requested starting point 0/5000000 on timeline 1 is not in this server's history\n"
+		german       = "2026-11-30 19:02:01.001 UTC [1600] FATAL:  konnte keine Daten vom WAL-Stream empfangen: FEHLER:  angefordertes WAL-Segment 000000010000000000000003 wurde schon entfernt\n"
 	)
 	cases := []struct {
 		name, log  string
@@ -30,6 +35,9 @@ func TestDiagnoseStreamLog(t *testing.T) {
 		{"RestartedSince_IsOK", removed + start, StreamOK, ""},
 		{"TransientErrorAfterPermanent_KeepsPermanent", start + removed + other, StreamWALRemoved, "requested WAL segment 000000020000000000000003 has already been removed"},
 		{"OnlyTransientErrors_IsOK", start + other, StreamOK, ""},
+		{"OwnWalsenderRemovedWAL_IsOK", start + streams + ownWalsender, StreamOK, ""},
+		{"OwnWalsenderUnknownStartingPoint_IsOK", start + streams + ownHistory, StreamOK, ""},
+		{"OtherLanguage_IsNotDiagnosed", start + german, StreamOK, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,12 +65,49 @@ func TestDiagnoseStreaming_ReadsTheLogTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := inst.DiagnoseStreaming(); got != StreamWALRemoved {
+	if got, _ := inst.DiagnoseStreaming(0); got != StreamWALRemoved {
 		t.Fatalf("DiagnoseStreaming = %v, want StreamWALRemoved", got)
 	}
 	inst2, _ := New(Config{Name: "n2", DataDir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "missing.log")})
-	if got, _ := inst2.DiagnoseStreaming(); got != StreamOK {
+	if got, _ := inst2.DiagnoseStreaming(0); got != StreamOK {
 		t.Fatalf("missing log: DiagnoseStreaming = %v, want StreamOK", got)
+	}
+}
+
+// Lines written before the mark (taken at a start or a change of upstream)
+// describe an earlier upstream and are not read.
+func TestDiagnoseStreaming_ReadsOnlyLinesAfterTheMark(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "pg.log")
+	removed := "2026-11-30 19:02:01.001 UTC [1600] FATAL:  could not receive data from WAL stream: ERROR:  requested WAL segment 000000020000000000000003 has already been removed\n"
+	if err := os.WriteFile(log, []byte(removed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := New(Config{Name: "n1", DataDir: filepath.Join(dir, "data"), LogFile: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := inst.LogMark()
+	if got, _ := inst.DiagnoseStreaming(mark); got != StreamOK {
+		t.Fatalf("only an earlier upstream's error before the mark: DiagnoseStreaming = %v, want StreamOK", got)
+	}
+	f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(removed); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if got, _ := inst.DiagnoseStreaming(mark); got != StreamWALRemoved {
+		t.Fatalf("error after the mark: DiagnoseStreaming = %v, want StreamWALRemoved", got)
+	}
+	// A rotated (shorter) log is read from its start.
+	if err := os.WriteFile(log, []byte(removed[:len(removed)-1]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := inst.DiagnoseStreaming(mark + 10000); got != StreamWALRemoved {
+		t.Fatalf("rotated log: DiagnoseStreaming = %v, want StreamWALRemoved", got)
 	}
 }
 

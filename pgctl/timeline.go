@@ -1,6 +1,8 @@
 package pgctl
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,4 +42,45 @@ func LastSwitchPoint(history string) uint64 {
 		}
 	}
 	return lsn
+}
+
+// timelineMarkerFile lives in the data directory, so pg_basebackup and
+// pg_rewind copy it with the rest: a clone or a rewound node inherits the
+// marker of the history it now has, and pg_rewind removes a marker its
+// source lacks.
+const timelineMarkerFile = "conclave.timeline"
+
+// TimelineMark records which leader tenure created a timeline by promotion.
+type TimelineMark struct {
+	Timeline int    `json:"timeline"`
+	Epoch    uint64 `json:"epoch"`
+	Member   string `json:"member"`
+}
+
+// WriteTimelineMark writes m into the data directory (after a promotion).
+func (i *Instance) WriteTimelineMark(m TimelineMark) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if _, err := writeFileAtomic(filepath.Join(i.cfg.DataDir, timelineMarkerFile), b); err != nil {
+		return fmt.Errorf("write timeline marker: %w", err)
+	}
+	return nil
+}
+
+// ReadTimelineMark returns the data directory's marker (zero if none).
+func (i *Instance) ReadTimelineMark() (TimelineMark, error) {
+	var m TimelineMark
+	b, err := os.ReadFile(filepath.Join(i.cfg.DataDir, timelineMarkerFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return TimelineMark{}, fmt.Errorf("timeline marker: %w", err)
+	}
+	return m, nil
 }
