@@ -433,22 +433,7 @@ func (p *Postgres) switchPoint(ctx context.Context) uint64 {
 		p.log.Warn("reading the timeline history file failed", "error", err)
 		return 0
 	}
-	return lastSwitchPoint(content)
-}
-
-// lastSwitchPoint parses the last "parentTLI<TAB>LSN<TAB>reason" line.
-func lastSwitchPoint(history string) uint64 {
-	var lsn uint64
-	for _, line := range strings.Split(history, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		if v, err := pgctl.ParseLSN(f[1]); err == nil {
-			lsn = v
-		}
-	}
-	return lsn
+	return pgctl.LastSwitchPoint(content)
 }
 
 // Demote stops the primary at once (another member holds the key) and

@@ -35,16 +35,6 @@ func TestSyncNames_RenderedListIsParsedBack(t *testing.T) {
 	}
 }
 
-func TestLastSwitchPoint_ReadsTheLastHistoryLine(t *testing.T) {
-	history := "1\t0/3000148\tno recovery target specified\n\n2\t0/5000060\tno recovery target specified\n"
-	if got := lastSwitchPoint(history); got != 0x5000060 {
-		t.Fatalf("switch point %X, want 5000060", got)
-	}
-	if got := lastSwitchPoint(""); got != 0 {
-		t.Fatalf("empty history gave %X", got)
-	}
-}
-
 func TestServerConfig_MaxSlotWALKeepSize_BoundedUnlessTheUserSetsIt(t *testing.T) {
 	dyn := fsm.DefaultDynamicConfig()
 	p := &Postgres{dynamic: func() fsm.DynamicConfig { return dyn }}
