@@ -364,14 +364,19 @@ func TestAgentCrash_RunningPostgresIsAdopted(t *testing.T) {
 			return nil
 		})
 		t.Logf("%s (%s): answers 200 on %s %v after the kill", n.name, which, path, time.Since(t0).Round(time.Millisecond))
-		holdsFor(t, ttl+time.Second, leader.name+" stays the leader", func() error {
+		// A restarted agent shows a member stopped until that member's
+		// record changes once after the restart (rule 6: it cannot know
+		// yet); the leader reports every loop_wait.
+		leaderRunningEverywhere := func() error {
 			for _, o := range b.c.nodes {
 				if r, s, _, err := o.member(leader.name); err != nil || r != "leader" || s != "running" {
 					return fmt.Errorf("%s sees %s as %s/%s (%v)", o.name, leader.name, r, s, err)
 				}
 			}
 			return nil
-		})
+		}
+		waitFor(t, 5*time.Second, "every node sees "+leader.name+" as the running leader", leaderRunningEverywhere)
+		holdsFor(t, ttl+time.Second, leader.name+" stays the leader", leaderRunningEverywhere)
 		after := waitConverged(b.c, 30*time.Second)
 		if after != leader {
 			t.Errorf("%s crash: leader changed from %s to %s", which, leader.name, after.name)
