@@ -59,8 +59,9 @@ func (l *Loop) recordHistory(ctx context.Context, o Observation) error {
 		}
 	}
 	// An older agent stops at AppendTenureHistory: while one is listed, the
-	// entry goes in without its tenure and the standby fork check falls
-	// back to comparing fork LSNs (DESIGN.md, rolling upgrades).
+	// entry goes in without its tenure, and the standby fork check, which
+	// trusts only entries with a tenure, does not run for this timeline
+	// (DESIGN.md, rolling upgrades; former primaries are still caught).
 	var cmd fsm.Command = fsm.AppendTenureHistory{Entry: h.entry}
 	if !o.State.AllSupport(fsm.ProtocolTenureHistory) {
 		legacy := h.entry

@@ -90,6 +90,10 @@ type Lease struct {
 	// whose outcome stayed unknown (0: none).
 	ceilingEpoch uint64
 	ceilingTTL   time.Duration
+	// ceilingPinned: a renewal without ExpectIndex (sent while an older
+	// agent was listed) left an unknown outcome in ceilingEpoch; nothing
+	// refuses it later, so no committed renewal lifts the ceiling.
+	ceilingPinned bool
 	// renewedTTL is the ttl the trust of tenure renewedEpoch was last
 	// counted with (the committed renewal's, under the ceiling): failsafe
 	// extensions never use more (FailsafeTTL). Kept across Drop.
@@ -191,9 +195,22 @@ func (l *Lease) Sending(epoch uint64, sent time.Time, ttl time.Duration) bool {
 func (l *Lease) Unknown(epoch uint64, ttl time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if epoch != l.ceilingEpoch {
+		l.ceilingPinned = false
+	}
 	if epoch != l.ceilingEpoch || l.ceilingTTL == 0 || ttl < l.ceilingTTL {
 		l.ceilingEpoch, l.ceilingTTL = epoch, ttl
 	}
+}
+
+// UnknownUnchecked is Unknown for a renewal sent without ExpectIndex: it
+// may commit after any later renewal, so Superseded keeps its ceiling for
+// the rest of the tenure.
+func (l *Lease) UnknownUnchecked(epoch uint64, ttl time.Duration) {
+	l.Unknown(epoch, ttl)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ceilingPinned = true
 }
 
 // Superseded records that a renewal of tenure epoch carrying ExpectIndex
@@ -207,7 +224,7 @@ func (l *Lease) Unknown(epoch uint64, ttl time.Duration) {
 func (l *Lease) Superseded(epoch uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.ceilingEpoch == epoch {
+	if l.ceilingEpoch == epoch && !l.ceilingPinned {
 		l.ceilingEpoch, l.ceilingTTL = 0, 0
 	}
 }

@@ -256,7 +256,12 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 			return err // refused by Apply: it did not and will not commit
 		}
 		if !l.nothingAppended(err) {
-			l.lease.Unknown(epoch, ttl) // it may still commit: its ttl is a ceiling
+			// It may still commit: its ttl is a ceiling.
+			if expect != 0 {
+				l.lease.Unknown(epoch, ttl)
+			} else {
+				l.lease.UnknownUnchecked(epoch, ttl)
+			}
 		}
 		next := l.cfg.Clock.Now().Add(renewRetryEvery)
 		if ctx.Err() != nil || retryUntil.IsZero() || !next.Before(retryUntil) {

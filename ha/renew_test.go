@@ -800,3 +800,43 @@ func TestLoop_RenewalFailedWithNothingAppended_LeavesNoCeiling(t *testing.T) {
 		}
 	}
 }
+
+// Review (final) finding 1: a renewal sent without ExpectIndex (an older
+// agent was listed) can commit after any later renewal, so a committed CAS
+// renewal must not lift its ceiling.
+func TestLoop_RenewalWithoutExpectIndexUnknown_KeepsItsCeilingAfterACASRenewal(t *testing.T) {
+	l, c, _, clock := newLeaderWith(t, nil, Config{Boottime: noBoot})
+	ctx := context.Background()
+	if _, err := c.Propose(ctx, fsm.UpsertMember{Member: fsm.Member{Name: "old", Protocol: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	st := c.State()
+	if st.AllSupport(fsm.ProtocolRenewCAS) {
+		t.Fatal("setup")
+	}
+	epoch := st.Leader.Epoch
+	c.setDown(true)
+	clock.advance(500 * time.Millisecond)
+	_ = l.renewLease(ctx, st, l.dynamicConfig(st, false), time.Second, time.Time{}) // R1: ExpectIndex 0, unknown
+	c.setDown(false)
+	if _, err := c.Propose(ctx, fsm.UpsertMember{Member: fsm.Member{Name: "old", Protocol: fsm.Protocol}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Propose(ctx, fsm.SetConfig{Config: map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Second)
+	st = c.State()
+	sent := clock.Now()
+	if err := l.renewLease(ctx, st, l.dynamicConfig(st, false), time.Second, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	_, until := l.lease.TrustUntil()
+	// R1 (no ExpectIndex, ttl 3) finally commits.
+	if _, err := c.Propose(ctx, fsm.RenewLeader{Member: "n1", Epoch: epoch, TTL: 3, ProposedAt: time.Now()}); err != nil {
+		t.Fatalf("R1 could not commit: %v", err)
+	}
+	if k := c.State().Leader; k.TTL == 3 && until.Sub(sent) > 3*time.Second {
+		t.Fatalf("holder trusts until sent+%v while the key's last committed renewal has ttl %ds: others may take the key first", until.Sub(sent), k.TTL)
+	}
+}
