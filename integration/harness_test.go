@@ -103,13 +103,35 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() error) {
 // freePort asks the kernel for a free loopback port.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	// Ports come from below the kernel's ephemeral range (32768 and up), so
+	// no outgoing connection can hold one before its server binds it, and
+	// each is handed out once per test process (":0" can return a port
+	// twice once its listener closed).
+	for tries := 0; tries < portSpan; tries++ {
+		if nextPort < portBase || nextPort >= portBase+portSpan {
+			nextPort = portBase + int(time.Now().UnixNano()%portSpan)
+		}
+		p := nextPort
+		nextPort++
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port in %d-%d", portBase, portBase+portSpan)
+	return 0
 }
+
+const portBase, portSpan = 15000, 17000
+
+var (
+	portMu   sync.Mutex
+	nextPort int
+)
 
 // workDir makes a folder the postgres user can use, removed at cleanup.
 func workDir(t testing.TB) string {
