@@ -24,6 +24,8 @@ type fakeRunner struct {
 	block   map[string]chan struct{}
 	started chan string
 	onStop  func() // pg_ctl stop: ends the fake postmaster
+	// output answers a program by its base name (pg_controldata…).
+	output map[string][]byte
 }
 
 func (r *fakeRunner) Run(ctx context.Context, _ []string, name string, args ...string) ([]byte, []byte, error) {
@@ -47,7 +49,7 @@ func (r *fakeRunner) Run(ctx context.Context, _ []string, name string, args ...s
 	if what == "pg_ctl stop" && r.onStop != nil {
 		r.onStop()
 	}
-	return nil, nil, nil
+	return r.output[filepath.Base(name)], nil, nil
 }
 
 // newTestAdapter returns an adapter on a data directory that looks valid to

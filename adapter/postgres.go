@@ -57,12 +57,15 @@ type Postgres struct {
 	last      pgctl.Status
 	lastState pgctl.DataDirState
 	logMark   int64 // end of the server log at the last start or change of upstream
+	standbyTL standbyTimeline
+
+	archive archiveSetup // the stanza set up for the running archiving (archive.go)
 }
 
 // New builds the adapter for cfg's PostgreSQL. dynamic returns the current
 // dynamic configuration (postgresql.parameters, use_slots, strict mode).
 func New(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger hclog.Logger) (*Postgres, error) {
-	return newWithRunner(cfg, dynamic, logger, pgctl.ExecRunner{Logger: logger.Named("pgctl")})
+	return newWithRunner(cfg, dynamic, logger, pgctl.ExecRunner{Logger: logger.Named("pgctl").Named("exec")})
 }
 
 // newWithRunner is New with the Runner that runs PostgreSQL's programs
@@ -87,8 +90,9 @@ func newWithRunner(cfg *config.Config, dynamic func() fsm.DynamicConfig, logger 
 		Rewind:       pgctl.Credentials(pg.Authentication.Rewind),
 		PgpassPath:   pg.Pgpass,
 		StartTimeout: time.Duration(pg.PgCtlTimeout) * time.Second,
+		Env:          backupEnv(cfg),
 		Runner:       runner,
-		Logger:       logger.Named("pgctl"),
+		Logger:       logger, // pgctl names its lines "pgctl"
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgresql: %w", err)
@@ -123,7 +127,7 @@ func (p *Postgres) Last() pgctl.Status {
 
 func (p *Postgres) Observe(ctx context.Context) ha.PGStatus {
 	dd, err := p.inst.DataDirState()
-	out := ha.PGStatus{DataDir: dataDirState(dd, err), Err: err}
+	out := ha.PGStatus{DataDir: dataDirState(dd, err), Err: err, Rewind: p.rewindLeft(), BootstrapCutShort: p.bootstrapLeft()}
 	if out.DataDir != ha.DataDirValid {
 		p.remember(pgctl.Status{}, dd)
 		return out
@@ -133,16 +137,23 @@ func (p *Postgres) Observe(ctx context.Context) ha.PGStatus {
 		out.Following = p.followed.Name
 	}
 	p.mu.Unlock()
+	out.Unmanaged = !p.inst.ConfigManaged()
 	if _, alive := p.inst.PostmasterPID(); alive {
 		octx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		st, err := p.inst.Observe(octx)
 		if err == nil {
+			if st.InRecovery {
+				p.mu.Lock()
+				st.Timeline = p.standbyTL.observe(st.PostmasterStartTime, st.Timeline)
+				p.mu.Unlock()
+			}
 			p.remember(st, dd)
 			out.Running, out.InRecovery, out.Timeline, out.SystemID = st.Running, st.InRecovery, st.Timeline, st.SystemID
 			out.WALPosition, out.ReceivedLSN, out.ReplayedLSN = st.WALPosition, st.ReceiveLSN, st.ReplayLSN
 			out.Streaming = st.WALReceiverStatus == "streaming"
-			out.PendingRestart = st.PendingRestart
+			out.PendingRestart, out.ServerVersion = st.PendingRestart, st.ServerVersion
+			out.ForeignConfig = p.foreignConfig(st.ConfigFile) // takeover.go
 			for _, r := range st.Replication {
 				out.Replicas = append(out.Replicas, ha.Replica{Name: r.ApplicationName, State: r.State, SyncState: r.SyncState, FlushLSN: r.FlushLSN})
 			}
@@ -164,6 +175,9 @@ func (p *Postgres) Observe(ctx context.Context) ha.PGStatus {
 		return out
 	}
 	out.SystemID, out.Timeline = cd.SystemID, cd.Timeline
+	// A stopped standby has replayed at least to its minimum recovery point,
+	// whose timeline can be newer than its last restartpoint's.
+	out.Timeline = max(out.Timeline, cd.MinRecoveryEndTimeline)
 	out.InRecovery = p.inst.HasStandbySignal() || cd.ClusterState == pgctl.StateShutDownInRecovery || cd.ClusterState == pgctl.StateInArchiveRecovery
 	out.WALPosition = cd.CheckpointLSN
 	if !out.Running {
@@ -237,6 +251,9 @@ func (p *Postgres) serverConfig(cfg *config.Config, follow *fsm.Member) pgctl.Se
 		params[k] = v
 	}
 	for k, v := range cfg.PostgreSQL.Parameters {
+		if _, dynSet := dyn.Parameters[k]; dynSet && clusterWideParams[k] {
+			continue // the dynamic value wins, as in Patroni (adapter/dynamic.go)
+		}
 		params[k] = v
 	}
 	if _, set := params["max_slot_wal_keep_size"]; !set {
@@ -248,13 +265,16 @@ func (p *Postgres) serverConfig(cfg *config.Config, follow *fsm.Member) pgctl.Se
 	if len(hba) == 0 {
 		hba = dyn.PgHBA
 	}
+	// Lines the file does not set (postgresql.pg_hba, local or dynamic)
+	// are a fallback: a hand-made cluster's pg_hba.conf is kept (takeover).
+	fallback := len(hba) == 0
 	if len(hba) == 0 {
 		hba = cfg.Bootstrap.PgHBA
 	}
 	if len(hba) == 0 {
 		hba = defaultHBA(cfg)
 	}
-	sc := pgctl.ServerConfig{Parameters: params, PgHBA: hba}
+	sc := pgctl.ServerConfig{Parameters: params, PgHBA: hba, KeepUserHBA: fallback}
 	// A standby gets the same synchronous_standby_names it must start
 	// with after a promotion: none, or '*' in strict mode.
 	p.mu.Lock()
@@ -265,6 +285,11 @@ func (p *Postgres) serverConfig(cfg *config.Config, follow *fsm.Member) pgctl.Se
 	}
 	params["synchronous_standby_names"] = renderSyncNames(names, any)
 	if follow != nil {
+		for _, k := range standbyRecoveryKeys {
+			if v, ok := dyn.RecoveryConf[k]; ok {
+				params[k] = v
+			}
+		}
 		sc.Standby = &pgctl.StandbyConfig{}
 		if follow.Host != "" {
 			repl := cfg.PostgreSQL.Authentication.Replication
@@ -276,6 +301,12 @@ func (p *Postgres) serverConfig(cfg *config.Config, follow *fsm.Member) pgctl.Se
 	}
 	return sc
 }
+
+// standbyRecoveryKeys are the keys of the dynamic postgresql.recovery_conf
+// written on standbys (Patroni's use: fetch WAL from the backup repository
+// when streaming falls behind). Recovery targets are not among them: a
+// standby would stop replaying at one.
+var standbyRecoveryKeys = []string{"restore_command", "archive_cleanup_command", "recovery_end_command", "recovery_min_apply_delay"}
 
 // defaultHBA lets the replication and superuser roles in with passwords
 // when neither the local, dynamic nor bootstrap configuration gives pg_hba.
@@ -290,7 +321,11 @@ func defaultHBA(cfg *config.Config) []string {
 // writeConfig renders the configuration files from the current snapshot.
 // Call with ops held.
 func (p *Postgres) writeConfig(follow *fsm.Member) (bool, error) {
-	changed, err := p.inst.WriteConfig(p.serverConfig(p.local.Load(), follow))
+	sc := p.serverConfig(p.local.Load(), follow)
+	if follow != nil {
+		p.standbyFloor(sc.Parameters)
+	}
+	changed, err := p.inst.WriteConfig(sc)
 	if err != nil {
 		return false, err
 	}
@@ -308,17 +343,17 @@ func (p *Postgres) Bootstrap(ctx context.Context) (string, error) {
 	p.ops.Lock()
 	defer p.ops.Unlock()
 	cfg := p.local.Load()
-	flags := make([]string, 0, len(cfg.Bootstrap.Initdb))
-	for _, o := range cfg.Bootstrap.Initdb {
-		flags = append(flags, o.Flag())
-	}
-	if err := p.inst.Initdb(ctx, flags); err != nil {
+	if err := p.discardCutShortBootstrap(ctx, cfg); err != nil {
 		return "", err
 	}
-	if _, err := p.writeConfig(nil); err != nil {
-		return "", err
-	}
-	if err := p.inst.Start(ctx); err != nil {
+	if cfg.Bootstrap.Custom() {
+		if err := p.writeMarker(bootstrapMarkerName, cfg.Bootstrap.Method); err != nil {
+			return "", err
+		}
+		if err := p.bootstrapCustom(ctx, cfg); err != nil {
+			return "", p.discardFailedBootstrap(ctx, cfg, err)
+		}
+	} else if err := p.initdb(ctx, cfg); err != nil {
 		return "", err
 	}
 	users := map[string]pgctl.User{}
@@ -332,15 +367,33 @@ func (p *Postgres) Bootstrap(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if cfg.Bootstrap.Custom() {
+		// Reached the target, promoted, roles created: only now may the
+		// directory become the cluster's (ha/bootstrap_marker.go).
+		if err := p.clearMarker(bootstrapMarkerName); err != nil {
+			return "", p.discardFailedBootstrap(ctx, cfg, err)
+		}
+	}
+	// Creating and checking the stanza waits for a WAL segment to reach
+	// the repository: it runs beside the loop, which takes the leader key
+	// meanwhile, and a repository that is down never holds the primary up.
+	go p.EnsureArchive(context.WithoutCancel(ctx))
 	return st.SystemID, nil
 }
 
-func (p *Postgres) Clone(ctx context.Context, from fsm.Member) error {
-	p.ops.Lock()
-	defer p.ops.Unlock()
-	cfg := p.local.Load()
-	repl := cfg.PostgreSQL.Authentication.Replication
-	return p.inst.Basebackup(ctx, pgctl.ConnInfo{Host: from.Host, Port: from.Port, User: repl.Username, Password: repl.Password, AppName: cfg.Name})
+// initdb creates a new cluster and starts it as a primary. Call with ops held.
+func (p *Postgres) initdb(ctx context.Context, cfg *config.Config) error {
+	flags := make([]string, 0, len(cfg.Bootstrap.Initdb))
+	for _, o := range cfg.Bootstrap.Initdb {
+		flags = append(flags, o.Flag())
+	}
+	if err := p.inst.Initdb(ctx, flags); err != nil {
+		return err
+	}
+	if _, err := p.writeConfig(nil); err != nil {
+		return err
+	}
+	return p.inst.Start(ctx)
 }
 
 func (p *Postgres) Start(ctx context.Context, follow *fsm.Member) error {
@@ -420,6 +473,7 @@ func (p *Postgres) Promote(ctx context.Context) (uint64, error) {
 	if _, err := p.writeConfig(nil); err != nil {
 		return 0, err
 	}
+	p.requeueReceivedWAL(ctx)
 	return p.switchPoint(ctx), nil
 }
 
@@ -460,10 +514,27 @@ func (p *Postgres) Rewind(ctx context.Context, primary fsm.Member) error {
 	if err := p.stop(ctx); err != nil {
 		return err
 	}
+	// The marker goes first: without it an agent killed during the run
+	// would start a partly rewritten directory (adapter/rewindmarker.go).
+	if err := p.writeRewindMarker(rewindRunning); err != nil {
+		return fmt.Errorf("not rewinding: %w", err)
+	}
 	rw := p.local.Load().PostgreSQL.Authentication.Rewind
 	err := p.inst.Rewind(ctx, pgctl.ConnInfo{Host: primary.Host, Port: primary.Port, User: rw.Username, Password: rw.Password})
-	if errors.Is(err, pgctl.ErrSourceUnreachable) {
+	switch {
+	case err == nil:
+		if cerr := p.clearRewindMarker(); cerr != nil {
+			p.log.Warn("pg_rewind completed but its marker could not be removed: the directory will be moved aside and cloned", "error", cerr)
+		}
+		return nil
+	case errors.Is(err, pgctl.ErrSourceUnreachable):
+		if merr := p.writeRewindMarker(rewindSourceLost); merr != nil {
+			p.log.Warn("recording the pg_rewind outcome", "error", merr)
+		}
 		return fmt.Errorf("%w: %w", ha.ErrRewindSourceUnreachable, err)
+	}
+	if merr := p.writeRewindMarker(rewindFailedState); merr != nil {
+		p.log.Warn("recording the pg_rewind outcome", "error", merr)
 	}
 	return err
 }
@@ -483,6 +554,11 @@ func (p *Postgres) MoveAside(ctx context.Context) (string, error) {
 	dest := fmt.Sprintf("%s.diverged-%d", dir, time.Now().Unix())
 	if err := os.Rename(dir, dest); err != nil {
 		return "", fmt.Errorf("move %s aside: %w", dir, err)
+	}
+	for _, name := range []string{rewindMarkerName, bootstrapMarkerName} {
+		if err := p.clearMarker(name); err != nil {
+			p.log.Warn("the directory was moved aside but its marker remains", "error", err)
+		}
 	}
 	return dest, nil
 }
@@ -611,11 +687,26 @@ func parseSyncNames(v string) ([]string, bool) {
 
 // Fence asks for an immediate shutdown at once. It deliberately does not
 // take ops (see Postgres): a fence never waits behind a slow step.
+//
+// It also stops a postmaster that has no postmaster.pid yet (a start whose
+// pg_ctl was cancelled leaves its detached child coming up: pgctl/stray.go),
+// so a fence that returns nil leaves no postmaster of this data directory,
+// listed or not.
 func (p *Postgres) Fence(ctx context.Context) error {
 	p.fences.Add(1)
 	err := p.inst.Stop(ctx, pgctl.StopOptions{Mode: pgctl.StopImmediate, Timeout: 10 * time.Second})
 	if errors.Is(err, pgctl.ErrNotRunning) {
-		return nil
+		err = nil
+	}
+	if serr := p.inst.KillStrays(ctx, 2*time.Second); serr != nil {
+		return errors.Join(err, serr)
+	}
+	if err == nil {
+		if pid, alive := p.inst.PostmasterPID(); alive {
+			// A stray that wrote postmaster.pid before it got SIGQUIT is gone
+			// now; one listed and alive is not.
+			return fmt.Errorf("fence: postmaster pid %d still running", pid)
+		}
 	}
 	return err
 }
@@ -650,6 +741,9 @@ func (p *Postgres) SetLocalConfig(next *config.Config) {
 	if _, alive := p.inst.PostmasterPID(); !alive {
 		return
 	}
+	if !p.inst.ConfigManaged() || (follow == nil && p.inst.HasStandbySignal()) {
+		return // not adopted or not configured by this agent yet: see ApplyDynamic
+	}
 	if changed, err := p.writeConfig(follow); err != nil {
 		p.log.Error("writing configuration after reload failed", "error", err)
 	} else if changed {
@@ -678,4 +772,21 @@ func (p *Postgres) adoptSyncNames(names []string, any bool) {
 	if !p.syncKnown {
 		p.syncNames, p.syncAny, p.syncKnown = names, any, true
 	}
+}
+
+// Adopt writes Conclave's configuration for the running primary it just
+// took over and reloads: no restart. The user's postgresql.conf becomes the
+// included base file (pgctl); a setting that needs a restart shows as
+// pending restart (pg_settings.pending_restart) until the operator restarts.
+func (p *Postgres) Adopt(ctx context.Context) error {
+	p.ops.Lock()
+	defer p.ops.Unlock()
+	if _, alive := p.inst.PostmasterPID(); !alive {
+		return errors.New("adopt: PostgreSQL is not running")
+	}
+	changed, err := p.writeConfig(nil)
+	if err != nil || !changed {
+		return err
+	}
+	return p.inst.Reload(ctx)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -15,10 +16,14 @@ import (
 
 	"github.com/conclave-ha/conclave/adapter"
 	"github.com/conclave-ha/conclave/api"
+	"github.com/conclave-ha/conclave/callback"
 	"github.com/conclave-ha/conclave/config"
+	"github.com/conclave-ha/conclave/dynconfig"
 	"github.com/conclave-ha/conclave/fsm"
 	"github.com/conclave-ha/conclave/ha"
+	"github.com/conclave-ha/conclave/logfile"
 	"github.com/conclave-ha/conclave/raftstore"
+	"github.com/conclave-ha/conclave/vip"
 	"github.com/conclave-ha/conclave/watchdog"
 )
 
@@ -33,6 +38,9 @@ type Config struct {
 // store says nothing was appended (ha.AppendReporter).
 var _ ha.AppendReporter = (*raftstore.Store)(nil)
 
+// The protocol gates count every Raft server, not only members (ha/protocol.go).
+var _ ha.ServerLister = (*raftstore.Store)(nil)
+
 // Agent holds the running parts, started in order and stopped in reverse.
 type Agent struct {
 	cfg     *config.Config
@@ -41,22 +49,46 @@ type Agent struct {
 	store   *raftstore.Store
 	pg      *adapter.Postgres
 	loop    *ha.Loop
+	hooks   *callback.Postgres // a.pg with the callbacks (agent/endpoint.go)
+	vip     *vip.Manager       // nil without a vip: section
+	// watchdogCaps are the ambient capabilities the watchdog process gets
+	// back after the agent cleared its own (endpoint.go).
+	watchdogCaps []uintptr
 
 	mu      sync.Mutex
 	dynamic fsm.DynamicConfig
+
+	dynCache  dynconfig.Cache               // the stored dynamic configuration, parsed once per change
+	reloadMu  sync.Mutex                    // one reload at a time (reload.go)
+	localFile atomic.Pointer[config.Config] // the file last reloaded; nil: cfg
+	leaving   chan struct{}                 // closed by a POST /leave (membership.go)
+	leaveOnce sync.Once
+	backups   backupHealth // the repository as last read (backup.go)
+	jobs      backupJobs   // POST /backup (backupjob.go)
+
+	liveLoop atomic.Pointer[ha.Loop] // a.loop once built, for Raft RPC goroutines (raftstate.go)
 }
 
 // New builds the node's PostgreSQL adapter from cfg; Run starts the rest.
 func New(c Config) (*Agent, error) {
 	cfg, logger := c.File, c.Logger
-	a := &Agent{cfg: cfg, log: logger, version: c.Version}
+	a := &Agent{cfg: cfg, log: logger, version: c.Version, leaving: make(chan struct{})}
 	boot, err := cfg.Dynamic()
 	if err != nil {
 		return nil, fmt.Errorf("%s: bootstrap.dcs: %w", cfg.Path, err)
 	}
 	a.dynamic = boot
+	if _, _, err := apiSecurity(cfg); err != nil { // refused before anything starts
+		return nil, err
+	}
+	if _, err := raftTLS(cfg); err != nil {
+		return nil, err
+	}
 	a.pg, err = adapter.New(cfg, a.currentDynamic, logger)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.newEndpoint(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -69,18 +101,26 @@ func (a *Agent) Run(ctx context.Context) error {
 	cfg, logger := a.cfg, a.log
 	var err error
 	sysid := a.localSystemID(ctx)
+	peerTLS, err := raftTLS(cfg)
+	if err != nil {
+		return err
+	}
 	a.store, err = raftstore.Open(ctx, raftstore.Config{
 		Scope: cfg.Scope, Name: cfg.Name, DataDir: cfg.Raft.DataDir, Addr: cfg.Raft.SelfAddr,
-		Partners: cfg.Raft.PartnerAddrs, Secret: cfg.Raft.Password, Logger: logger,
-		SystemID: sysid, ValidateJoin: validateJoin,
+		Partners: cfg.Raft.PartnerAddrs, Secret: cfg.Raft.Password, TLS: peerTLS, Logger: logger,
+		SystemID: sysid, ValidateJoin: validateJoin, PrepareReplace: a.prepareReplace,
 	}, fsm.New())
+	if errors.Is(err, raftstore.ErrLeft) {
+		logger.Info("not starting", "reason", err.Error())
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	defer a.store.Close()
 
 	// Rule 1 while this process is paused or dead: see package watchdog.
-	wd, err := watchdog.Start(cfg, logger)
+	wd, err := watchdog.Start(cfg, logger, a.watchdogCaps...)
 	if err != nil {
 		return err
 	}
@@ -97,28 +137,46 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.waitForCluster(ctx); err != nil {
 		return err
 	}
+	registry := prometheus.NewRegistry()
+	haMetrics, err := api.NewHAMetrics(registry, cfg.Scope, cfg.Name)
+	if err != nil {
+		return err
+	}
 	a.loop = ha.New(ha.Config{
 		Name:        cfg.Name,
-		Tags:        ha.Tags{NoFailover: cfg.Tags.NoFailover, NoSync: cfg.Tags.NoSync, FailoverPriority: cfg.Tags.FailoverPriority},
+		Tags:        loopTags(cfg),
 		UsePgRewind: cfg.PostgreSQL.UsePgRewind,
 		Peers:       newPeers(cfg),
 		Member: fsm.Member{
 			APIURL: cfg.APIURL() + "/patroni", Host: connectHost(cfg), Port: connectPort(cfg),
 			Tags: memberTags(cfg.Tags), Version: a.version, RaftAddr: cfg.Raft.SelfAddr,
 		},
-		Logger:   logger,
-		Watchdog: wd,
-	}, a.store, a.pg)
+		Logger:     logger,
+		Watchdog:   wd,
+		Voters:     a.voterAddrs, // takeover.go
+		PrePromote: a.hooks.PrePromote,
+		Withdraw:   a.withdrawVIP, // endpoint.go
+		Events:     haMetrics,
+	}, a.store, a.hooks)
+	a.liveLoop.Store(a.loop)
 
+	access, tlsCfg, err := apiSecurity(cfg)
+	if err != nil {
+		return err
+	}
 	srv, err := api.New(api.Config{
 		Listen: cfg.RestAPI.Listen, Source: a, Config: configWriter{a.store}, Failsafe: a.loop, Logger: logger,
-		Registry: prometheus.NewRegistry(), Auth: basicAuth(cfg),
+		Registry: registry, Auth: basicAuth(cfg), Access: access, TLS: tlsCfg,
+		Pending: pendingWriter{a.store}, Operator: operator{a}, TracebackLevel: logfile.Level(cfg.Log.TracebackLevel), ExtraHeaders: extraHeaders(cfg),
+		Membership: membership{a},
+		Backups:    a.backupsAPI(),
 	})
 	if err != nil {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	a.jobs.ctx = runCtx // before the API serves POST /backup
 	errs := make(chan error, 2)
 	go func() { errs <- srv.ListenAndServe(runCtx) }()
 	loopDone := make(chan struct{})
@@ -126,11 +184,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	go a.watchDynamic(runCtx)
 	go a.watchPostmaster(runCtx)
 	go a.reloadOnHangup(runCtx)
+	go a.pollBackups(runCtx)
+	vipDone := a.runVIP(runCtx)
 
 	var runErr error
+	leave := false
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")
+	case <-a.leaving:
+		logger.Info("leaving the cluster: stopping PostgreSQL first")
+		leave = true
 	case runErr = <-errs:
 		if runErr != nil {
 			logger.Error("stopping", "error", runErr)
@@ -142,6 +206,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return runErr
 	}
 	cancel()
+	<-vipDone // the floating IP is gone before PostgreSQL stops
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), time.Duration(cfg.PostgreSQL.PgCtlTimeout+10)*time.Second)
 	defer stopCancel()
 	// Shutdown only once the loop stopped: a start it just ran may not have
@@ -153,6 +218,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.Shutdown(stopCtx); err != nil {
 		keepWatchdog = true
 		logger.Error("shutdown", "error", err)
+		if leave {
+			return fmt.Errorf("leave: PostgreSQL did not stop: %w", err)
+		}
+	}
+	if leave {
+		lctx, lcancel := context.WithTimeout(context.Background(), time.Minute)
+		defer lcancel()
+		return a.finishLeave(lctx)
 	}
 	return runErr
 }
@@ -227,7 +300,8 @@ func (a *Agent) currentDynamic() fsm.DynamicConfig {
 }
 
 func (a *Agent) refreshDynamic() {
-	d, err := fsm.ParseDynamicConfig(a.store.State().Config)
+	st := a.store.State()
+	d, _, err := a.dynCache.Get(st.ConfigIndex, st.Config)
 	if err != nil {
 		a.log.Error("stored dynamic configuration is invalid; keeping the previous one", "error", err)
 		return
@@ -237,11 +311,13 @@ func (a *Agent) refreshDynamic() {
 	a.mu.Unlock()
 }
 
-// watchDynamic keeps the parsed dynamic configuration current.
+// watchDynamic keeps the parsed dynamic configuration current and writes
+// it to PostgreSQL when it changed (applyDynamic).
 func (a *Agent) watchDynamic(ctx context.Context) {
+	var applied uint64
 	for {
 		ch := a.store.Changed()
-		a.refreshDynamic()
+		applied = a.applyDynamic(ctx, applied)
 		select {
 		case <-ctx.Done():
 			return
@@ -262,14 +338,7 @@ func (a *Agent) reloadOnHangup(ctx context.Context) {
 			return
 		case <-hup:
 		}
-		next, err := config.Load(a.cfg.Path)
-		if err != nil {
-			a.log.Error("SIGHUP: configuration not reloaded; keeping the running one", "error", err)
-			continue
-		}
-		a.pg.SetLocalConfig(next)
-		a.log.Info("SIGHUP: configuration reloaded", "file", next.Path)
-		a.loop.Wake()
+		_ = a.reload("SIGHUP") // logs the outcome
 	}
 }
 

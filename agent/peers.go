@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/conclave-ha/conclave/api"
 	"github.com/conclave-ha/conclave/config"
 	"github.com/conclave-ha/conclave/fsm"
 )
@@ -17,12 +17,13 @@ import (
 // peers sends failsafe heartbeats to the other members' REST APIs
 // (POST /failsafe, Patroni's endpoint and body).
 type peers struct {
-	client *http.Client
-	auth   config.Credentials
+	client        *http.Client
+	auth          config.Credentials
+	secret, scope string // the member credential (api.MemberToken)
 }
 
 func newPeers(cfg *config.Config) *peers {
-	return &peers{client: &http.Client{Timeout: 2 * time.Second}, auth: cfg.RestAPI.Authentication}
+	return &peers{client: peerClient(cfg), auth: cfg.RestAPI.Authentication, secret: cfg.Raft.Password, scope: cfg.Scope}
 }
 
 // Failsafe returns nil only if every member in to accepted the heartbeat.
@@ -64,6 +65,7 @@ func (p *peers) post(ctx context.Context, m fsm.Member, body []byte) error {
 	if p.auth.Username != "" {
 		req.SetBasicAuth(p.auth.Username, p.auth.Password)
 	}
+	api.SetMemberToken(req, p.secret, p.scope)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return err

@@ -18,17 +18,19 @@ func (a *Agent) Status(ctx context.Context) api.NodeStatus {
 	rs := a.store.Stats()
 	st := api.NodeStatus{
 		Name: a.cfg.Name, Scope: a.cfg.Scope, Version: a.version,
-		State: snap.State, Role: snap.Role, HoldsLeaderKey: snap.HoldsLeaderKey,
+		State: snap.State, Role: snap.Role, HoldsLeaderKey: snap.HoldsLeaderKey, LeaseTrustLeft: snap.TrustLeft,
 		ServerVersion: last.ServerVersion, Timeline: snap.PG.Timeline,
 		SystemID:          snap.PG.SystemID,
 		FailsafeActive:    snap.FailsafeActive,
 		MemberSilence:     a.loop.MemberSilence(),
 		MemberUnconfirmed: a.loop.UnconfirmedMembers(),
 		PendingRestart:    snap.PG.PendingRestart,
-		Tags:              memberTags(a.cfg.Tags),
+		Tags:              memberTags(a.running().Tags),
 		LoopLastRun:       snap.LastRun, LoopInterval: snap.LoopWait,
+		VIP: a.vipStatus(), Backup: a.backupStatus(),
 		Raft: api.RaftStatus{State: rs.State, Term: rs.Term, CommitIndex: rs.CommitIndex, AppliedIndex: rs.AppliedIndex,
-			Leader: rs.Leader, Voters: rs.Voters, LastContact: rs.LastContact, Healthy: rs.Leader != ""},
+			Leader: rs.Leader, Voters: rs.Voters, LastContact: rs.LastContact, Healthy: rs.Leader != "", LeaderChanges: rs.LeaderChanges,
+			Roles: a.store.Roles()},
 	}
 	switch st.State {
 	case "":
@@ -69,4 +71,20 @@ func splitHostPort(addr string) (string, int) {
 	}
 	port, _ := strconv.Atoi(p)
 	return h, port
+}
+
+// StatusKey implements api.StatusKeyer: what the health checks decide on,
+// read without Raft round trips or copies of the state. HoldsLeaderKey comes
+// from Snapshot, which checks the lease's trust deadline at the call.
+func (a *Agent) StatusKey() api.StatusKey {
+	snap := a.loop.Snapshot()
+	return api.StatusKey{
+		Role: snap.Role, State: snap.State, HoldsLeaderKey: snap.HoldsLeaderKey, FailsafeActive: snap.FailsafeActive,
+		AppliedIndex: a.store.AppliedIndex(), LoopLastRun: snap.LastRun,
+	}
+}
+
+// FreshCluster implements api.FreshReader: a Raft read-index.
+func (a *Agent) FreshCluster(ctx context.Context) (fsm.State, error) {
+	return a.store.LinearizableState(ctx)
 }

@@ -11,13 +11,12 @@ import (
 	"github.com/conclave-ha/conclave/fsm"
 )
 
-// getConfig answers the dynamic configuration as stored, {} when unset.
-func (s *Server) getConfig(w http.ResponseWriter, _ *http.Request) error {
-	cfg := s.cfg.Source.Cluster().Config
-	if cfg == nil {
-		cfg = map[string]any{}
-	}
-	writeJSON(w, http.StatusOK, cfg)
+// getConfig answers the dynamic configuration as stored, {} when unset,
+// with secrets masked (mask.go).
+func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) error {
+	st := s.freshCluster(r.Context())
+	w.Header().Set("ETag", configETag(st.ConfigIndex))
+	writeJSON(w, http.StatusOK, maskConfig(st.Config))
 	return nil
 }
 
@@ -41,7 +40,13 @@ func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request, merge bool)
 	if err != nil {
 		return err
 	}
-	st := s.cfg.Source.Cluster()
+	st := s.freshCluster(r.Context())
+	if err := checkIfMatch(r, st.ConfigIndex); err != nil {
+		return err
+	}
+	if err := unmaskBody(body, st.Config); err != nil {
+		return err
+	}
 	base := map[string]any(nil)
 	if merge {
 		base = st.Config
@@ -54,7 +59,7 @@ func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request, merge bool)
 		return fmt.Errorf("set config: %w", err)
 	}
 	s.logger.Info("dynamic configuration changed", "index", st.ConfigIndex, "method", r.Method)
-	writeJSON(w, http.StatusOK, next)
+	writeJSON(w, http.StatusOK, maskConfig(next))
 	return nil
 }
 

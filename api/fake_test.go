@@ -163,11 +163,21 @@ func newTestServer(t *testing.T, node NodeStatus, state fsm.State) *testServer {
 // do sends one request through the handler.
 func (ts *testServer) do(method, target, body string) *httptest.ResponseRecorder {
 	ts.t.Helper()
+	return ts.doWithHeader(method, target, body, "", "")
+}
+
+// doWithHeader is do with one request header (none when key is empty).
+func (ts *testServer) doWithHeader(method, target, body, key, value string) *httptest.ResponseRecorder {
+	ts.t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, target, r)
+	if key != "" {
+		req.Header.Set(key, value)
+	}
+	req.RemoteAddr = "127.0.0.1:40000" // the default guard lets writes in from loopback only
 	rec := httptest.NewRecorder()
 	ts.srv.Handler().ServeHTTP(rec, req)
 	return rec

@@ -15,15 +15,20 @@ import (
 // A check decides one health endpoint's status code from a view and the query.
 type check func(v view, q url.Values) bool
 
-// check answers 200 or 503 with the /patroni body, as Patroni does.
+// check answers 200 or 503 with the /patroni body, as Patroni does, from
+// the view of the current state (cache.go).
 func (s *Server) check(c check) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		v := s.read(r.Context())
+		cv := s.current(r.Context())
+		var q url.Values
+		if r.URL.RawQuery != "" {
+			q = r.URL.Query()
+		}
 		code := http.StatusServiceUnavailable
-		if c(v, r.URL.Query()) {
+		if c(cv.v, q) {
 			code = http.StatusOK
 		}
-		writeJSON(w, code, v.patroni())
+		writeBody(w, code, cv.body)
 		return nil
 	}
 }
@@ -45,7 +50,14 @@ func checkReadOnly(v view, q url.Values) bool {
 	return (checkPrimary(v, q) || replicaUsable(v, q)) && tagsMatch(v, q)
 }
 
-// checkStandbyLeader: standby clusters are not supported yet.
+// checkStandbyLeader is Patroni's /standby-leader: 200 only on the leader of
+// a standby cluster (a cluster replicating from another one, its leader a
+// replica holding the leader key). Conclave does not run standby clusters
+// (standby_cluster in the dynamic configuration is stored, not acted on), so
+// no node is ever a standby leader and this answers 503 with the /patroni
+// body, as Patroni does on every node of a cluster that is not a standby
+// cluster. A leader key holder still in recovery is one about to promote,
+// not a standby leader.
 func checkStandbyLeader(view, url.Values) bool { return false }
 
 func checkSynchronous(v view, q url.Values) bool {
@@ -167,7 +179,7 @@ func parseLag(s string) (uint64, bool) {
 // liveness: the HA loop ran within max(3*loop interval, 10s). Status code
 // only, as Patroni.
 func (s *Server) liveness(w http.ResponseWriter, r *http.Request) error {
-	n := s.cfg.Source.Status(r.Context())
+	n := s.current(r.Context()).v.node
 	limit := max(3*n.LoopInterval, 10*time.Second)
 	code := http.StatusServiceUnavailable
 	if !n.LoopLastRun.IsZero() && s.now().Sub(n.LoopLastRun) <= limit {
@@ -181,7 +193,7 @@ func (s *Server) liveness(w http.ResponseWriter, r *http.Request) error {
 // streams or is within ?lag= (default maximum_lag_on_failover) of the
 // leader. Status code only, as Patroni.
 func (s *Server) readiness(w http.ResponseWriter, r *http.Request) error {
-	v := s.read(r.Context())
+	v := s.current(r.Context()).v
 	ok := checkPrimary(v, nil)
 	if !ok && v.running() && v.isReplicaRole() {
 		maxLag := uint64(max(v.dyn.MaximumLagOnFailover, 0))

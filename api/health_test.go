@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/conclave-ha/conclave/fsm"
 )
 
@@ -261,38 +263,78 @@ func (f *fakeFailsafe) FailsafeHeartbeat(leader string) error {
 	return f.err
 }
 
-func TestFailsafe_HeartbeatIsAcceptedAndBadBodiesRefused(t *testing.T) {
-	src := &fakeSource{node: NodeStatus{Name: "node2", Scope: "anchor", State: "running", Role: "replica"}}
+func TestFailsafe_AnswersAsPatroni(t *testing.T) {
+	src := &fakeSource{node: NodeStatus{Name: "node2", Scope: "anchor", State: "running", Role: "replica"},
+		state: fsm.State{Config: map[string]any{"failsafe_mode": true}}}
 	rec := &fakeFailsafe{}
 	s, err := New(Config{Source: src, Failsafe: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
-	post := func(body string) int {
+	post := func(s *Server, body string) (int, string) {
 		r := httptest.NewRequest(http.MethodPost, "/failsafe", strings.NewReader(body))
+		r.RemoteAddr = "127.0.0.1:40000"
 		w := httptest.NewRecorder()
 		s.Handler().ServeHTTP(w, r)
-		return w.Code
+		return w.Code, w.Body.String()
 	}
-	if code := post(`{"name": "node1", "api_url": "http://127.0.0.1:8008/patroni"}`); code != 200 {
-		t.Fatalf("heartbeat: %d, want 200", code)
+	if code, body := post(s, `{"name": "node1", "api_url": "http://127.0.0.1:8008/patroni"}`); code != 200 || body != "Accepted" {
+		t.Fatalf("heartbeat: %d %q, want 200 Accepted", code, body)
 	}
 	if len(rec.leaders) != 1 || rec.leaders[0] != "node1" {
 		t.Fatalf("receiver got %v", rec.leaders)
 	}
 	for _, bad := range []string{``, `{}`, `[1]`, `{"name": 3}`} {
-		if code := post(bad); code != 400 {
+		if code, _ := post(s, bad); code != 400 {
 			t.Errorf("body %q: %d, want 400", bad, code)
 		}
 	}
+	// Patroni's do_POST_failsafe: a refusal is 500 with the reason as text.
 	rec.err = errors.New("this member holds the leader key")
-	if code := post(`{"name": "node1"}`); code != 503 {
-		t.Errorf("refused heartbeat: %d, want 503", code)
+	if code, body := post(s, `{"name": "node1"}`); code != 500 || body != "this member holds the leader key" {
+		t.Errorf("refused heartbeat: %d %q, want 500 with the reason", code, body)
 	}
+	// failsafe_mode off, or no receiver (a witness): 502 as Patroni.
+	src.mu.Lock()
+	src.state.Config = map[string]any{"failsafe_mode": false}
+	src.mu.Unlock()
+	rec.err = nil
+	if code, _ := post(s, `{"name": "node1"}`); code != 502 || len(rec.leaders) != 2 {
+		t.Errorf("failsafe_mode off: %d (receiver called %d times), want 502 without asking the receiver", code, len(rec.leaders))
+	}
+	src.mu.Lock()
+	src.state.Config = map[string]any{"failsafe_mode": true}
+	src.mu.Unlock()
 	s2, _ := New(Config{Source: src})
-	w := httptest.NewRecorder()
-	s2.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/failsafe", strings.NewReader(`{"name":"node1"}`)))
-	if w.Code != 503 {
-		t.Errorf("without a receiver: %d, want 503", w.Code)
+	if code, _ := post(s2, `{"name":"node1"}`); code != 502 {
+		t.Errorf("without a receiver: %d, want 502", code)
+	}
+}
+
+// A leader retries while Raft is down: a member logs its refusal once per
+// leader and reason, and once when it accepts again.
+func TestFailsafe_RefusalLoggedOncePerReason(t *testing.T) {
+	var buf strings.Builder
+	src := &fakeSource{node: NodeStatus{Name: "node2", Scope: "anchor", State: "running", Role: "replica"},
+		state: fsm.State{Config: map[string]any{"failsafe_mode": true}}}
+	rec := &fakeFailsafe{err: errors.New("this member is taking over the leader key")}
+	s, err := New(Config{Source: src, Failsafe: rec, Logger: hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func() {
+		r := httptest.NewRequest(http.MethodPost, "/failsafe", strings.NewReader(`{"name":"node1"}`))
+		r.RemoteAddr = "127.0.0.1:40000"
+		s.Handler().ServeHTTP(httptest.NewRecorder(), r)
+	}
+	for i := 0; i < 3; i++ {
+		post()
+	}
+	rec.err = nil
+	post()
+	post()
+	if got := buf.String(); strings.Count(got, "failsafe heartbeat refused") != 1 || strings.Count(got, "failsafe heartbeat accepted again") != 1 ||
+		strings.Count(got, "\n") != 2 {
+		t.Fatalf("log:\n%s", got)
 	}
 }

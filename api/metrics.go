@@ -28,8 +28,12 @@ var (
 var metricLabels = []string{"scope", "name"}
 
 // metricsTable lists Patroni's metrics with their exact names, HELP texts and
-// types (including Patroni's four counters without a _total suffix, which
-// promtool's linter flags but dashboards depend on), then Conclave's own.
+// types, then Conclave's own. Patroni 3.0.2 declares four counters without
+// the _total suffix (patroni_xlog_location, patroni_xlog_received_location,
+// patroni_xlog_replayed_location, patroni_postgres_timeline), which
+// `promtool check metrics` rejects; they keep their names (dashboards and
+// alerts query them) and are declared gauges, which changes nothing for a
+// PromQL query on the value (README, "Metrics").
 var metricsTable = []metric{
 	{"patroni_version", "Patroni semver without periods.", gauge,
 		func(v view) float64 { return float64(versionNumber(v.node.Version)) }},
@@ -46,7 +50,7 @@ var metricsTable = []metric{
 		func(v view) float64 { return b2f(v.isPrimaryRole()) }},
 	{"patroni_primary", "Value is 1 if this node is the leader, 0 otherwise.", gauge,
 		func(v view) float64 { return b2f(v.isPrimaryRole()) }},
-	{"patroni_xlog_location", "Current location of the Postgres transaction log, 0 if this node is not the leader.", counter,
+	{"patroni_xlog_location", "Current location of the Postgres transaction log, 0 if this node is not the leader.", gauge,
 		func(v view) float64 {
 			if !v.queried() || !v.isPrimaryRole() {
 				return 0
@@ -59,14 +63,14 @@ var metricsTable = []metric{
 		func(v view) float64 { return b2f(v.isReplicaRole()) }},
 	{"patroni_sync_standby", "Value is 1 if this node is a sync standby replica, 0 otherwise.", gauge,
 		func(v view) float64 { return b2f(v.queried() && v.isReplicaRole() && v.isSync(v.node.Name)) }},
-	{"patroni_xlog_received_location", "Current location of the received Postgres transaction log, 0 if this node is not a replica.", counter,
+	{"patroni_xlog_received_location", "Current location of the received Postgres transaction log, 0 if this node is not a replica.", gauge,
 		func(v view) float64 {
 			if !v.queried() || !v.isReplicaRole() {
 				return 0
 			}
 			return float64(max(v.node.ReceivedLocation, v.node.ReplayedLocation))
 		}},
-	{"patroni_xlog_replayed_location", "Current location of the replayed Postgres transaction log, 0 if this node is not a replica.", counter,
+	{"patroni_xlog_replayed_location", "Current location of the replayed Postgres transaction log, 0 if this node is not a replica.", gauge,
 		func(v view) float64 {
 			if !v.queried() || !v.isReplicaRole() {
 				return 0
@@ -99,7 +103,7 @@ var metricsTable = []metric{
 	// every member acknowledges its heartbeat.
 	{"patroni_failsafe_mode_is_active", "Value is 1 if the cluster is unlocked, 0 if locked.", gauge,
 		func(v view) float64 { return b2f(v.node.FailsafeActive) }},
-	{"patroni_postgres_timeline", "Postgres timeline of this node (if running), 0 otherwise.", counter,
+	{"patroni_postgres_timeline", "Postgres timeline of this node (if running), 0 otherwise.", gauge,
 		func(v view) float64 {
 			if !v.queried() {
 				return 0
@@ -113,6 +117,10 @@ var metricsTable = []metric{
 	{"patroni_is_paused", "Value is 1 if auto failover is disabled, 0 otherwise.", gauge,
 		func(v view) float64 { return b2f(v.dyn.Pause) }},
 
+	{"conclave_raft_state", "Raft state of this node: 0 follower, 1 candidate, 2 leader, 3 shutdown.", gauge,
+		func(v view) float64 { return raftStateNumber(v.node.Raft.State) }},
+	{"conclave_raft_leader_changes_total", "New Raft leaders this node learned of since the agent started.", counter,
+		func(v view) float64 { return float64(v.node.Raft.LeaderChanges) }},
 	{"conclave_raft_term", "Current Raft term of this node.", gauge,
 		func(v view) float64 { return float64(v.node.Raft.Term) }},
 	{"conclave_raft_commit_index", "Raft commit index known to this node.", gauge,
@@ -125,6 +133,10 @@ var metricsTable = []metric{
 		func(v view) float64 { return float64(v.node.Raft.Voters) }},
 	{"conclave_raft_last_contact_seconds", "Seconds since this node last heard from the Raft leader, 0 on the leader.", gauge,
 		func(v view) float64 { return v.node.Raft.LastContact.Seconds() }},
+	{"conclave_ha_lease_trust_remaining_seconds", "Seconds this leader still trusts its lease without another renewal (it fences at 0), 0 when it holds no trusted lease.", gauge,
+		func(v view) float64 { return v.node.LeaseTrustLeft.Seconds() }},
+	{"conclave_vip_held", "Value is 1 if this node holds the floating IP of the vip: section, 0 otherwise (or without one).", gauge,
+		func(v view) float64 { return b2f(v.node.VIP != nil && v.node.VIP.Held) }},
 	{"conclave_ha_last_successful_loop_timestamp_seconds", "Unix time of the last completed HA loop run, 0 if none yet.", gauge,
 		func(v view) float64 {
 			if v.node.LoopLastRun.IsZero() {
@@ -154,6 +166,8 @@ type collector struct {
 	src         Source
 	descs       []*prometheus.Desc
 	memberDescs []*prometheus.Desc
+	backupDescs []*prometheus.Desc
+	conflict    *prometheus.Desc // conclave_backup_archive_segment_conflict
 }
 
 func newCollector(src Source) *collector {
@@ -164,6 +178,10 @@ func newCollector(src Source) *collector {
 	for _, m := range memberMetrics {
 		c.memberDescs = append(c.memberDescs, prometheus.NewDesc(m.name, m.help, memberMetricLabels, nil))
 	}
+	for _, m := range backupMetrics {
+		c.backupDescs = append(c.backupDescs, prometheus.NewDesc(m.name, m.help, metricLabels, nil))
+	}
+	c.conflict = prometheus.NewDesc(segmentConflictMetric, segmentConflictHelp, []string{"scope", "name", "segment"}, nil)
 	return c
 }
 
@@ -174,6 +192,10 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.memberDescs {
 		ch <- d
 	}
+	for _, d := range c.backupDescs {
+		ch <- d
+	}
+	ch <- c.conflict
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -189,6 +211,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for i, m := range memberMetrics {
 			ch <- prometheus.MustNewConstMetric(c.memberDescs[i], gauge, m.value(v, member), v.node.Scope, v.node.Name, member)
+		}
+	}
+	if b := v.node.Backup; b != nil {
+		for i, m := range backupMetrics {
+			ch <- prometheus.MustNewConstMetric(c.backupDescs[i], m.kind, m.value(b), v.node.Scope, v.node.Name)
+		}
+		for _, seg := range b.ConflictingWAL {
+			ch <- prometheus.MustNewConstMetric(c.conflict, gauge, 1, v.node.Scope, v.node.Name, seg)
 		}
 	}
 }
@@ -239,6 +269,19 @@ func versionNumber(version string) int64 {
 		n = n*100 + p
 	}
 	return n
+}
+
+// raftStateNumber numbers hashicorp/raft's states as its RaftState type does.
+func raftStateNumber(state string) float64 {
+	switch state {
+	case "Candidate":
+		return 1
+	case "Leader":
+		return 2
+	case "Shutdown":
+		return 3
+	}
+	return 0
 }
 
 func b2f(b bool) float64 {

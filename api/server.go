@@ -3,12 +3,13 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -58,6 +59,28 @@ type Config struct {
 	Failsafe FailsafeReceiver
 	// Auth, when set, is required for POST, PUT, PATCH and DELETE.
 	Auth *BasicAuth
+	// Pending receives switchover and failover requests; nil answers 503.
+	Pending PendingWriter
+
+	// Operator runs POST/DELETE /restart, /reload, /reinitialize; nil answers 503.
+	Operator Operator
+	// Membership runs POST /members and /leave (membership.go); nil answers 503.
+	Membership Membership
+
+	// Backups runs POST /backup and answers GET /backup; nil answers 503.
+	Backups Backups
+
+	// Access: who may send state-changing requests (guard.go).
+	Access Access
+	// TLS, when set, serves HTTPS (certs.Server builds it).
+	TLS *tls.Config
+	// ExtraHeaders go on every answer (restapi.http_extra_headers, plus
+	// https_extra_headers over TLS), canonicalized once in New.
+	ExtraHeaders http.Header
+	// TracebackLevel is the level at which the stack of a handler that
+	// panicked is logged (log.traceback_level); the error line itself is
+	// always logged at ERROR. Default hclog.Error.
+	TracebackLevel hclog.Level
 }
 
 // Defaults and limits.
@@ -82,6 +105,16 @@ func (c Config) withDefaults() Config {
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
 	}
+	extra := http.Header{}
+	for k, v := range c.ExtraHeaders {
+		for _, x := range v {
+			extra.Add(k, x)
+		}
+	}
+	c.ExtraHeaders = extra
+	if c.TracebackLevel == hclog.NoLevel {
+		c.TracebackLevel = hclog.Error
+	}
 	return c
 }
 
@@ -104,12 +137,16 @@ func statusFor(err error) int {
 		return http.StatusMethodNotAllowed
 	case errors.Is(err, errUnauthorized):
 		return http.StatusUnauthorized
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errBadRequest), errors.Is(err, fsm.ErrInvalidConfig):
+	case errors.Is(err, errBadRequest), errors.Is(err, fsm.ErrInvalidConfig), errors.Is(err, ErrMembershipInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, fsm.ErrConfigConflict):
+	case errors.Is(err, fsm.ErrConfigConflict), errors.Is(err, ErrMembershipConflict):
 		return http.StatusConflict
+	case errors.Is(err, errFailsafeOff):
+		return http.StatusBadGateway
 	default: // errNoConfigWriter, not leader, shutdown, timeouts
 		return http.StatusServiceUnavailable
 	}
@@ -125,11 +162,16 @@ type route struct {
 
 // Server is the REST API of one agent.
 type Server struct {
-	cfg     Config
-	logger  hclog.Logger
-	routes  map[string]*route
-	metrics http.Handler
-	now     func() time.Time // tests replace it
+	cfg         Config
+	logger      hclog.Logger
+	routes      map[string]*route
+	metrics     http.Handler
+	now         func() time.Time // tests replace it
+	views       viewCache        // health checks' view of the current state (cache.go)
+	failsafeLog failsafeLog      // POST /failsafe outcomes logged (failsafe.go)
+	// reportWait bounds how long a successful switchover's answer waits
+	// for the new leader's own report (switchover.go); tests shorten it.
+	reportWait time.Duration
 }
 
 // New builds a Server and registers its collector in cfg.Registry.
@@ -143,6 +185,8 @@ func New(cfg Config) (*Server, error) {
 		logger: cfg.Logger.Named("api"),
 		routes: map[string]*route{},
 		now:    time.Now,
+
+		reportWait: leaderReportWait,
 	}
 	metrics, err := s.newMetricsHandler(cfg.Registry)
 	if err != nil {
@@ -179,6 +223,18 @@ func (s *Server) registerRoutes() {
 	s.handle("/config", http.MethodPut, s.putConfig)
 	s.handle("/metrics", http.MethodGet, s.serveMetrics)
 	s.handle("/failsafe", http.MethodPost, s.failsafe)
+	s.handle("/switchover", http.MethodPost, s.postSwitchover)
+	s.handle("/switchover", http.MethodDelete, s.deleteSwitchover)
+	s.handle("/failover", http.MethodPost, s.postFailover)
+
+	s.handle("/restart", http.MethodPost, s.postRestart)
+	s.handle("/restart", http.MethodDelete, s.deleteRestart)
+	s.handle("/reload", http.MethodPost, s.postReload)
+	s.handle("/reinitialize", http.MethodPost, s.postReinitialize)
+	s.handle("/members", http.MethodPost, s.postMembers)
+	s.handle("/leave", http.MethodPost, s.postLeave)
+	s.handle("/backup", http.MethodPost, s.postBackup)
+	s.handle("/backup", http.MethodGet, s.getBackup)
 	delete(s.routes["/metrics"].methods, http.MethodOptions)
 	for _, rt := range s.routes {
 		names := make([]string, 0, len(rt.methods))
@@ -208,7 +264,11 @@ func (s *Server) handle(path, method string, h handlerFunc) {
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Body != nil {
+	defer s.recoverPanic(w, r)
+	for k, v := range s.cfg.ExtraHeaders {
+		w.Header()[k] = v
+	}
+	if r.Body != nil && !safeMethod(r.Method) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	}
 	rt, ok := s.routes[r.URL.Path]
@@ -222,9 +282,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: %s %s", errMethodNotAllowed, r.Method, r.URL.Path))
 		return
 	}
-	if unsafeMethod(r.Method) && !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="Conclave"`)
-		s.writeError(w, r, errUnauthorized)
+	if err := s.admit(r); err != nil {
+		if errors.Is(err, errUnauthorized) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="Conclave"`)
+		}
+		s.writeError(w, r, err)
 		return
 	}
 	switch r.Method {
@@ -239,26 +301,20 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func unsafeMethod(m string) bool {
-	switch m {
-	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-		return true
+// recoverPanic turns a handler's panic into a 500 with one JSON line (the
+// process and the other requests go on), logs the error at ERROR and its
+// stack at log.traceback_level. http.ErrAbortHandler keeps its meaning.
+func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
 	}
-	return false
-}
-
-func (s *Server) authorized(r *http.Request) bool {
-	a := s.cfg.Auth
-	if a == nil {
-		return true
+	if v == http.ErrAbortHandler { //nolint:errorlint // the sentinel is compared as net/http does
+		panic(v)
 	}
-	user, pass, ok := r.BasicAuth()
-	if !ok {
-		return false
-	}
-	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(a.Username)) == 1
-	passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(a.Password)) == 1
-	return userOK && passOK
+	s.logger.Error("request handler panicked", "method", r.Method, "path", r.URL.Path, "error", fmt.Sprint(v))
+	s.logger.Log(s.cfg.TracebackLevel, "traceback", "stack", string(debug.Stack()))
+	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error: " + fmt.Sprint(v)})
 }
 
 // statusOnly drops the body: HEAD and OPTIONS get status and headers only.
@@ -314,7 +370,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          s.logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
-	s.logger.Info("serving rest api", "addr", ln.Addr().String())
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
+	s.logger.Info("serving rest api", "addr", ln.Addr().String(), "tls", s.cfg.TLS != nil)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -20,12 +22,6 @@ func TestRouting_UnknownPathIs404JSON(t *testing.T) {
 	code, body := srv.getJSON("/nope")
 	if code != http.StatusNotFound || body.(map[string]any)["error"] == nil {
 		t.Fatalf("GET /nope = %d %v", code, body)
-	}
-	// Later issues add these; until then they do not exist.
-	for _, p := range []string{"/switchover", "/failover", "/restart", "/reload", "/reinitialize"} {
-		if rec := srv.do(http.MethodPost, p, "{}"); rec.Code != http.StatusNotFound {
-			t.Errorf("POST %s = %d, want 404", p, rec.Code)
-		}
 	}
 }
 
@@ -168,6 +164,42 @@ func TestStatusFor_MapsEveryErrorKind(t *testing.T) {
 	for err, want := range cases {
 		if got := statusFor(err); got != want {
 			t.Errorf("statusFor(%v) = %d, want %d", err, got, want)
+		}
+	}
+}
+
+// A handler that panics answers 500 with one JSON line and the server goes
+// on; the stack is logged at log.traceback_level.
+func TestServer_HandlerPanic_Answers500AndLogsTheStackAtTracebackLevel(t *testing.T) {
+	var logs bytes.Buffer
+	logger := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug})
+	srv, err := New(Config{Source: &fakeSource{node: leaderNode()}, Logger: logger, TracebackLevel: hclog.Debug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.handle("/boom", http.MethodGet, func(http.ResponseWriter, *http.Request) error { panic("boom") })
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/boom", nil))
+	if rec.Code != http.StatusInternalServerError || rec.Body.String() != `{"error":"internal error: boom"}`+"\n" {
+		t.Fatalf("answer %d %q", rec.Code, rec.Body.String())
+	}
+	out := logs.String()
+	if !strings.Contains(out, "[ERROR] api: request handler panicked") || !strings.Contains(out, "[DEBUG] api: traceback") ||
+		!strings.Contains(out, "recoverPanic") {
+		t.Fatalf("log:\n%s", out)
+	}
+}
+
+func TestServer_ExtraHeadersOnEveryAnswer(t *testing.T) {
+	srv, err := New(Config{Source: &fakeSource{node: leaderNode()}, ExtraHeaders: http.Header{"x-frame-options": {"DENY"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/primary", "/nosuch", "/metrics"} {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if got := rec.Header().Get("X-Frame-Options"); got != "DENY" {
+			t.Errorf("GET %s: X-Frame-Options %q", path, got)
 		}
 	}
 }

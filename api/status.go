@@ -21,7 +21,9 @@ type NodeStatus struct {
 	// Role is the PostgreSQL role: "primary", "replica" or "uninitialized".
 	Role string
 	// HoldsLeaderKey: this node holds the leader key with a lease it still trusts.
-	HoldsLeaderKey      bool
+	HoldsLeaderKey bool
+	// LeaseTrustLeft: how long it still trusts that lease (0 without one).
+	LeaseTrustLeft      time.Duration
 	PostmasterStartTime *time.Time
 	ServerVersion       int // e.g. 150018
 	Timeline            int
@@ -50,6 +52,41 @@ type NodeStatus struct {
 	// since this agent started: their record may be hours old, so they are
 	// shown stopped until they report once (rule 6).
 	MemberUnconfirmed map[string]bool
+	// VIP is the floating IP (vip: section), nil without one.
+	VIP *VIPStatus
+	// Backup is backup health (backup: section), nil without a backup tool.
+	Backup *BackupStatus
+}
+
+// BackupStatus is the repository's last backup as the agent last read it
+// and this node's WAL archiving (pg_stat_archiver), for /patroni "backup"
+// and conclave_backup_*.
+type BackupStatus struct {
+	Stanza           string     `json:"stanza"`
+	Backups          int        `json:"backups"`
+	LastBackupLabel  string     `json:"last_backup_label,omitempty"`
+	LastBackupType   string     `json:"last_backup_type,omitempty"`
+	LastBackupTime   *time.Time `json:"last_backup_time,omitempty"`
+	RepoChecked      *time.Time `json:"repository_checked,omitempty"`
+	RepoError        string     `json:"repository_error,omitempty"`
+	ArchiveMode      string     `json:"archive_mode,omitempty"`
+	ArchivedCount    int64      `json:"archived_count"`
+	FailedCount      int64      `json:"failed_count"`
+	LastArchivedWAL  string     `json:"last_archived_wal,omitempty"`
+	LastArchivedTime *time.Time `json:"last_archived_time,omitempty"`
+	LastFailedTime   *time.Time `json:"last_failed_time,omitempty"`
+	ArchiveLagBytes  uint64     `json:"archive_lag_bytes"`
+	// ConflictingWAL are segments the repository holds with another
+	// checksum than this node received before its last promotion.
+	ConflictingWAL []string `json:"conflicting_wal,omitempty"`
+}
+
+// VIPStatus is the floating IP and whether this node holds it, for
+// /patroni "vip" and conclave_vip_held.
+type VIPStatus struct {
+	Address   string // address/prefix
+	Interface string
+	Held      bool
 }
 
 // Replication is one pg_stat_replication row.
@@ -65,7 +102,11 @@ type RaftStatus struct {
 	Leader                          string // leader's server ID, "" when unknown
 	Voters                          int
 	LastContact                     time.Duration
+	LeaderChanges                   uint64 // new leaders this node learned of
 	Healthy                         bool
+	// Roles maps each Raft server ID (raft.self_addr) to leader, voter or
+	// non-voter, as this node's configuration says.
+	Roles map[string]string
 }
 
 // view is one consistent read of the Source for one request or scrape.
@@ -77,6 +118,12 @@ type view struct {
 
 func (s *Server) read(ctx context.Context) view {
 	return newView(s.cfg.Source.Status(ctx), s.cfg.Source.Cluster())
+}
+
+// freshRead is read with the replicated state of freshCluster: for the views
+// a user acts on (/cluster, a switchover's preconditions).
+func (s *Server) freshRead(ctx context.Context) view {
+	return newView(s.cfg.Source.Status(ctx), s.freshCluster(ctx))
 }
 
 func newView(node NodeStatus, cluster fsm.State) view {
@@ -177,8 +224,11 @@ func pyTime(t time.Time, sep string) string {
 	return t.Format(layout + "-07:00")
 }
 
-func pyStr(t time.Time) string       { return pyTime(t, " ") }
-func pyIsoformat(t time.Time) string { return pyTime(t, "T") }
+func pyStr(t time.Time) string { return pyTime(t, " ") }
+
+// Isoformat is Python's datetime.isoformat() in UTC ("+00:00", not "Z"), as
+// Patroni shows scheduled times and the history's timestamps.
+func Isoformat(t time.Time) string { return pyTime(t, "T") }
 
 func unixSeconds(t time.Time) int64 {
 	if t.IsZero() {
@@ -206,6 +256,15 @@ type patroniJSON struct {
 	Patroni                  patroniInfoJSON   `json:"patroni"`
 	Pause                    bool              `json:"pause,omitempty"`
 	Raft                     *raftJSON         `json:"raft,omitempty"`
+	VIP                      *vipJSON          `json:"vip,omitempty"`
+	Backup                   *BackupStatus     `json:"backup,omitempty"`
+}
+
+// vipJSON is Conclave's own /patroni field for the floating IP.
+type vipJSON struct {
+	Address   string `json:"address"`
+	Interface string `json:"interface"`
+	Held      bool   `json:"held"`
 }
 
 type primaryXLogJSON struct {
@@ -297,6 +356,10 @@ func (v view) patroni() patroniJSON {
 			Voters:       n.Raft.Voters,
 		}
 	}
+	if n.VIP != nil {
+		out.VIP = &vipJSON{Address: n.VIP.Address, Interface: n.VIP.Interface, Held: n.VIP.Held}
+	}
+	out.Backup = n.Backup
 	return out
 }
 
@@ -324,6 +387,22 @@ type memberJSON struct {
 	Lag any `json:"lag,omitempty"`
 	// Problem (a Conclave addition) says why a replica does not stream.
 	Problem string `json:"problem,omitempty"`
+	// ScheduledRestart is Patroni's scheduled_restart ({"schedule": ...}).
+	ScheduledRestart *fsm.ScheduledRestart `json:"scheduled_restart,omitempty"`
+
+	// Takeover (a Conclave addition) says what taking over the member's
+	// running PostgreSQL waits for.
+	Takeover string `json:"takeover,omitempty"`
+	// RaftRole (a Conclave addition): leader, voter or non-voter; "" when
+	// the member is not in the Raft configuration (it left, or its agent is
+	// older than the field).
+	RaftRole string `json:"raft_role,omitempty"`
+	// Version and Protocol (Conclave additions): the version of the
+	// member's agent and the protocol level it applies (fsm/protocol.go; 0
+	// for an agent older than the field, absent), what a rolling upgrade
+	// checks.
+	Version  string `json:"version,omitempty"`
+	Protocol int    `json:"protocol,omitempty"`
 }
 
 type switchoverJSON struct {
@@ -357,7 +436,12 @@ func (v view) clusterView() clusterJSON {
 			Timeline:       m.Timeline,
 			PendingRestart: m.PendingRestart,
 			Problem:        m.Problem,
+			Takeover:       m.Takeover,
+			RaftRole:       v.node.Raft.Roles[m.RaftAddr],
+			Version:        m.Version,
+			Protocol:       m.Protocol,
 		}
+		j.ScheduledRestart = m.ScheduledRestart
 		if m.Host != "" {
 			j.Host = m.Host
 			j.Port = m.Port
@@ -370,6 +454,8 @@ func (v view) clusterView() clusterJSON {
 			j.Role = "leader"
 		case v.isSync(name):
 			j.Role = "sync_standby"
+		case m.Role == fsm.RoleWitness:
+			j.Role = fsm.RoleWitness // no PostgreSQL: no lag either
 		}
 		gone := v.gone(name)
 		if gone {
@@ -377,7 +463,7 @@ func (v view) clusterView() clusterJSON {
 			// streaming, a lag) is no longer known to be true.
 			j.State, j.Timeline = "stopped", 0
 		}
-		if name != leader {
+		if name != leader && m.Role != fsm.RoleWitness {
 			pos := memberPosition(m)
 			switch {
 			case gone, pos == 0:
@@ -391,7 +477,7 @@ func (v view) clusterView() clusterJSON {
 		out.Members = append(out.Members, j)
 	}
 	if p := st.Pending; p != nil && p.ScheduledAt != nil {
-		out.ScheduledSwitchover = &switchoverJSON{At: pyIsoformat(*p.ScheduledAt), From: p.Leader, To: p.Candidate}
+		out.ScheduledSwitchover = &switchoverJSON{At: Isoformat(*p.ScheduledAt), From: p.Leader, To: p.Candidate}
 	}
 	return out
 }
@@ -403,7 +489,7 @@ func historyView(h []fsm.HistoryEntry) [][]any {
 		row := []any{e.Timeline, e.LSN, e.Reason}
 		switch {
 		case !e.Timestamp.IsZero():
-			row = append(row, pyIsoformat(e.Timestamp))
+			row = append(row, Isoformat(e.Timestamp))
 		case e.NewLeader != "":
 			row = append(row, nil)
 		}
@@ -416,17 +502,17 @@ func historyView(h []fsm.HistoryEntry) [][]any {
 }
 
 func (s *Server) patroni(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, s.read(r.Context()).patroni())
+	writeBody(w, http.StatusOK, s.current(r.Context()).body)
 	return nil
 }
 
 func (s *Server) cluster(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, s.read(r.Context()).clusterView())
+	writeJSON(w, http.StatusOK, s.freshRead(r.Context()).clusterView())
 	return nil
 }
 
 func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, historyView(s.cfg.Source.Cluster().History))
+	writeJSON(w, http.StatusOK, historyView(s.freshCluster(r.Context()).History))
 	return nil
 }
 

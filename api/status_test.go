@@ -202,7 +202,7 @@ func TestPyTime_PrintsMicrosecondsOnlyWhenSet(t *testing.T) {
 	if got, want := pyStr(at), "2026-11-26 20:26:55.871530+00:00"; got != want {
 		t.Errorf("pyStr = %q, want %q", got, want)
 	}
-	if got, want := pyIsoformat(at.Truncate(time.Second)), "2026-11-26T20:26:55+00:00"; got != want {
-		t.Errorf("pyIsoformat = %q, want %q", got, want)
+	if got, want := Isoformat(at.Truncate(time.Second)), "2026-11-26T20:26:55+00:00"; got != want {
+		t.Errorf("Isoformat = %q, want %q", got, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 )
@@ -18,25 +19,56 @@ const accessWrite = 0x2 // W_OK
 // postgresql.data_dir and raft.data_dir (or their parent directories when
 // they do not exist yet) are writable by the current user, postgresql.bin_dir
 // holds the PostgreSQL server binaries, and the restapi.listen and Raft
-// listen ports are free. It creates nothing. Every problem is reported.
+// listen ports are free. It creates nothing. Every problem is reported, one
+// a line, starting with where its key was set ("conclave.yml:9: ").
 func (c *Config) CheckEnvironment() error {
 	var errs []error
-	errs = append(errs, checkDir("postgresql.data_dir", c.PostgreSQL.DataDir))
-	errs = append(errs, checkDir("raft.data_dir", c.Raft.DataDir))
+	errs = append(errs, c.at("raft.data_dir", checkDir("raft.data_dir", c.Raft.DataDir)))
 	for _, b := range requiredBinaries {
+		if c.Witness {
+			break // a witness runs no PostgreSQL
+		}
 		p := filepath.Join(c.PostgreSQL.BinDir, b)
 		fi, err := os.Stat(p)
 		if err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-			errs = append(errs, fmt.Errorf("postgresql.bin_dir %q: %s not found; install PostgreSQL 15 server binaries (apt-get install postgresql-15) or set postgresql.bin_dir", c.PostgreSQL.BinDir, b))
+			errs = append(errs, c.at("postgresql.bin_dir", fmt.Errorf("postgresql.bin_dir %q: %s not found; install PostgreSQL 15 server binaries (apt-get install postgresql-15) or set postgresql.bin_dir", c.PostgreSQL.BinDir, b)))
+		}
+	}
+	if !c.Witness {
+		errs = append(errs, c.at("postgresql.data_dir", checkDir("postgresql.data_dir", c.PostgreSQL.DataDir)))
+	}
+	if c.Backup.Enabled() {
+		if _, err := exec.LookPath(c.Backup.Command); err != nil {
+			errs = append(errs, c.at("backup.command", fmt.Errorf("backup.command %q: not found (%v); install pgBackRest (apt-get install pgbackrest) or set backup.command", c.Backup.Command, err)))
+		}
+		if c.Backup.Config != "" {
+			if _, err := os.Stat(c.Backup.Config); err != nil {
+				errs = append(errs, c.at("backup.config", fmt.Errorf("backup.config %q: %v", c.Backup.Config, err)))
+			}
 		}
 	}
 	raftKey, raftAddr := "raft.self_addr", c.Raft.SelfAddr
 	if c.Raft.BindAddr != "" {
 		raftKey, raftAddr = "raft.bind_addr", c.Raft.BindAddr
 	}
-	errs = append(errs, checkPortFree("restapi.listen", c.RestAPI.Listen))
-	errs = append(errs, checkPortFree(raftKey, raftAddr))
+	errs = append(errs, c.at("restapi.listen", checkPortFree("restapi.listen", c.RestAPI.Listen)))
+	errs = append(errs, c.at(raftKey, checkPortFree(raftKey, raftAddr)))
 	return errors.Join(errs...)
+}
+
+// at prefixes err with where key was set, or the file's name for a key
+// left at its default (nil stays nil).
+func (c *Config) at(key string, err error) error {
+	where, ok := originOf(c.origin, key)
+	switch {
+	case err == nil:
+		return nil
+	case ok:
+		return fmt.Errorf("%s: %w", where, err)
+	case c.Path != "":
+		return fmt.Errorf("%s: %w", c.Path, err)
+	}
+	return err
 }
 
 // checkDir accepts an existing writable directory, or a missing one whose
@@ -73,8 +105,13 @@ func checkPortFree(key, addr string) error {
 		return nil
 	}
 	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("%s %q: cannot listen: %w; stop whatever holds the port or change %s", key, addr, err, key)
+	switch {
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("%s %q: no network interface of this machine has that address; put one of its own addresses in %s", key, addr, key)
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%s %q: the port is in use (is an agent already running with this file?); stop whatever holds it or change %s", key, addr, key)
+	case err != nil:
+		return fmt.Errorf("%s %q: cannot listen: %w; change %s", key, addr, err, key)
 	}
 	return l.Close()
 }

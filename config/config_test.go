@@ -59,7 +59,7 @@ func TestLoad_PatroniTutorialConfig_ParsesUnchanged(t *testing.T) {
 	if c.Tags != (Tags{FailoverPriority: 1}) {
 		t.Fatalf("tags %+v", c.Tags)
 	}
-	if c.Log != (Log{Level: "INFO", Format: "plain"}) || c.Watchdog != (Watchdog{Mode: "off", SafetyMargin: 5}) {
+	if !reflect.DeepEqual(c.Log, Log{Level: "INFO", Type: "plain", TracebackLevel: "ERROR", FileSize: DefaultLogFileSize, FileNum: DefaultLogFileNum}) || c.Watchdog != (Watchdog{Mode: "off", SafetyMargin: 5}) {
 		t.Fatalf("log %+v watchdog %+v", c.Log, c.Watchdog)
 	}
 	d, err := c.Dynamic()
@@ -110,7 +110,7 @@ func TestParse_Minimal_AppliesDefaults(t *testing.T) {
 	if c.Namespace != "/service/" || c.RestAPI.ConnectAddress != "127.0.0.1:8008" ||
 		c.PostgreSQL.ConnectAddress != "127.0.0.1:5432" || c.PostgreSQL.BinDir != "/usr/lib/postgresql/15/bin" ||
 		c.PostgreSQL.PgCtlTimeout != 60 || c.PostgreSQL.Authentication.Rewind.Username != "postgres" ||
-		c.Log.Level != "INFO" || c.Log.Format != "plain" || c.Path != "conclave.yml" {
+		c.Log.Level != "INFO" || c.Log.Type != "plain" || c.Log.Format != "" || c.Log.TracebackLevel != "ERROR" || c.Path != "conclave.yml" {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	d, err := c.Dynamic()
@@ -141,7 +141,8 @@ func TestParse_BadInput_NamesKeyAndLine(t *testing.T) {
 		{"wrong type dcs", minimal + "bootstrap:\n  dcs:\n    ttl: abc\n",
 			[]string{`conclave.yml:17: key "bootstrap.dcs.ttl": must be an integer >= 2, got "abc"`}},
 		{"wrong type string gets map", replace(t, "scope: s\n", "scope: {a: 1}\n"), []string{`conclave.yml:1: key "scope": must be a string, got a map`}},
-		{"wrong type bool", minimal + "tags:\n  nofailover: yes\n", []string{`conclave.yml:16: key "tags.nofailover": must be true or false, got "yes"`}},
+		{"wrong type bool", minimal + "tags:\n  nofailover: n\n", []string{`conclave.yml:16: key "tags.nofailover": must be true or false (yes/no, on/off), got "n"`}},
+		{"quoted yes is a string", minimal + "tags:\n  nofailover: \"yes\"\n", []string{`conclave.yml:16: key "tags.nofailover": must be true or false (yes/no, on/off), got "yes"`}},
 		{"wrong type int", replace(t, "  data_dir: /tmp/data\n", "  data_dir: /tmp/data\n  pg_ctl_timeout: 1.5\n"),
 			[]string{`conclave.yml:12: key "postgresql.pg_ctl_timeout": must be an integer, got 1.5`}},
 		{"section not a map", minimal + "watchdog: [1]\n", []string{`conclave.yml:15: key "watchdog": must be a map, got a list`}},
@@ -194,12 +195,42 @@ func TestParse_BadInput_NamesKeyAndLine(t *testing.T) {
 		{"unknown callback", replace(t, "  data_dir: /tmp/data\n", "  data_dir: /tmp/data\n  callbacks:\n    on_stat: /bin/true\n"),
 			[]string{`conclave.yml:13: unknown key "postgresql.callbacks.on_stat" (did you mean "on_start"?)`}},
 		{"bad log level", minimal + "log:\n  level: LOUD\n", []string{`conclave.yml:16: key "log.level": must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got "LOUD"`}},
-		{"bad log format", minimal + "log:\n  format: xml\n", []string{`conclave.yml:16: key "log.format": must be plain or json, got "xml"`}},
+		{"bad log format", minimal + "log:\n  format: xml\n", []string{`conclave.yml:16: key "log.format": no %(name)s field in "xml"`}},
+		{"bad log format field", minimal + "log:\n  format: '%(asctime)s %(color)s'\n", []string{`conclave.yml:16: key "log.format": unknown field %(color)`}},
+		{"bad log type", minimal + "log:\n  type: xml\n", []string{`conclave.yml:16: key "log.type": must be plain or json, got "xml"`}},
+		{"bad traceback level", minimal + "log:\n  traceback_level: LOUD\n", []string{`conclave.yml:16: key "log.traceback_level": must be one of DEBUG`}},
 		{"bad watchdog", minimal + "watchdog:\n  mode: sometimes\n", []string{`conclave.yml:16: key "watchdog.mode": must be off, automatic or required`}},
-		{"unsupported tls", replace(t, "  listen: 127.0.0.1:8008\n", "  listen: 127.0.0.1:8008\n  certfile: /x\n"),
-			[]string{`conclave.yml:5: key "restapi.certfile": TLS for the REST API is not supported yet; remove it`}},
+		{"unsupported ciphers", replace(t, "  listen: 127.0.0.1:8008\n", "  listen: 127.0.0.1:8008\n  ciphers: HIGH\n"),
+			[]string{`conclave.yml:5: key "restapi.ciphers": choosing TLS ciphers is not supported: Go's TLS defaults are used; remove it`}},
+		{"verify_client without tls", replace(t, "  listen: 127.0.0.1:8008\n", "  listen: 127.0.0.1:8008\n  verify_client: required\n"),
+			[]string{`key "restapi.verify_client": required needs restapi.certfile`}},
+		{"verify_client bad value", replace(t, "  listen: 127.0.0.1:8008\n", "  listen: 127.0.0.1:8008\n  verify_client: always\n"),
+			[]string{`key "restapi.verify_client": must be none, optional or required, got "always"`}},
+		{"allowlist bad cidr", replace(t, "  listen: 127.0.0.1:8008\n", "  listen: 127.0.0.1:8008\n  allowlist: [10.0.0.0/99]\n"),
+			[]string{`key "restapi.allowlist": entry "10.0.0.0/99" is not a valid CIDR`}},
+		{"log file_size too small", minimal + "log:\n  file_size: 10\n",
+			[]string{`key "log.file_size": must be an integer >= 4096`}},
 		{"replica method", replace(t, "  data_dir: /tmp/data\n", "  data_dir: /tmp/data\n  create_replica_methods: [wal_e]\n"),
-			[]string{`conclave.yml:12: key "postgresql.create_replica_methods[0]": replica method "wal_e" is not supported`}},
+			[]string{`conclave.yml:12: key "postgresql.create_replica_methods[0]": method "wal_e" needs a postgresql.wal_e section with its command`}},
+		{"replica method without command", replace(t, "  data_dir: /tmp/data\n", "  data_dir: /tmp/data\n  create_replica_methods: [pgbackrest]\n  pgbackrest:\n    keep_data: true\n"),
+			[]string{`key "postgresql.pgbackrest.command": missing: method "pgbackrest" needs the command`}},
+		{"bootstrap method without section", minimal + "bootstrap:\n  method: pgbackrest\n",
+			[]string{`key "bootstrap.method": names "pgbackrest" but there is no bootstrap.pgbackrest section`}},
+		{"restore over its own stanza", minimal + "backup:\n  stanza: main\nbootstrap:\n  method: pgbackrest\n  pgbackrest:\n    command: pgbackrest --stanza=main restore\n",
+			[]string{`key "backup.stanza": is "main", the stanza bootstrap.pgbackrest restores from`}},
+		{"restore over its own stanza, single-quoted", minimal + "backup:\n  stanza: main\nbootstrap:\n  method: pgbackrest\n  pgbackrest:\n    command: pgbackrest --stanza='main' restore\n",
+			[]string{`key "backup.stanza": is "main", the stanza bootstrap.pgbackrest restores from`}},
+		{"local archive_command over the restored stanza", replace(t, "  data_dir: /tmp/data\n", "  data_dir: /tmp/data\n  parameters:\n    archive_command: pgbackrest --stanza=main archive-push %p\n") +
+			"backup:\n  stanza: restored\nbootstrap:\n  method: pgbackrest\n  pgbackrest:\n    command: pgbackrest --stanza=main restore\n",
+			[]string{`key "postgresql.parameters.archive_command": archives to stanza "main", the one bootstrap.pgbackrest restores from`}},
+		{"two recovery targets", minimal + "bootstrap:\n  method: r\n  r:\n    command: x\n    recovery_conf:\n      recovery_target_time: '2026-01-01'\n      recovery_target_lsn: 0/1\n",
+			[]string{`sets more than one of recovery_target`}},
+		{"recovery target action shutdown", minimal + "bootstrap:\n  method: r\n  r:\n    command: x\n    recovery_conf:\n      recovery_target_action: shutdown\n",
+			[]string{`recovery_target_action": must be promote or pause`}},
+		{"backup without stanza", minimal + "backup:\n  tool: pgbackrest\n",
+			[]string{`missing required key "backup.stanza"`}},
+		{"backup unknown tool", minimal + "backup:\n  tool: walg\n  stanza: s\n",
+			[]string{`key "backup.tool": must be pgbackrest`}},
 		{"parameter not scalar", replace(t, "  data_dir: /tmp/data\n", "  data_dir: /tmp/data\n  parameters:\n    x: [1]\n"),
 			[]string{`conclave.yml:13: key "postgresql.parameters.x": must be a string, number or boolean`}},
 		{"quorum", minimal + "bootstrap:\n  dcs:\n    synchronous_mode: quorum\n",
@@ -254,7 +285,7 @@ func TestParse_EnvOverrides_ConclaveWinsOverPatroni(t *testing.T) {
 	if c.Name != "from-conclave" || c.Scope != "sc" || c.RestAPI.Listen != "127.0.0.1:9000" ||
 		c.RestAPI.ConnectAddress != "127.0.0.1:9000" || c.PostgreSQL.BinDir != "/opt/pg/bin" ||
 		c.PostgreSQL.Authentication.Superuser.Password != "secret" ||
-		c.PostgreSQL.Authentication.Rewind.Username != "rw" || c.Log.Level != "DEBUG" || c.Log.Format != "json" {
+		c.PostgreSQL.Authentication.Rewind.Username != "rw" || c.Log.Level != "DEBUG" || c.Log.Type != "json" {
 		t.Fatalf("overrides not applied: %+v", c)
 	}
 	if !reflect.DeepEqual(c.Raft.PartnerAddrs, []string{"127.0.0.1:6001", "127.0.0.1:6002"}) {
@@ -274,6 +305,8 @@ func TestParse_PatroniExtras_Accepted(t *testing.T) {
 	y := minimal + `log:
   level: warning
   type: json
+  format: '%(asctime)s %(levelname)s: %(message)s'
+  traceback_level: debug
   dir: /var/log/conclave
   file_num: 4
 bootstrap:
@@ -294,7 +327,7 @@ watchdog:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Log != (Log{Level: "WARNING", Format: "json", Dir: "/var/log/conclave"}) ||
+	if !reflect.DeepEqual(c.Log, Log{Level: "WARNING", Type: "json", Format: "%(asctime)s %(levelname)s: %(message)s", TracebackLevel: "DEBUG", Dir: "/var/log/conclave", FileSize: DefaultLogFileSize, FileNum: 4}) ||
 		c.Bootstrap.Method != "clone" || c.Bootstrap.MethodConfig["command"] != "/bin/clone.sh" ||
 		c.Bootstrap.PostBootstrap != "/bin/post.sh" || c.Tags.FailoverPriority != 0 || !c.Tags.NoStream ||
 		c.Watchdog.Mode != "off" || c.Watchdog.SafetyMargin != -1 || c.PostgreSQL.UsePgRewind == nil || *c.PostgreSQL.UsePgRewind {
@@ -372,7 +405,7 @@ func TestCheckEnvironment_ReportsEachProblem(t *testing.T) {
 	for _, w := range []string{
 		`postgresql.bin_dir "` + bin + `": pg_ctl not found; install PostgreSQL 15 server binaries (apt-get install postgresql-15) or set postgresql.bin_dir`,
 		`postgresql.data_dir "` + filepath.Join(dir, "no", "such", "data") + `": parent directory`,
-		`restapi.listen "` + busy.Addr().String() + `": cannot listen`,
+		`restapi.listen "` + busy.Addr().String() + `": the port is in use`,
 	} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error\n%v\ndoes not contain\n%s", err, w)
@@ -390,4 +423,40 @@ func mustAbs(t *testing.T, rel string) string {
 		t.Fatal(err)
 	}
 	return abs
+}
+
+// validate-config and run name the file line of a key the machine cannot
+// serve, and an address the machine does not have is not called a busy port.
+func TestCheckEnvironment_NamesFileLine_AndAnAddressNotOnThisMachine(t *testing.T) {
+	dir := t.TempDir()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free.Close()
+	yml := strings.NewReplacer(
+		"/tmp/raft", filepath.Join(dir, "raft"),
+		"/tmp/data", filepath.Join(dir, "data"),
+		"self_addr: 127.0.0.1:5010", "self_addr: 192.0.2.1:5010", // TEST-NET-1: on no machine
+		"listen: 127.0.0.1:8008", "listen: "+free.Addr().String(),
+	).Replace(minimal)
+	c, err := ParseWithEnv([]byte(yml), "conclave.yml", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PostgreSQL.BinDir = dir // no PostgreSQL binaries there; the key is not in the file: its section's line
+	err = c.CheckEnvironment()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	want := `conclave.yml:7: raft.self_addr "192.0.2.1:5010": no network interface of this machine has that address`
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error\n%v\ndoes not contain\n%s", err, want)
+	}
+	if strings.Contains(err.Error(), "stop whatever holds") {
+		t.Errorf("an address not on this machine is reported as a busy port:\n%v", err)
+	}
+	if !strings.Contains(err.Error(), "conclave.yml:9: postgresql.bin_dir") {
+		t.Errorf("a key left at its default is not named with its section's line (postgresql:, line 9):\n%v", err)
+	}
 }

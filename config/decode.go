@@ -18,6 +18,7 @@ type decoder struct {
 	file   string
 	origin map[string]string
 	errs   []error
+	unused []Unused // keys found not acted on while validating (log.loggers of no module)
 }
 
 type field struct {
@@ -30,27 +31,15 @@ var otherDCS = []string{"etcd", "etcd3", "consul", "zookeeper", "exhibitor", "ku
 
 // Keys Patroni knows that Conclave refuses rather than silently ignores.
 var unsupported = map[string]string{
-	"ctl":                               "patronictl TLS settings are not supported",
-	"citus":                             "Citus clusters are not supported",
-	"restapi.certfile":                  "TLS for the REST API is not supported yet",
-	"restapi.keyfile":                   "TLS for the REST API is not supported yet",
-	"restapi.keyfile_password":          "TLS for the REST API is not supported yet",
-	"restapi.cafile":                    "TLS for the REST API is not supported yet",
-	"restapi.ciphers":                   "TLS for the REST API is not supported yet",
-	"restapi.verify_client":             "TLS for the REST API is not supported yet",
-	"restapi.allowlist":                 "REST API allowlists are not supported yet",
-	"restapi.allowlist_include_members": "REST API allowlists are not supported yet",
-	"restapi.http_extra_headers":        "extra REST API headers are not supported",
-	"restapi.https_extra_headers":       "extra REST API headers are not supported",
-	"postgresql.pg_ident":               "pg_ident is not managed by conclave",
-	"postgresql.custom_conf":            "custom_conf is not supported",
-	"postgresql.recovery_conf":          "set recovery settings in bootstrap.dcs.postgresql.recovery_conf",
-	"postgresql.krbsrvname":             "Kerberos is not supported",
-	"postgresql.pre_promote":            "pre_promote scripts are not supported",
-	"postgresql.before_stop":            "before_stop scripts are not supported",
-	"postgresql.proxy_address":          "proxy_address is not supported",
-	"postgresql.use_unix_socket_repl":   "use_unix_socket_repl is not supported",
-	"postgresql.bin_name":               "custom binary names are not supported",
+	"citus":                           "Citus clusters are not supported",
+	"restapi.ciphers":                 "choosing TLS ciphers is not supported: Go's TLS defaults are used",
+	"postgresql.pg_ident":             "pg_ident is not managed by conclave",
+	"postgresql.custom_conf":          "custom_conf is not supported",
+	"postgresql.recovery_conf":        "set recovery settings in bootstrap.dcs.postgresql.recovery_conf",
+	"postgresql.krbsrvname":           "Kerberos is not supported",
+	"postgresql.proxy_address":        "proxy_address is not supported",
+	"postgresql.use_unix_socket_repl": "use_unix_socket_repl is not supported",
+	"postgresql.bin_name":             "custom binary names are not supported",
 }
 
 func (d *decoder) errorf(key, format string, args ...any) {
@@ -59,12 +48,20 @@ func (d *decoder) errorf(key, format string, args ...any) {
 
 // where returns the origin of key, or of its nearest ancestor, or the file.
 func (d *decoder) where(key string) string {
-	for k := key; k != ""; k = parentKey(k) {
-		if o, ok := d.origin[k]; ok {
-			return o
-		}
+	if o, ok := originOf(d.origin, key); ok {
+		return o
 	}
 	return d.file + ":1"
+}
+
+// originOf is where key, or its nearest ancestor, was set.
+func originOf(origin map[string]string, key string) (string, bool) {
+	for k := key; k != ""; k = parentKey(k) {
+		if o, ok := origin[k]; ok {
+			return o, true
+		}
+	}
+	return "", false
 }
 
 func parentKey(k string) string {
@@ -170,9 +167,9 @@ func (d *decoder) boolean(dst *bool) func(string, *yaml.Node) {
 		if isNull(v) {
 			return
 		}
-		var b bool
-		if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" || v.Decode(&b) != nil {
-			d.errorf(key, "must be true or false, got %s", describe(v))
+		b, ok := yaml11Bool(v)
+		if !ok {
+			d.errorf(key, "must be true or false (yes/no, on/off), got %s", describe(v))
 			return
 		}
 		*dst = b
@@ -184,7 +181,7 @@ func (d *decoder) boolPtr(dst **bool) func(string, *yaml.Node) {
 		var b bool
 		set := false
 		d.boolean(&b)(key, v)
-		if n := resolve(v); !isNull(n) && n.Tag == "!!bool" {
+		if _, ok := yaml11Bool(resolve(v)); ok {
 			set = true
 		}
 		if set {
@@ -218,14 +215,24 @@ func (d *decoder) integer(dst *int, min int64) func(string, *yaml.Node) {
 	}
 }
 
+// collection resolves v and checks it is of kind: false when it is null
+// (nothing to decode) or of another kind (reported as "must be <want>").
+func (d *decoder) collection(key string, v *yaml.Node, kind yaml.Kind, want string) (*yaml.Node, bool) {
+	v = resolve(v)
+	if isNull(v) {
+		return v, false
+	}
+	if v.Kind != kind {
+		d.errorf(key, "must be %s, got %s", want, describe(v))
+		return v, false
+	}
+	return v, true
+}
+
 func (d *decoder) strList(dst *[]string) func(string, *yaml.Node) {
 	return func(key string, v *yaml.Node) {
-		v = resolve(v)
-		if isNull(v) {
-			return
-		}
-		if v.Kind != yaml.SequenceNode {
-			d.errorf(key, "must be a list of strings, got %s", describe(v))
+		v, ok := d.collection(key, v, yaml.SequenceNode, "a list of strings")
+		if !ok {
 			return
 		}
 		out := []string{}
@@ -241,21 +248,54 @@ func (d *decoder) strList(dst *[]string) func(string, *yaml.Node) {
 // anyMap decodes a map into plain Go values (map[string]any, []any, scalars).
 func (d *decoder) anyMap(dst *map[string]any) func(string, *yaml.Node) {
 	return func(key string, v *yaml.Node) {
-		v = resolve(v)
-		if isNull(v) {
+		v, ok := d.collection(key, v, yaml.MappingNode, "a map")
+		if !ok {
 			return
 		}
 		var m map[string]any
-		if v.Kind != yaml.MappingNode {
-			d.errorf(key, "must be a map, got %s", describe(v))
-			return
-		}
 		if err := v.Decode(&m); err != nil {
 			d.errorf(key, "cannot decode: %v", err)
 			return
 		}
 		*dst = m
 	}
+}
+
+// headers decodes HTTP headers (restapi.http_extra_headers): a map of
+// header names to scalar values, each checked as HTTP allows.
+func (d *decoder) headers(dst *map[string]string) func(string, *yaml.Node) {
+	return func(key string, v *yaml.Node) {
+		v, ok := d.collection(key, v, yaml.MappingNode, "a map of header names to values")
+		if !ok {
+			return
+		}
+		m := map[string]string{}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			name, val := v.Content[i].Value, resolve(v.Content[i+1])
+			switch {
+			case !validHeaderName(name):
+				d.errorf(key, "%q is not a valid HTTP header name", name)
+			case val.Kind != yaml.ScalarNode || strings.ContainsAny(val.Value, "\r\n"):
+				d.errorf(key, "header %s: the value must be one line of text", name)
+			default:
+				m[name] = val.Value
+			}
+		}
+		*dst = m
+	}
+}
+
+// validHeaderName: RFC 9110 token characters only.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > 0x7e || !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // parameters decodes a map of scalar PostgreSQL parameters.

@@ -62,12 +62,16 @@ func ParseWithEnv(data []byte, path string, getenv func(string) string) (*Config
 	if getenv != nil {
 		d.applyEnv(c, getenv)
 	}
+	c.Witness = !d.isSet("postgresql") && c.PostgreSQL.Listen == "" && c.PostgreSQL.DataDir == ""
 	c.withDefaults(d.isSet)
+	c.securityDefaults(d.isSet)
 	c.absolutePaths()
 	d.validate(c)
 	if len(d.errs) > 0 {
 		return nil, errors.Join(d.errs...)
 	}
+	c.Unused = append(d.notActedOnSet(), d.unused...)
+	c.origin = d.origin
 	return c, nil
 }
 
@@ -77,9 +81,9 @@ func (c *Config) Dynamic() (fsm.DynamicConfig, error) {
 }
 
 // APIURL returns the base URL other members and clients use for this
-// member's REST API, "http://<restapi.connect_address>".
+// member's REST API, "http://<restapi.connect_address>" (https with restapi.certfile).
 func (c *Config) APIURL() string {
-	return "http://" + c.RestAPI.ConnectAddress
+	return c.APIScheme() + "://" + c.RestAPI.ConnectAddress
 }
 
 // RaftServers returns raft.self_addr and raft.partner_addrs, deduplicated
@@ -219,10 +223,18 @@ func describe(n *yaml.Node) string {
 func (c *Config) absolutePaths() {
 	for _, p := range []*string{&c.Raft.DataDir, &c.PostgreSQL.DataDir, &c.PostgreSQL.BinDir,
 		&c.PostgreSQL.ConfigDir, &c.PostgreSQL.Pgpass, &c.Log.Dir} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			if abs, err := filepath.Abs(*p); err == nil {
-				*p = abs
-			}
+		absPath(p)
+	}
+	for _, p := range c.securityPaths() {
+		absPath(p)
+	}
+}
+
+// absPath makes *p absolute against the working directory (empty stays empty).
+func absPath(p *string) {
+	if *p != "" && !filepath.IsAbs(*p) {
+		if abs, err := filepath.Abs(*p); err == nil {
+			*p = abs
 		}
 	}
 }

@@ -30,6 +30,9 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		{"postgresql", d.postgresql(&c.PostgreSQL)},
 		{"tags", d.tags(&c.Tags)},
 		{"watchdog", d.watchdog(&c.Watchdog)},
+		{"vip", d.vip(&c.VIP)},
+		{"ctl", d.ctl(&c.Ctl)},
+		{"backup", d.backup(&c.Backup)},
 	}, func(name, key string, _ *yaml.Node) bool {
 		for _, o := range otherDCS {
 			if name == o {
@@ -44,27 +47,57 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 
 func (d *decoder) log(l *Log) func(string, *yaml.Node) {
 	return func(key string, v *yaml.Node) {
-		var ignored any
 		d.mapping(v, key, []field{
 			{"level", d.str(&l.Level)},
 			{"format", d.str(&l.Format)},
-			{"type", d.str(&l.Format)}, // Patroni 4: log.type: plain|json
+			{"type", d.str(&l.Type)}, // Patroni 4: log.type: plain|json
+			{"traceback_level", d.str(&l.TracebackLevel)},
 			{"dir", d.str(&l.Dir)},
-			// Patroni's file rotation and per-module levels: accepted, no effect.
-			{"dateformat", d.anyValue(&ignored)},
-			{"file_num", d.anyValue(&ignored)},
-			{"file_size", d.anyValue(&ignored)},
-			{"loggers", d.anyValue(&ignored)},
+			{"file_num", d.integer(&l.FileNum, 1)},
+			{"file_size", d.integer(&l.FileSize, 4096)},
+			{"dateformat", d.str(&l.DateFormat)}, // strftime date of plain lines (validate.go)
+			{"loggers", d.loggers(&l.Loggers)},   // per-module levels (validate.go)
 		}, nil)
+	}
+}
+
+// loggers decodes log.loggers: a map of module names to level names.
+func (d *decoder) loggers(dst *map[string]string) func(string, *yaml.Node) {
+	return func(key string, v *yaml.Node) {
+		v, ok := d.collection(key, v, yaml.MappingNode, "a map of module names to levels, such as {raft: WARNING}")
+		if !ok {
+			return
+		}
+		m := map[string]string{}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			name, val := v.Content[i].Value, resolve(v.Content[i+1])
+			if val.Kind != yaml.ScalarNode {
+				d.errorf(join(key, name), "must be a level name (DEBUG, INFO, WARNING, ERROR, CRITICAL), got %s", describe(val))
+				continue
+			}
+			m[name] = val.Value
+		}
+		*dst = m
 	}
 }
 
 func (d *decoder) restapi(r *RestAPI) func(string, *yaml.Node) {
 	return func(key string, v *yaml.Node) {
+		var queueSize int // accepted, not acted on (notacted.go)
 		d.mapping(v, key, []field{
+			{"request_queue_size", d.integer(&queueSize, 0)},
 			{"listen", d.str(&r.Listen)},
 			{"connect_address", d.str(&r.ConnectAddress)},
 			{"authentication", d.credentials(&r.Authentication)},
+			{"certfile", d.str(&r.TLS.CertFile)},
+			{"keyfile", d.str(&r.TLS.KeyFile)},
+			{"keyfile_password", d.str(&r.TLS.KeyFilePassword)},
+			{"cafile", d.str(&r.TLS.CAFile)},
+			{"verify_client", d.str(&r.VerifyClient)},
+			{"allowlist", d.strList(&r.Allowlist)},
+			{"allowlist_include_members", d.boolean(&r.AllowlistIncludeMembers)},
+			{"http_extra_headers", d.headers(&r.HTTPExtraHeaders)},
+			{"https_extra_headers", d.headers(&r.HTTPSExtraHeaders)},
 		}, nil)
 	}
 }
@@ -77,6 +110,10 @@ func (d *decoder) raft(r *Raft) func(string, *yaml.Node) {
 			{"partner_addrs", d.strList(&r.PartnerAddrs)},
 			{"bind_addr", d.str(&r.BindAddr)},
 			{"password", d.str(&r.Password)},
+			{"certfile", d.str(&r.TLS.CertFile)},
+			{"keyfile", d.str(&r.TLS.KeyFile)},
+			{"keyfile_password", d.str(&r.TLS.KeyFilePassword)},
+			{"cafile", d.str(&r.TLS.CAFile)},
 		}, nil)
 	}
 }
@@ -92,7 +129,7 @@ func (d *decoder) bootstrap(b *Bootstrap) func(string, *yaml.Node) {
 			}
 		}
 		d.mapping(v, key, []field{
-			{"dcs", d.anyMap(&b.DCS)},
+			{"dcs", func(k string, v *yaml.Node) { ResolveYAML11Bools(resolve(v)); d.anyMap(&b.DCS)(k, v) }},
 			{"initdb", d.initdb(&b.Initdb)},
 			{"pg_hba", d.strList(&b.PgHBA)},
 			{"users", d.users(&b.Users)},
@@ -111,12 +148,8 @@ func (d *decoder) bootstrap(b *Bootstrap) func(string, *yaml.Node) {
 
 func (d *decoder) initdb(dst *[]InitdbOption) func(string, *yaml.Node) {
 	return func(key string, v *yaml.Node) {
-		v = resolve(v)
-		if isNull(v) {
-			return
-		}
-		if v.Kind != yaml.SequenceNode {
-			d.errorf(key, "must be a list of options (- data-checksums, - encoding: UTF8), got %s", describe(v))
+		v, ok := d.collection(key, v, yaml.SequenceNode, "a list of options (- data-checksums, - encoding: UTF8)")
+		if !ok {
 			return
 		}
 		for i, item := range v.Content {
@@ -182,6 +215,7 @@ func (d *decoder) unknownOption(key, raw, lower string) {
 
 func (d *decoder) postgresql(p *PostgreSQL) func(string, *yaml.Node) {
 	return func(key string, v *yaml.Node) {
+		methods := replicaMethodNames(v)
 		d.mapping(v, key, []field{
 			{"listen", d.str(&p.Listen)},
 			{"connect_address", d.str(&p.ConnectAddress)},
@@ -199,6 +233,8 @@ func (d *decoder) postgresql(p *PostgreSQL) func(string, *yaml.Node) {
 			{"parameters", d.parameters(&p.Parameters)},
 			{"pg_hba", d.strList(&p.PgHBA)},
 			{"callbacks", d.callbacks(&p.Callbacks)},
+			{"pre_promote", d.str(&p.PrePromote)},
+			{"before_stop", d.str(&p.BeforeStop)},
 			{"use_pg_rewind", d.boolPtr(&p.UsePgRewind)},
 			{"create_replica_methods", d.strList(&p.CreateReplicaMethods)},
 			{"basebackup", d.anyValue(&p.Basebackup)},
@@ -206,7 +242,19 @@ func (d *decoder) postgresql(p *PostgreSQL) func(string, *yaml.Node) {
 			{"remove_data_directory_on_diverged_timelines", d.boolean(&p.RemoveDataDirectoryOnDivergedTimelines)},
 			{"pg_ctl_timeout", d.integer(&p.PgCtlTimeout, 1)},
 			{"use_unix_socket", d.boolean(&p.UseUnixSocket)},
-		}, nil)
+		}, func(name, k string, v *yaml.Node) bool {
+			// postgresql.<method>: the section of a create_replica_methods entry.
+			if !methods[name] || name == "basebackup" {
+				return false
+			}
+			var m map[string]any
+			d.anyMap(&m)(k, v)
+			if p.MethodSections == nil {
+				p.MethodSections = map[string]map[string]any{}
+			}
+			p.MethodSections[name] = m
+			return true
+		})
 	}
 }
 

@@ -1,6 +1,10 @@
 package fsm
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/conclave-ha/conclave/dynconfig"
+)
 
 func applyClaimInitialize(s *State, c Command, _ uint64) error {
 	cmd := c.(ClaimInitialize)
@@ -77,12 +81,20 @@ func syncModeClosed(raw map[string]any) bool {
 	return ok && v != nil && v != false
 }
 
+// applyRenewLeader checks ExpectIndex only when it is set (zero: entries of
+// agents older than the field); RenewLeaderCAS always checks it.
 func applyRenewLeader(s *State, c Command, index uint64) error {
 	cmd := c.(RenewLeader)
+	return renewTenure(s, RenewLeaderCAS(cmd), cmd.ExpectIndex != 0, index)
+}
+
+// renewTenure extends the lease of tenure cmd.Epoch, a compare-and-swap on
+// LeaderIndex when checkIndex.
+func renewTenure(s *State, cmd RenewLeaderCAS, checkIndex bool, index uint64) error {
 	if s.Leader == nil || s.Leader.Member != cmd.Member || s.Leader.Epoch != cmd.Epoch {
 		return reject(ErrNotLeaderHolder, "%s (epoch %d) cannot renew", cmd.Member, cmd.Epoch)
 	}
-	if cmd.ExpectIndex != 0 && cmd.ExpectIndex != s.LeaderIndex {
+	if checkIndex && cmd.ExpectIndex != s.LeaderIndex {
 		return reject(ErrLeaderChanged, "renew: expected index %d, leader key is at %d", cmd.ExpectIndex, s.LeaderIndex)
 	}
 	if cmd.TTL > 0 {
@@ -136,7 +148,7 @@ func applySetConfig(s *State, c Command, index uint64) error {
 	if cmd.ExpectIndex != nil && *cmd.ExpectIndex != s.ConfigIndex {
 		return reject(ErrConfigConflict, "expected index %d, config is at %d", *cmd.ExpectIndex, s.ConfigIndex)
 	}
-	if err := acceptDynamicConfig(cmd.Config); err != nil {
+	if err := dynconfig.AcceptDynamicConfig(cmd.Config); err != nil {
 		return reject(ErrInvalidConfig, "%v", err)
 	}
 	if cmd.Config == nil {
@@ -152,9 +164,14 @@ func applySetSync(s *State, c Command, _ uint64) error {
 	if s.Leader == nil || s.Leader.Member != cmd.Leader || s.Leader.Epoch != cmd.Epoch {
 		return reject(ErrNotLeaderHolder, "%s (epoch %d) cannot set synchronous standbys", cmd.Leader, cmd.Epoch)
 	}
+	if s.Sync.SealedEpoch != 0 && s.Sync.SealedEpoch == cmd.Epoch {
+		// Only reachable after a SwapSyncSealed, which nodes that apply
+		// SetSync the old way stop at (fsm/cas.go).
+		return reject(ErrSyncChanged, "tenure %d records its synchronous standbys with a version: unversioned SetSync refused", cmd.Epoch)
+	}
 	members := append([]string(nil), cmd.Members...)
 	sort.Strings(members)
-	s.Sync = Sync{Leader: cmd.Leader, Members: members, Version: s.Sync.Version}
+	s.Sync = Sync{Leader: cmd.Leader, Members: members, Version: s.Sync.Version, SealedEpoch: s.Sync.SealedEpoch}
 	return nil
 }
 
@@ -163,7 +180,12 @@ func applySetSync(s *State, c Command, _ uint64) error {
 // an older decision cannot overwrite a newer one (rule 2 relies on the state
 // never listing a standby the primary stopped waiting for).
 func applySwapSync(s *State, c Command, index uint64) error {
-	cmd := c.(SwapSync)
+	return swapSync(s, c.(SwapSync), s.Sync.SealedEpoch, index)
+}
+
+// swapSync records cmd's set if Sync.Version is still cmd.ExpectVersion,
+// with sealed as Sync.SealedEpoch.
+func swapSync(s *State, cmd SwapSync, sealed, index uint64) error {
 	if s.Leader == nil || s.Leader.Member != cmd.Leader || s.Leader.Epoch != cmd.Epoch {
 		return reject(ErrNotLeaderHolder, "%s (epoch %d) cannot set synchronous standbys", cmd.Leader, cmd.Epoch)
 	}
@@ -172,7 +194,7 @@ func applySwapSync(s *State, c Command, index uint64) error {
 	}
 	members := append([]string(nil), cmd.Members...)
 	sort.Strings(members)
-	s.Sync = Sync{Leader: cmd.Leader, Members: members, Version: index}
+	s.Sync = Sync{Leader: cmd.Leader, Members: members, Version: index, SealedEpoch: sealed}
 	return nil
 }
 
@@ -229,6 +251,9 @@ func applyAppendTenureHistory(s *State, c Command, _ uint64) error {
 
 func applySetPending(s *State, c Command, _ uint64) error {
 	p := c.(SetPending).Pending
+	// Only HandOver records a hand-over; older nodes drop these fields
+	// when they decode the body, so every node stores the same thing.
+	p.HandedOverIndex, p.CheckpointLSN = 0, 0
 	if p.Kind != "switchover" && p.Kind != "failover" {
 		return reject(ErrInvalidCommand, "pending: unknown kind %q", p.Kind)
 	}

@@ -45,6 +45,14 @@ const (
 	// node, which would reject the second entry (and drop the epoch), stops
 	// instead of keeping another history than the rest.
 	CmdAppendTenureHistory CommandType = 16 // body: AppendTenureHistory
+	// CmdRenewLeaderCAS replaces RenewLeader.ExpectIndex for new proposals:
+	// a renewal that is always a compare-and-swap on LeaderIndex. A field
+	// older nodes ignore made them apply renewals the others refused; a new
+	// type without FlagIgnorable makes them stop instead (fsm/cas.go).
+	CmdRenewLeaderCAS CommandType = 17 // body: RenewLeaderCAS
+	// CmdSwapSyncSealed is SwapSync that also seals the tenure's sync record
+	// against the old, unversioned SetSync (fsm/cas.go). No FlagIgnorable.
+	CmdSwapSyncSealed CommandType = 18 // body: SwapSyncSealed
 )
 
 // Command is a typed change to the replicated state.

@@ -41,6 +41,10 @@ var handlers = map[CommandType]handler{
 	CmdSwapSync:            {decodeAs[SwapSync], applySwapSync},
 	CmdRemoveStaleMember:   {decodeAs[RemoveStaleMember], applyRemoveStaleMember},
 	CmdAppendTenureHistory: {decodeAs[AppendTenureHistory], applyAppendTenureHistory},
+	CmdRenewLeaderCAS:      {decodeAs[RenewLeaderCAS], applyRenewLeaderCAS},
+	CmdSwapSyncSealed:      {decodeAs[SwapSyncSealed], applySwapSyncSealed},
+
+	CmdHandOver: {decodeAs[HandOver], applyHandOver},
 }
 
 // FSM implements raft.FSM over State.
@@ -170,3 +174,12 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s *snapshot) Release() {}
+
+// EncodeSnapshot writes st as a snapshot document, what Restore reads
+// (raftstore installs a restored or rebuilt state with it).
+func EncodeSnapshot(st State) ([]byte, error) {
+	if st.Members == nil {
+		st.Members = map[string]Member{}
+	}
+	return json.Marshal(snapshotDoc{Format: snapshotFormat, Index: st.Index, State: st})
+}

@@ -686,6 +686,8 @@ func everyCommand() []fsm.Command {
 		fsm.SwapSync{Leader: "node1", Epoch: 4, ExpectVersion: 7, Members: []string{"node2"}},
 		fsm.RemoveStaleMember{Name: "node2", ExpectIndex: 9},
 		fsm.AppendTenureHistory{Entry: historyEntryAt(3, 9)},
+		fsm.RenewLeaderCAS{Member: "node1", Epoch: 4, TTL: 30, ProposedAt: t1, ExpectIndex: 6},
+		fsm.SwapSyncSealed{Leader: "node1", Epoch: 4, ExpectVersion: 7, Members: []string{"node2"}},
 	}
 }
 
@@ -705,7 +707,7 @@ func TestEncodeDecode_EveryCommand_RoundTrips(t *testing.T) {
 		}
 		seen[c.Type()] = true
 	}
-	for ct := fsm.CmdClaimInitialize; ct <= fsm.CmdAppendTenureHistory; ct++ {
+	for ct := fsm.CmdClaimInitialize; ct <= fsm.CmdSwapSyncSealed; ct++ {
 		if !seen[ct] {
 			t.Errorf("command type %d is not covered by everyCommand", ct)
 		}
@@ -713,7 +715,7 @@ func TestEncodeDecode_EveryCommand_RoundTrips(t *testing.T) {
 }
 
 func TestDecode_UnknownType_IsErrUnknownCommand(t *testing.T) {
-	for _, ct := range []byte{0, 17, 99, byte(fsm.FlagIgnorable) | 1, 0xFF} {
+	for _, ct := range []byte{0, 0x7F, 99, byte(fsm.FlagIgnorable) | 1, 0xFF} {
 		_, err := fsm.Decode([]byte{ct, '{', '}'})
 		if !errors.Is(err, fsm.ErrUnknownCommand) {
 			t.Errorf("Decode(type %d): %v, want ErrUnknownCommand", ct, err)

@@ -19,15 +19,47 @@ const (
 	// ProtocolTenureHistory: the agent applies AppendTenureHistory (16).
 	ProtocolTenureHistory = 3
 
+	// ProtocolCAS: the agent applies RenewLeaderCAS (17) and
+	// SwapSyncSealed (18) (fsm/cas.go).
+	ProtocolCAS = 4
+
+	// ProtocolHandOver: the agent applies HandOver (19), the planned
+	// switchover's release of the key to a named candidate.
+	ProtocolHandOver = 5
+
 	// Protocol is the level this build applies and publishes.
-	Protocol = ProtocolTenureHistory
+	Protocol = ProtocolHandOver
 )
+
+// AllServersSupport is AllSupport with the Raft configuration too: servers
+// are the IDs (raft.self_addr) of every server in it, voters and non-voters,
+// and each must have a member record (Member.RaftAddr) advertising at least
+// level. A Raft peer whose agent never published a record, or whose record
+// was removed as stale, applies the log all the same.
+func (s State) AllServersSupport(level int, servers []string) bool {
+	if !s.AllSupport(level) {
+		return false
+	}
+	for _, id := range servers {
+		found := false
+		for _, m := range s.Members {
+			if m.RaftAddr == id && m.Protocol >= level {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
 
 // AllSupport reports whether every member listed in the state advertises
 // at least level. Conservative: a silent member still counts (its agent may
 // still run a Raft peer), and an empty list supports nothing. A Raft voter
-// whose agent never published a record is not seen here (see DESIGN.md,
-// rolling upgrades).
+// whose agent never published a record is not seen here: AllServersSupport
+// checks the Raft configuration too.
 func (s State) AllSupport(level int) bool {
 	if len(s.Members) == 0 {
 		return false

@@ -11,6 +11,10 @@ const (
 	RolePrimary       = "primary"
 	RoleReplica       = "replica"
 	RoleUninitialized = "uninitialized"
+	// RoleWitness is a witness's record (`conclave witness`): a Raft voter
+	// with no PostgreSQL. It is never a candidate (CandidateProblem: not a
+	// replica; tag nofailover) and the primary keeps no slot for it.
+	RoleWitness = "witness"
 )
 
 // State is the whole replicated state. Readers always get a deep copy.
@@ -77,6 +81,16 @@ type Member struct {
 	// Protocol is the highest protocol level the member's agent applies
 	// (ProtocolSwapSync, ...); 0 for agents older than the field.
 	Protocol int `json:"protocol,omitempty"`
+	// ScheduledRestart is set while a restart is scheduled on the member.
+	ScheduledRestart *ScheduledRestart `json:"scheduled_restart,omitempty"`
+
+	// Slots are the members whose physical replication slot this member,
+	// as the leader, last made sure exist on its PostgreSQL. A standby
+	// being taken over is told to use its slot only once listed here.
+	Slots []string `json:"slots,omitempty"`
+	// Takeover says what taking over this member's running PostgreSQL is
+	// waiting for ("" when nothing is being taken over).
+	Takeover string `json:"takeover,omitempty"`
 	// UpdatedIndex is set by Apply: the Raft index of this report.
 	UpdatedIndex uint64 `json:"updated_index"`
 }
@@ -97,6 +111,10 @@ type Sync struct {
 	// alone, so every node computes the same Version whether it replayed
 	// SetSync entries or restored a snapshot an older version wrote.
 	Version uint64 `json:"version,omitempty"`
+	// SealedEpoch is the last tenure that recorded its set with
+	// SwapSyncSealed; SetSync of that tenure is refused (fsm/cas.go). Only
+	// SwapSyncSealed sets it; every other sync command keeps it.
+	SealedEpoch uint64 `json:"sealed_epoch,omitempty"`
 }
 
 // HistoryEntry is one timeline switch, as Patroni's /history shows it.
@@ -121,6 +139,11 @@ type Pending struct {
 	Candidate   string     `json:"candidate,omitempty"`
 	ScheduledAt *time.Time `json:"scheduled_at,omitempty"`
 	RequestedAt time.Time  `json:"requested_at"`
+	// HandedOverIndex and CheckpointLSN are set by HandOver (fsm/handover.go):
+	// the Raft index at which the holder released the key to Candidate, and
+	// where its PostgreSQL's shutdown checkpoint starts. Zero otherwise.
+	HandedOverIndex uint64 `json:"handed_over_index,omitempty"`
+	CheckpointLSN   uint64 `json:"checkpoint_lsn,omitempty"`
 }
 
 // SystemID returns the cluster's PostgreSQL system identifier, "" if unset.

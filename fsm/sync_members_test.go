@@ -111,7 +111,7 @@ func TestRemoveStaleMember(t *testing.T) {
 // The new commands carry no FlagIgnorable: an older node that does not know
 // them must stop rather than skip them and diverge.
 func TestNewSafetyCommands_AreNotIgnorable(t *testing.T) {
-	for _, ct := range []fsm.CommandType{fsm.CmdSwapSync, fsm.CmdRemoveStaleMember} {
+	for _, ct := range []fsm.CommandType{fsm.CmdSwapSync, fsm.CmdRemoveStaleMember, fsm.CmdAppendTenureHistory, fsm.CmdRenewLeaderCAS, fsm.CmdSwapSyncSealed} {
 		if ct&fsm.FlagIgnorable != 0 {
 			t.Errorf("command type %d carries the ignore-if-unknown bit", ct)
 		}

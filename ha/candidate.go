@@ -11,10 +11,17 @@ func ineligible(o Observation) string {
 	if o.Tags.NoFailover {
 		return "tag nofailover is set"
 	}
+	if o.PromoteBackoff {
+		return "pre_promote vetoed this node's promotion; backing off for a ttl"
+	}
 	// Rule 2: in synchronous mode only a recorded synchronous standby may be
 	// promoted, so no acknowledged commit is lost. The previous leader itself
-	// is also fine: it has every commit it acknowledged.
-	if o.Config.SynchronousMode && !o.State.IsSync(o.Self) && o.State.Sync.Leader != o.Self {
+	// is also fine: it has every commit it acknowledged. A set no tenure
+	// ever recorded (Sync.Leader "": synchronous_mode switched on while no
+	// leader ran it) protects no commit, and the FSM accepts any member then
+	// (applyAcquireLeader); refusing everyone left the cluster without a
+	// primary for good.
+	if o.Config.SynchronousMode && o.State.Sync.Leader != "" && !o.State.IsSync(o.Self) && o.State.Sync.Leader != o.Self {
 		return "synchronous mode and not a recorded synchronous standby"
 	}
 	if ref := referencePosition(o); ref > o.PG.WALPosition {
@@ -56,7 +63,7 @@ func betterCandidate(o Observation) string {
 		if m.State != "running" && m.State != "streaming" || m.Tag("nofailover") {
 			continue
 		}
-		if o.Config.SynchronousMode && !o.State.IsSync(name) {
+		if o.Config.SynchronousMode && o.State.Sync.Leader != "" && !o.State.IsSync(name) {
 			continue
 		}
 		other := candidate{name: name, timeline: m.Timeline, pos: m.WALPosition, priority: tagInt(m, "failover_priority")}

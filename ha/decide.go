@@ -10,8 +10,19 @@ import (
 // Decide is the whole HA policy: a pure function of the observation. It
 // never mutates its input.
 func Decide(o Observation) Plan {
+	if o.Operation.Kind != OpNone {
+		return decideOperation(o)
+	}
+	if p, ok := decidePending(o); ok {
+		return p
+	}
 	if o.Config.Pause {
 		return decidePaused(o)
+	}
+	if o.PG.BootstrapCutShort {
+		if p, ok := decideBootstrapCutShort(o); ok {
+			return p
+		}
 	}
 	switch o.PG.DataDir {
 	case DataDirInvalid:
@@ -48,16 +59,16 @@ func decidePaused(o Observation) Plan {
 func decideInitialize(o Observation) (Plan, bool) {
 	init := o.State.Initialize
 	hasData := o.PG.DataDir == DataDirValid
+	if hasData && o.PG.Running && o.PG.ForeignConfig != "" {
+		return plan(foreignConfigReason(o), act(ActRefuse)), true // takeover.go
+	}
 	switch {
 	case init == nil && hasData:
-		if o.PG.InRecovery {
-			return plan("cluster not initialized; local data is a standby: waiting for a primary to initialize"), true
-		}
-		return plan("cluster not initialized: adopting the existing primary data directory", act(ActAdoptData)), true
+		return decideSeed(o), true // takeover.go
 	case init == nil && o.Tags.NoFailover:
 		return plan("cluster not initialized: nofailover members do not bootstrap"), true
 	case init == nil:
-		return plan("cluster not initialized: bootstrapping", act(ActBootstrap)), true
+		return decideBootstrap(o), true // rebuild.go
 	case init.SystemID == "" && init.Member != o.Self:
 		return plan(fmt.Sprintf("cluster is being initialized by %s", init.Member)), true
 	case init.SystemID == "" && hasData:
@@ -68,20 +79,74 @@ func decideInitialize(o Observation) (Plan, bool) {
 		return plan(fmt.Sprintf("data directory has system identifier %s but the cluster has %s: refusing to join",
 			o.PG.SystemID, init.SystemID), act(ActRefuse)), true
 	}
-	return Plan{}, false
+	return decideTakeover(o) // takeover.go
+
 }
 
 func decideClone(o Observation) Plan {
 	l := o.State.Leader
 	if l == nil || l.Member == o.Self {
-		return plan("no data directory: waiting for a leader to clone from")
+		return cloneWithoutLeader(o, "no data directory: waiting for a leader to clone from")
 	}
 	src, ok := o.State.Members[l.Member]
 	if !ok || src.Role != fsm.RolePrimary || src.State != "running" {
-		return plan(fmt.Sprintf("no data directory: waiting for leader %s to run", l.Member))
+		return cloneWithoutLeader(o, fmt.Sprintf("no data directory: waiting for leader %s to run", l.Member))
+	}
+	if from, ok := cloneFrom(o); ok && !recordedSyncWithoutData(o) {
+		return plan(fmt.Sprintf("no data directory: cloning from %s (tag clonefrom), then following the leader", from.Name),
+			actOn(ActClone, from), actOn(ActStartReplica, src))
 	}
 	return plan("no data directory: cloning from the leader",
 		actOn(ActClone, src), actOn(ActStartReplica, src))
+}
+
+// cloneFrom picks the member a new replica copies its data directory from
+// when one is tagged clonefrom (Patroni's tag): the first by name that
+// reports and streams, to spare the primary the copy. Only where the copy
+// comes from changes: the new replica follows the leader, and a copy of a
+// standby holds no more than the primary's history (the clone is started as
+// a replica, rule 4 applies as for any replica).
+func cloneFrom(o Observation) (fsm.Member, bool) {
+	for _, name := range o.State.MemberNames() {
+		m := o.State.Members[name]
+		if name != o.Self && m.Tag("clonefrom") && o.LiveMembers[name] && m.Role == fsm.RoleReplica && m.State == "streaming" && m.Host != "" {
+			return m, true
+		}
+	}
+	return fsm.Member{}, false
+}
+
+// recordedSyncWithoutData reports a member without data that the state
+// still records as a synchronous standby. Rule 2 counts it as holding every
+// acknowledged commit, so its new data directory must hold them too: only a
+// copy from the running leader does (a base backup holds everything
+// committed before it started; if the leader dies mid-copy the copy
+// fails). A copy from a clonefrom replica (asynchronous, behind) or from a
+// backup (no_leader) ends where its source was, and would be promotable
+// under the recorded name if the leader died before dropping it, as
+// reinitialize is refused for it (operations.go). The leader drops it at
+// its next turn (it no longer streams), after which any source will do.
+func recordedSyncWithoutData(o Observation) bool {
+	return o.Config.SynchronousMode && o.State.IsSync(o.Self)
+}
+
+// cloneWithoutLeader: with a no_leader replica method (backup repository)
+// a member without data is built and started as a standby following
+// nobody while no primary runs; else it waits (why). The cluster is
+// initialized here (decideInitialize ran first), a restored directory of
+// another cluster is refused on the next turn (system identifier check),
+// and such a standby wins no election it should not: ineligible measures
+// its WAL position against the last one the old leader reported.
+func cloneWithoutLeader(o Observation, why string) Plan {
+	if !o.Tags.CloneWithoutLeader {
+		return plan(why)
+	}
+	if recordedSyncWithoutData(o) {
+		return plan(why + "; not creating it from a backup: this member is a recorded synchronous standby, and a copy " +
+			"without the commits it acknowledged could be promoted (rule 2)")
+	}
+	return plan("no data directory and no running leader: creating the replica with a no_leader method",
+		actOn(ActClone, fsm.Member{}), actOn(ActStartReplica, fsm.Member{}))
 }
 
 // decideHolder runs when the state names this node as the leader. Renewal
@@ -100,10 +165,12 @@ func decideHolder(o Observation) Plan {
 		// the old primary's timeline number with no history entry, a second
 		// fork nobody can detect (rule 4). Start it as a standby; the next
 		// turn promotes it (new timeline, history entry). Read-only, so
-		// safe without a trusted lease. A tenure that promoted has no
-		// standby's data: promotion ends recovery (standby.signal is gone).
+		// safe without a trusted lease; the key is renewed meanwhile, so a
+		// long recovery does not cost a failover (recover_standby.go). A
+		// tenure that promoted has no standby's data: promotion ends
+		// recovery (standby.signal is gone).
 		return plan("leader with a standby's data directory stopped: starting it as a standby to promote it",
-			actOn(ActStartReplica, fsm.Member{}))
+			act(ActRecoverStandby))
 	case !o.PG.Running:
 		// Renewed: start as primary in place. Not renewed (no quorum): start
 		// read-only, so the data stays readable but nothing is acknowledged.
@@ -129,11 +196,18 @@ func decideHolder(o Observation) Plan {
 		actions = append(actions, *a)
 		reason = why
 	}
+	if o.PG.Unmanaged {
+		// A taken-over primary whose configuration was not written yet
+		// (Adopt failed right after the key was taken): by reload, never a
+		// restart (takeover.go).
+		actions = append(actions, act(ActAdopt))
+		reason = "takeover: writing Conclave's configuration for the running primary (reload, no restart)"
+	}
 	if o.HistoryPending {
 		// Rule 4: the standby fork check needs this tenure's entry.
 		actions = append(actions, act(ActRecordHistory))
 	}
-	if rm := staleRemovals(o); len(rm) > 0 && o.State.AllSupport(fsm.ProtocolSwapSync) {
+	if rm := staleRemovals(o); len(rm) > 0 && o.Supports(fsm.ProtocolSwapSync) {
 		actions = append(actions, rm...)
 		if reason == "no action: I am the leader with the lease" {
 			reason = "removing members that stopped reporting longer ago than the grace period"
@@ -157,11 +231,15 @@ func decideFollower(o Observation, leaderName string) Plan {
 		return decideRewindAgain(o, target)
 	}
 	switch {
+	case !o.PG.Running && target.Host != "" && slotsPending(o, target):
+		return plan(fmt.Sprintf("taking over the stopped standby: waiting for leader %s to create its replication slot before starting it", leaderName))
 	case !o.PG.Running:
 		return plan(fmt.Sprintf("starting as a replica of %s", leaderName), actOn(ActStartReplica, target))
 	case !o.PG.InRecovery:
 		// A writable primary while another member holds the key: demote at once.
 		return plan(fmt.Sprintf("%s holds the leader key: demoting the local primary", leaderName), actOn(ActDemote, target))
+	case o.PG.Following != leaderName && target.Host != "" && slotsPending(o, target):
+		return plan(fmt.Sprintf("taking over the running standby: waiting for leader %s to create its replication slot before following it", leaderName))
 	case o.PG.Following != leaderName && target.Host != "":
 		return plan(fmt.Sprintf("following the new leader %s", leaderName), actOn(ActFollow, target))
 	}
@@ -174,6 +252,11 @@ func decideElection(o Observation) Plan {
 		// The key is named to someone else whose lease ran out, yet this node
 		// is writable: it must not stay so without a lease of its own.
 		return plan(fmt.Sprintf("writable without the leader key (held by %s, expired): fencing", prev), act(ActFence))
+	}
+	if !o.PG.Running && o.RewindPending {
+		// A partly rewritten directory is never started (rule 4): it
+		// waits for a leader to rewind onto or clone from.
+		return plan("no leader; pg_rewind did not complete: waiting for a leader to repair the data directory from")
 	}
 	if !o.PG.Running {
 		return plan("no leader: starting as a standby first", actOn(ActStartReplica, fsm.Member{}))

@@ -74,6 +74,15 @@ func TestDecide(t *testing.T) {
 		{"EmptyDataDir_LeaderRunning_ClonesAndStarts", func(o *Observation) {
 			o.PG = PGStatus{DataDir: DataDirEmpty}
 		}, []ActionKind{ActClone, ActStartReplica}, "n1"},
+		{"EmptyDataDir_ReplicaTaggedClonefrom_ClonesFromIt", func(o *Observation) {
+			o.PG = PGStatus{DataDir: DataDirEmpty}
+			setMember(o, "n3", func(m *fsm.Member) { m.Tags = map[string]any{"clonefrom": true} })
+		}, []ActionKind{ActClone, ActStartReplica}, "n3"},
+		{"EmptyDataDir_ClonefromMemberSilent_ClonesFromLeader", func(o *Observation) {
+			o.PG = PGStatus{DataDir: DataDirEmpty}
+			setMember(o, "n3", func(m *fsm.Member) { m.Tags = map[string]any{"clonefrom": true} })
+			o.LiveMembers["n3"] = false
+		}, []ActionKind{ActClone, ActStartReplica}, "n1"},
 		{"EmptyDataDir_LeaderNotRunning_Waits", func(o *Observation) {
 			o.PG = PGStatus{DataDir: DataDirEmpty}
 			m := o.State.Members["n1"]
@@ -84,6 +93,21 @@ func TestDecide(t *testing.T) {
 			o.PG = PGStatus{DataDir: DataDirEmpty}
 			o.State.Leader = nil
 		}, []ActionKind{ActWait}, ""},
+		{"EmptyDataDir_NoLeader_NoLeaderMethod_ClonesFromRepository", func(o *Observation) {
+			o.PG = PGStatus{DataDir: DataDirEmpty}
+			o.State.Leader = nil
+			o.Tags.CloneWithoutLeader = true
+		}, []ActionKind{ActClone, ActStartReplica}, ""},
+		{"EmptyDataDir_LeaderNotRunning_NoLeaderMethod_ClonesFromRepository", func(o *Observation) {
+			o.PG = PGStatus{DataDir: DataDirEmpty}
+			setMember(o, "n1", func(m *fsm.Member) { m.State = "stopped" })
+			o.Tags.CloneWithoutLeader = true
+		}, []ActionKind{ActClone, ActStartReplica}, ""},
+		{"EmptyCluster_NoLeaderMethod_StillBootstraps", func(o *Observation) {
+			o.State = fsm.State{Members: map[string]fsm.Member{}}
+			o.PG = PGStatus{DataDir: DataDirMissing}
+			o.Tags.CloneWithoutLeader = true
+		}, []ActionKind{ActBootstrap}, ""},
 		{"Replica_Streaming_Waits", func(o *Observation) {}, []ActionKind{ActWait}, ""},
 		{"Replica_Stopped_StartsAsReplicaOfLeader", func(o *Observation) {
 			o.PG.Running = false
@@ -130,7 +154,7 @@ func TestDecide(t *testing.T) {
 			o.PG.InRecovery = true
 			o.PrimaryDownSince = t0.Add(-10 * time.Second)
 			o.Lease = LeaseView{Held: true, Valid: true}
-		}, []ActionKind{ActStartReplica}, ""},
+		}, []ActionKind{ActRecoverStandby}, ""},
 		{"Holder_PostgresDownLongerThanStartTimeout_ReleasesKey", func(o *Observation) {
 			o.Self = "n1"
 			o.PG.Running = false
@@ -307,4 +331,14 @@ func setMember(o *Observation, name string, edit func(m *fsm.Member)) {
 	m := o.State.Members[name]
 	edit(&m)
 	o.State.Members[name] = m
+}
+
+func TestDecide_ClonefromReplica_NewReplicaStillFollowsTheLeader(t *testing.T) {
+	o := scenario()
+	o.PG = PGStatus{DataDir: DataDirEmpty}
+	setMember(&o, "n3", func(m *fsm.Member) { m.Tags = map[string]any{"clonefrom": true} })
+	p := Decide(o)
+	if len(p.Actions) != 2 || p.Actions[0].Target.Name != "n3" || p.Actions[1].Kind != ActStartReplica || p.Actions[1].Target.Name != "n1" {
+		t.Fatalf("plan %+v, want clone from n3 then start following n1", p.Actions)
+	}
 }

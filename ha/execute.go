@@ -18,9 +18,13 @@ func (l *Loop) execute(ctx context.Context, o Observation, p Plan) error {
 	l.setRenewing(plansRenewal(p))
 	for _, a := range p.Actions {
 		l.madeProgress(l.stepBound(o, a))
-		if err := l.run(ctx, o, a); err != nil {
-			return fmt.Errorf("%s: %w", a.Kind, err)
+		if a.Kind == ActFence {
+			l.fenced(p.Reason) // before the stop: the line says why
 		}
+		if err := l.run(ctx, o, a); err != nil {
+			return &stepError{Kind: a.Kind, Err: err}
+		}
+		l.logStep(o, a, p.Reason)
 	}
 	return nil
 }
@@ -37,6 +41,10 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		}
 		_, err := l.propose(ctx, o, fsm.SetInitialize{Member: o.Self, SystemID: o.PG.SystemID})
 		return err
+	case ActTakeover:
+		return l.adoptRunningPrimary(ctx, o)
+	case ActAdopt:
+		return l.adopt(ctx)
 	case ActFinishInitialize:
 		_, err := l.propose(ctx, o, fsm.SetInitialize{Member: o.Self, SystemID: o.PG.SystemID})
 		return err
@@ -58,7 +66,7 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 			l.dropLease()
 		}
 		return err
-	case ActFence:
+	case ActFence: // reported by execute (fenced)
 		if l.fence(ctx) {
 			l.dropLease()
 		}
@@ -71,6 +79,8 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		return l.removeStaleMember(ctx, o, a)
 	case ActRecoverPrimary:
 		return l.recoverPrimary(ctx, o)
+	case ActRecoverStandby:
+		return l.recoverStandby(ctx, o)
 	case ActRelease:
 		return l.release(ctx, o)
 	case ActRewind:
@@ -102,7 +112,7 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 			l.mu.Lock()
 			l.repairs.rewindPending = false // a partly rewound directory is gone
 			l.mu.Unlock()
-			l.log.Warn("moved the diverged data directory aside; remove it once no longer needed", "path", path)
+			l.log.Warn("moved the diverged data directory aside; remove it once no longer needed", "member", o.Self, "path", path)
 		}
 		return err
 	case ActStuckMoveAside:
@@ -117,8 +127,16 @@ func (l *Loop) run(ctx context.Context, o Observation, a Action) error {
 		return l.swapSync(ctx, o, o.State.Sync.Version, a.Names)
 	case ActSetSyncStandbys:
 		return l.setSyncStandbys(ctx, o, a.Names)
+	case ActHandOver:
+		return l.handOver(ctx, o, a.Target)
+	case ActClearPending:
+		_, err := l.propose(ctx, o, fsm.ClearPending{})
+		return err
 	case ActRefuse:
-		return fmt.Errorf("%w: %s", ErrRefused, l.lastReason)
+		return fmt.Errorf("%w: %s", ErrRefused, l.logs.reason)
+	}
+	if handled, err := l.runOperation(ctx, o, a); handled {
+		return err
 	}
 	return fmt.Errorf("unknown action %v", a.Kind)
 }
@@ -132,7 +150,6 @@ func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
 		}
 		return err
 	}
-	l.log.Info("initializing a new cluster")
 	sysid, err := l.pg.Bootstrap(ctx)
 	if err != nil {
 		if _, aerr := l.propose(context.WithoutCancel(ctx), o, fsm.AbortInitialize{Member: o.Self}); aerr != nil {
@@ -143,6 +160,7 @@ func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
 	if _, err := l.propose(ctx, o, fsm.SetInitialize{Member: o.Self, SystemID: sysid}); err != nil {
 		return err
 	}
+	l.log.Info("initialized a new cluster", "member", o.Self, "system_id", sysid)
 	st := l.cluster.State()
 	return l.takeKey(ctx, o, st.LeaderIndex)
 }
@@ -160,7 +178,7 @@ func (l *Loop) takeKey(ctx context.Context, o Observation, expect uint64) error 
 	l.keyEpoch, l.keyIndex = idx, idx
 	l.renewMu.Unlock()
 	l.renewed(gen, idx, sent, sentBoot, time.Duration(ttl)*time.Second)
-	l.log.Info("acquired the leader key", "epoch", idx)
+	l.log.Info("acquired the leader key", "member", o.Self, "epoch", idx, "ttl", ttl)
 	return nil
 }
 
@@ -210,7 +228,7 @@ func (l *Loop) renew(ctx context.Context, o Observation) error {
 		l.revoke()
 	}
 	if !l.trusted() && o.PG.Running && !o.PG.InRecovery {
-		l.log.Error("renewal failed without a trusted lease: fencing PostgreSQL", "error", err)
+		l.fenced("renewal failed without a trusted lease: " + err.Error())
 		if l.fence(ctx) {
 			l.dropLease()
 		}
@@ -225,13 +243,17 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	if from, left := l.failsafeHoldoff(); left > 0 {
 		return fmt.Errorf("not promoting: %s may trust the failsafe heartbeat accepted from it for %v more", from, left)
 	}
+	if err := l.prePromote(ctx, o); err != nil {
+		return err // the key is given back (ha/prepromote.go)
+	}
 	if o.Config.SynchronousMode {
 		// Rule 2: a new tenure starts from an empty recorded set under its
 		// own name, and PostgreSQL may acknowledge nothing no recorded
 		// standby has ('' or, strict, '*') before it becomes writable.
 		epoch, _ := l.lease.TrustUntil()
 		st := l.cluster.State()
-		if _, err := l.propose(ctx, o, syncCommand(st, o.Self, epoch, st.Sync.Version, nil)); err != nil {
+		supports := func(level int) bool { return l.supports(st, level) }
+		if _, err := l.propose(ctx, o, syncCommand(syncSupports(st, epoch, supports), o.Self, epoch, st.Sync.Version, nil)); err != nil {
 			return fmt.Errorf("recording the new tenure's synchronous standbys: %w", err)
 		}
 		if err := l.pg.SetSyncStandbys(ctx, nil, o.Config.SynchronousModeStrict); err != nil {
@@ -265,7 +287,9 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	if switchLSN == 0 {
 		switchLSN, epoch = o.PG.WALPosition, 0
 	}
-	l.log.Info("promoted", "timeline", oldTimeline+1)
+	kind := promotionKind(o)
+	l.log.Info("promoted", "member", o.Self, "epoch", tenure, "timeline", oldTimeline+1, "kind", kind)
+	l.cfg.Events.Promoted(kind)
 	entry := fsm.HistoryEntry{Timeline: oldTimeline, LSN: switchLSN, Reason: timelineSwitchReason, Timestamp: time.Now().UTC(), NewLeader: o.Self, Epoch: epoch}
 	l.mu.Lock()
 	l.repairs.history = pendingHistory{entry: entry, tenure: tenure}
@@ -300,23 +324,41 @@ func (l *Loop) recoverPrimary(ctx context.Context, o Observation) error {
 				return err
 			}
 		}
-		done := l.beginPGStep() // the guard fences but keeps the lease until we look again
-		if !l.trusted() {
-			done(nil)
-			return errors.New("lease no longer trusted: not starting as primary")
-		}
-		err := l.pg.Start(ctx, nil)
-		done(err)
-		if terr := l.startedWritable(ctx, "start as primary"); terr != nil {
-			return terr
+		// Bounded by what is left of primary_start_timeout (start_timeout.go).
+		startCtx, cancel := l.startBound(ctx, o)
+		defer cancel()
+		err := l.startPrimaryTrusted(ctx, startCtx, "start as primary")
+		if err != nil && !errors.Is(err, errLeaseLost) && l.startTimedOut(o) {
+			return l.giveUpAfterStartTimeout(ctx, o, err)
 		}
 		return err
 	}
-	l.log.Warn("leader key not renewed: starting PostgreSQL read-only", "error", renewErr)
+	l.log.Warn("leader key not renewed: starting PostgreSQL read-only", "member", o.Self, "error", renewErr)
 	if err := l.pg.Start(ctx, &fsm.Member{}); err != nil {
 		return err
 	}
 	return renewErr
+}
+
+// startPrimaryTrusted starts PostgreSQL as primary only under a trusted
+// lease, and fences at once if the trust ran out while it started
+// (startedWritable). The step is marked in flight first: the guard fences
+// but keeps the lease until the step looks again.
+// startCtx bounds pg_ctl start alone (a crash recovery's
+// primary_start_timeout); errors wrap errLeaseLost when the trust was the
+// reason.
+func (l *Loop) startPrimaryTrusted(ctx, startCtx context.Context, what string) error {
+	done := l.beginPGStep()
+	if !l.trusted() {
+		done(nil)
+		return fmt.Errorf("%w: not starting as primary", errLeaseLost)
+	}
+	err := l.pg.Start(startCtx, nil)
+	done(err)
+	if terr := l.startedWritable(ctx, what); terr != nil {
+		return terr
+	}
+	return err
 }
 
 // renewWithinTrust renews with retries until the trust deadline (less the
@@ -349,6 +391,7 @@ func (l *Loop) renewWithinTrust(ctx context.Context, o Observation) error {
 // writable here and others may take over at once.
 func (l *Loop) release(ctx context.Context, o Observation) error {
 	l.dropLease()
+	l.keyGivenBack(o.State.Leader.Epoch)
 	_, err := l.propose(ctx, o, fsm.ReleaseLeader{Member: o.Self, Epoch: o.State.Leader.Epoch})
 	return err
 }
@@ -357,8 +400,10 @@ func (l *Loop) release(ctx context.Context, o Observation) error {
 // recorded set is still at version (what this turn's decision read). A
 // rejection means the set changed since: the next turn decides again.
 func (l *Loop) swapSync(ctx context.Context, o Observation, version uint64, names []string) error {
-	idx, err := l.propose(ctx, o, syncCommand(o.State, o.Self, o.State.Leader.Epoch, version, names))
+	cmd := syncCommand(syncSupports(o.State, o.State.Leader.Epoch, o.Supports), o.Self, o.State.Leader.Epoch, version, names)
+	idx, err := l.propose(ctx, o, cmd)
 	l.syncFence.proposed(idx, err)
+	l.syncFence.legacy(cmd, err)
 	if errors.Is(err, fsm.ErrSyncChanged) {
 		l.log.Debug("synchronous standby set changed since it was read; deciding again", "error", err)
 		return nil

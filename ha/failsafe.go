@@ -174,16 +174,14 @@ func (l *Loop) failsafeRenew(ctx context.Context, o Observation) bool {
 		}
 	}
 	if len(others) == 0 {
-		l.log.Warn("failsafe: no other member to ask; not extending the lease")
-		l.setFailsafeActive(false)
+		l.setFailsafeActive(false, "no other member to ask")
 		return false
 	}
 	gen, sent, sentBoot := l.lease.Gen(), l.cfg.Clock.Now(), l.cfg.Boottime()
 	fctx, cancel := context.WithTimeout(ctx, time.Duration(o.Config.RetryTimeout)*time.Second)
 	defer cancel()
 	if err := l.cfg.Peers.Failsafe(fctx, o.State.Members[o.Self], others); err != nil {
-		l.log.Warn("failsafe: not every member accepted the heartbeat", "error", err)
-		l.setFailsafeActive(false)
+		l.setFailsafeActive(false, "not every member accepted the heartbeat: "+err.Error())
 		return false
 	}
 	// o may be a snapshot taken before renewMu was acquired, older than the
@@ -192,21 +190,6 @@ func (l *Loop) failsafeRenew(ctx context.Context, o Observation) bool {
 	epoch := o.State.Leader.Epoch
 	ttl := l.lease.FailsafeTTL(epoch, time.Duration(o.State.Leader.TTL)*time.Second)
 	l.renewed(gen, epoch, sent, sentBoot, ttl)
-	if !l.failsafeActiveNow() {
-		l.log.Warn("Raft unavailable: keeping the primary role in failsafe mode (every member accepted the heartbeat)")
-	}
-	l.setFailsafeActive(true)
+	l.setFailsafeActive(true, "Raft unavailable; every member accepted the heartbeat") // logging.go
 	return true
-}
-
-func (l *Loop) setFailsafeActive(on bool) {
-	l.mu.Lock()
-	l.failsafeActive = on
-	l.mu.Unlock()
-}
-
-func (l *Loop) failsafeActiveNow() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.failsafeActive
 }

@@ -63,7 +63,7 @@ func (l *Loop) recordHistory(ctx context.Context, o Observation) error {
 	// trusts only entries with a tenure, does not run for this timeline
 	// (DESIGN.md, rolling upgrades; former primaries are still caught).
 	var cmd fsm.Command = fsm.AppendTenureHistory{Entry: h.entry}
-	if !o.State.AllSupport(fsm.ProtocolTenureHistory) {
+	if !o.Supports(fsm.ProtocolTenureHistory) {
 		legacy := h.entry
 		legacy.Epoch = 0
 		cmd = fsm.AppendHistory{Entry: legacy}

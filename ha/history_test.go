@@ -90,6 +90,15 @@ func standbyAboutToPromote(t *testing.T, c Cluster, clock *fakeClock, members ..
 			t.Fatal(err)
 		}
 	}
+	// n1 led and gave the key back (a replica never takes the key before
+	// the seeding member took it once: takeover.go).
+	epoch, err := c.Propose(context.Background(), fsm.AcquireLeader{Member: "n1", TTL: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Propose(context.Background(), fsm.ReleaseLeader{Member: "n1", Epoch: epoch}); err != nil {
+		t.Fatal(err)
+	}
 	pg := &fakePG{st: PGStatus{DataDir: DataDirValid, SystemID: "7001", Running: true, InRecovery: true, Timeline: 1}}
 	return New(Config{Name: "n2", Clock: clock}, c, pg), pg
 }

@@ -256,6 +256,14 @@ func (l *Lease) Gen() uint64 {
 	return l.gen
 }
 
+// Tenure is the epoch of the last tenure this node renewed, kept after
+// Drop (fence events are keyed by it, events.go).
+func (l *Lease) Tenure() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.renewedEpoch
+}
+
 // TrustUntil returns the tenure this node renewed and until when it may rely on it.
 func (l *Lease) TrustUntil() (epoch uint64, until time.Time) {
 	l.mu.Lock()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/conclave-ha/conclave/dynconfig"
 	"github.com/conclave-ha/conclave/fsm"
 )
 
@@ -30,6 +31,8 @@ type Config struct {
 	// FenceMargin is how long before its lease would run out for the others
 	// the holder stops trusting it. Default 750ms.
 	FenceMargin time.Duration
+	// Events receives counts for metrics (ha/events.go). Default: none.
+	Events Events
 	// GuardInterval is how often the lease guard checks. Default 50ms.
 	GuardInterval time.Duration
 	Clock         Clock
@@ -48,15 +51,30 @@ type Config struct {
 	// step (SQL, proposals, the observation) by retry_timeout. Default 2m (pg_ctl_timeout's 60 s for
 	// pg_ctl promote -w, as much again for the wait and the checkpoint).
 	StepTimeout time.Duration
+	// Voters lists the Raft voters' addresses (Member.RaftAddr); the
+	// takeover of a running primary waits until each has reported (nil: do
+	// not wait, e.g. tests without Raft).
+	Voters func(ctx context.Context) ([]string, error)
 	// Boottime reads CLOCK_BOOTTIME (time since boot, counting suspend);
 	// the guard compares it with the monotonic clock to notice a suspended
 	// VM. Default: the real CLOCK_BOOTTIME; a reading of 0 disables the check.
 	Boottime func() time.Duration
+	// PrePromote, when set, runs after the key is taken and before the
+	// promotion; an error vetoes it (ha/prepromote.go).
+	PrePromote func(ctx context.Context) error
+	// Withdraw, when set, takes this node's primary endpoint away (the
+	// floating IP) and returns once it is gone; the loop calls it before a
+	// planned stop of its writable primary (hand-over, restart in place;
+	// ha/primary.go). An error aborts that step before anything stopped.
+	Withdraw func(ctx context.Context) error
 }
 
 func (c Config) withDefaults() Config {
 	if c.FenceMargin <= 0 {
 		c.FenceMargin = 750 * time.Millisecond
+	}
+	if c.Events == nil {
+		c.Events = noEvents{}
 	}
 	if c.GuardInterval <= 0 {
 		c.GuardInterval = 50 * time.Millisecond
@@ -98,7 +116,9 @@ type Loop struct {
 
 	mu                sync.Mutex
 	snap              Snapshot
-	lastReason        string
+	logs              logState      // what the loop logged last (ha/logging.go; loop goroutine)
+	renewLog          renewLog      // renewal failures logged (ha/logging.go; under renewMu)
+	keys              keyWatch      // the key this node held, for "leader key lost" (ha/logging.go)
 	primaryDownSince  time.Time     // this leader's PostgreSQL first seen down
 	rewindFailedEpoch uint64        // leader tenure onto which pg_rewind failed
 	stuckRewindEpoch  uint64        // leader tenure onto which a standby that did not stream was rewound
@@ -106,6 +126,7 @@ type Loop struct {
 	failsafeFrom      string        // leader of the last failsafe heartbeat received
 	failsafeAt        time.Time     // when it arrived (monotonic)
 	failsafeActive    bool          // this leader holds its role through failsafe
+	failsafeWhy       string        // conditionKey of the last reason failsafe did not hold, logged (ha/logging.go)
 	raftDown          bool          // the last proposal failed for lack of Raft
 	acquiringAt       time.Time     // last AcquireLeader attempt (failsafe refuses heartbeats after it)
 	takeover          takeover      // an AcquireLeader whose outcome is not known yet (failsafe.go)
@@ -114,6 +135,17 @@ type Loop struct {
 	syncAdded         syncAdded     // owned by the loop goroutine (ha/sync.go)
 	syncFence         syncFence     // owned by the loop goroutine (ha/sync.go)
 	reports           reports       // written by the loop goroutine (ha/members.go)
+	pendingFailed     pendingFailed // request this holder failed to carry out (ha/handover.go)
+	operations        operations    // operator requests and the scheduled restart (ha/operations.go)
+	local             *Local        // reloaded local settings not applied yet (ha/reload.go)
+	reloaded          reloaded      // use_pg_rewind after a reload (ha/reload.go)
+	dynCache          dynconfig.Cache
+	slotsMade         []string   // members whose slot the last SyncSlots ensured (loop goroutine; takeover.go)
+	lastVoters        []string   // the last Raft voters read (loop goroutine; takeover.go)
+	vetoUntil         time.Time  // pre_promote vetoed: no candidate until then (ha/prepromote.go)
+	fences            fenceCount // fence events reported (ha/events.go)
+	withdrawn         bool       // a planned stop of the primary runs: PrimaryUntil is zero until the next publish (ha/primary.go)
+	level             *int       // the cluster's protocol level last logged, nil before the first turn (loop goroutine; ha/protocol.go)
 }
 
 // Snapshot is what the loop last saw and did, for the API and metrics.
@@ -122,6 +154,9 @@ type Snapshot struct {
 	State          string // Patroni's member state: running, streaming, stopped, starting…
 	Role           string
 	HoldsLeaderKey bool
+	// TrustLeft is how long this holder still trusts its lease, read at
+	// the Snapshot call; 0 when it does not hold a trusted one.
+	TrustLeft      time.Duration
 	FailsafeActive bool
 	LastRun        time.Time
 	LastPlan       string
@@ -148,8 +183,10 @@ func (l *Loop) Snapshot() Snapshot {
 	s := l.snap
 	l.mu.Unlock()
 	if s.HoldsLeaderKey {
-		if _, until := l.lease.TrustUntil(); !l.cfg.Clock.Now().Before(until) {
-			s.HoldsLeaderKey = false
+		_, until := l.lease.TrustUntil()
+		s.TrustLeft = until.Sub(l.cfg.Clock.Now())
+		if s.TrustLeft <= 0 {
+			s.HoldsLeaderKey, s.TrustLeft = false, 0
 		}
 	}
 	return s
@@ -167,11 +204,16 @@ func (l *Loop) Wake() {
 func (l *Loop) Run(ctx context.Context) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go l.watchState(watchCtx)
+	// The watcher's first snapshot is taken here, before the first turn, so
+	// a change applied while its goroutine starts still wakes the loop.
+	changed, first := l.cluster.Changed(), l.cluster.State()
+	go l.watchState(watchCtx, changed, first)
 	go l.guardLease(watchCtx)
 	go l.renewInBackground(watchCtx)
 	for {
+		began := time.Now()
 		next, err := l.turn(ctx)
+		l.cfg.Events.TurnDone(time.Since(began))
 		if err != nil {
 			return err
 		}
@@ -189,15 +231,25 @@ func (l *Loop) Run(ctx context.Context) error {
 
 // watchState notes every leader-key change the moment it is applied here, so
 // the lease is counted from the earliest local observation.
-func (l *Loop) watchState(ctx context.Context) {
+//
+// It also wakes the loop when a change concerns this node (wakeFor), so a
+// replica follows a new leader, a candidate takes a handed-over key and a
+// holder acts on a switchover request at once rather than a loop_wait later.
+func (l *Loop) watchState(ctx context.Context, ch <-chan struct{}, prev fsm.State) {
+	l.lease.Observe(prev, l.cfg.Clock.Now())
 	for {
-		ch := l.cluster.Changed()
-		l.lease.Observe(l.cluster.State(), l.cfg.Clock.Now())
 		select {
 		case <-ctx.Done():
 			return
 		case <-ch:
 		}
+		ch = l.cluster.Changed()
+		st := l.cluster.State()
+		l.lease.Observe(st, l.cfg.Clock.Now())
+		if wakeFor(prev, st) {
+			l.Wake()
+		}
+		prev = st
 	}
 }
 
@@ -222,34 +274,40 @@ func (l *Loop) watchState(ctx context.Context) {
 func (l *Loop) guardLease(ctx context.Context) {
 	t := time.NewTicker(l.cfg.GuardInterval)
 	defer t.Stop()
-	var logged uint64
+	var reported uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		epoch, ok, left := l.lease.Trusted(l.cfg.Clock.Now(), l.cfg.Boottime())
-		if epoch == 0 || ok {
-			continue
-		}
-		// Fence even when PostgreSQL does not look writable yet: a start
-		// or promotion may be finishing right now. The watchdog stays armed
-		// until the fence succeeded.
-		if logged != epoch {
-			logged = epoch
-			l.log.Error("lease not renewed in time: fencing PostgreSQL", "epoch", epoch, "overdue", -left)
-		}
-		busyBefore, nBefore := l.pgStepsNow()
-		if !l.fence(ctx) {
-			continue
-		}
-		if busyAfter, nAfter := l.pgStepsNow(); busyBefore || busyAfter || nBefore != nAfter {
-			continue
-		}
-		l.dropLeaseIfUntrusted(epoch)
-		logged = 0
+		l.guardTick(ctx, &reported)
 	}
+}
+
+// guardTick is one look of the guard; *reported is the tenure whose fence
+// it reported last (0 once the lease was dropped).
+func (l *Loop) guardTick(ctx context.Context, reported *uint64) {
+	epoch, ok, left := l.lease.Trusted(l.cfg.Clock.Now(), l.cfg.Boottime())
+	if epoch == 0 || ok {
+		return
+	}
+	// Fence even when PostgreSQL does not look writable yet: a start
+	// or promotion may be finishing right now. The watchdog stays armed
+	// until the fence succeeded.
+	if *reported != epoch {
+		*reported = epoch
+		l.fenced(fmt.Sprintf("lease not renewed in time (trust ran out %s ago)", (-left).Round(time.Millisecond)))
+	}
+	busyBefore, nBefore := l.pgStepsNow()
+	if !l.fence(ctx) {
+		return
+	}
+	if busyAfter, nAfter := l.pgStepsNow(); busyBefore || busyAfter || nBefore != nAfter {
+		return
+	}
+	l.dropLeaseIfUntrusted(epoch)
+	*reported = 0
 }
 
 // fence stops PostgreSQL at once; it reports whether it is stopped.
@@ -263,9 +321,11 @@ func (l *Loop) fence(ctx context.Context) bool {
 
 // observe gathers one Observation.
 func (l *Loop) observe(ctx context.Context) Observation {
+	l.applyLocal()
 	st := l.cluster.State()
 	now := l.cfg.Clock.Now()
 	l.lease.Observe(st, now)
+	l.watchKey(st) // logging.go
 	l.reports.observe(st, l.cfg.Name)
 	dyn := l.dynamicConfig(st, true)
 	pgs := l.pg.Observe(ctx)
@@ -275,6 +335,8 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	leads := st.Leader != nil && st.Leader.Member == l.cfg.Name
 	if pgs.Running {
 		l.progress.pgStepFailed = false // Shutdown's Stop will find it
+	} else {
+		l.fenceOver()
 	}
 	if leads && pgs.DataDir == DataDirValid && !pgs.Running {
 		if l.primaryDownSince.IsZero() {
@@ -286,12 +348,17 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	downSince := l.primaryDownSince
 	rewindFailed := st.Leader != nil && l.rewindFailedEpoch == st.Leader.Epoch
 	stuckRewound := st.Leader != nil && l.stuckRewindEpoch == st.Leader.Epoch
-	rewindPending := l.repairs.rewindPending
+	// The adapter's marker outlives an agent restart (rewind_marker.go).
+	rewindPending := l.repairs.rewindPending || pgs.Rewind != RewindNone
+	rewindFailed = rewindFailed || pgs.Rewind == RewindBroken
 	notStreamingSince := l.repairs.stuck.observe(now, pgs, st, l.cfg.Name, dyn.Pause)
 	stuckMoved := l.repairs.stuck.movedAside(st)
 	historyPending := l.repairs.history.pendingFor(st, l.cfg.Name)
+	pendingFailed := l.pendingFailed.failed(st.Pending)
 	l.mu.Unlock()
+	voters, votersUnknown := l.voters(ctx, st)
 	return Observation{
+		KeyChangedAt: l.lease.changedAt(st.LeaderIndex), PendingFailed: pendingFailed,
 		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
 		Lease:             l.lease.View(st, l.cfg.Name, now),
 		LiveMembers:       l.lease.LiveMembers(ttl, now),
@@ -306,13 +373,19 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		FailsafeLeader:    l.failsafeLeader(now, ttl),
 		SyncAddedAt:       l.syncAdded.positions(),
 		SyncInDoubt:       l.syncFence.inDoubt(st.Index),
+		SyncLegacyDoubt:   l.syncFence.legacyFor(st, l.cfg.Name),
+		RaftServers:       l.raftServers(),
+		Operation:         l.pendingOperation(time.Now()),
+		Voters:            voters,
+		VotersUnknown:     votersUnknown,
+		PromoteBackoff:    l.promoteBackoff(now),
 	}
 }
 
 // dynamicConfig parses the stored dynamic configuration (defaults when it
 // is invalid, logged when logErr).
 func (l *Loop) dynamicConfig(st fsm.State, logErr bool) fsm.DynamicConfig {
-	dyn, warns, err := fsm.ParseDynamicConfigWarn(st.Config)
+	dyn, warns, err := l.dynCache.Get(st.ConfigIndex, st.Config) // parsed once per stored change
 	for _, w := range warns {
 		if logErr {
 			l.log.Warn("stored dynamic configuration key unreadable; using its default", "error", w)
@@ -324,8 +397,8 @@ func (l *Loop) dynamicConfig(st fsm.State, logErr bool) fsm.DynamicConfig {
 		}
 		dyn = fsm.DefaultDynamicConfig()
 	}
-	if l.cfg.UsePgRewind != nil {
-		dyn.UsePgRewind = *l.cfg.UsePgRewind
+	if rewind := l.usePgRewind(); rewind != nil {
+		dyn.UsePgRewind = *rewind
 	}
 	return dyn
 }
@@ -335,19 +408,24 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 	retry := retryBound(l.dynamicConfig(l.cluster.State(), false))
 	l.madeProgress(retry)
 	o := l.observe(ctx)
+	l.noteLevel(o)
 	p := Decide(o)
-	if p.Reason != l.lastReason {
-		l.log.Info(p.Reason, "plan", p.String())
-		l.lastReason = p.Reason
-	} else {
-		l.log.Debug(p.Reason, "plan", p.String())
+	l.logDecision(p) // logging.go
+	if len(p.Actions) > 0 && p.Actions[0].Kind == ActClone {
+		// Report before the copy: the primary creates this node's slot
+		// while the copy runs, so the replica streams at its first attempt
+		// (without, its WAL receiver found no slot and waited
+		// wal_retrieve_retry_interval, 5 s, to try again).
+		l.publish(ctx, o, o.PG, p)
 	}
 	err := l.execute(ctx, o, p)
+	l.finishOperation(p, err)
 	if errors.Is(err, ErrRefused) {
+		l.publishRefusal(ctx, o, p) // takeover.go
 		return 0, err
 	}
-	if err != nil && ctx.Err() == nil {
-		l.log.Error("action failed", "plan", p.String(), "error", err)
+	if ctx.Err() == nil {
+		l.logOutcome(p, err)
 	}
 	retry = retryBound(o.Config)
 	l.madeProgress(retry)
@@ -362,6 +440,9 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 			next = d + 10*time.Millisecond
 		}
 	}
+	next = nextTurnAfterPending(o, next)
+
+	next = l.untilScheduled(time.Now(), next)
 	l.madeProgress(next + retry)
 	return next, nil
 }
@@ -370,10 +451,12 @@ func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan)
 	role, state := memberRoleState(pgs)
 	m := l.cfg.Member
 	m.Name = l.cfg.Name
+	m.Tags = l.backoffTags(m.Tags)
 	m.Role, m.State = role, state
 	m.Timeline = pgs.Timeline
 	m.WALPosition, m.ReceivedLSN, m.ReplayedLSN = pgs.WALPosition, pgs.ReceivedLSN, pgs.ReplayedLSN
 	m.PendingRestart = pgs.PendingRestart
+	m.ScheduledRestart = l.scheduledRecord()
 	m.SystemID = pgs.SystemID
 	m.Protocol = fsm.Protocol // gates SwapSync and RemoveStaleMember (fsm/protocol.go)
 	if pgs.Running && pgs.InRecovery && !pgs.Streaming {
@@ -385,7 +468,12 @@ func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan)
 	m.UpdatedAt = time.Now().UTC()
 	st := l.cluster.State()
 	held := st.Leader != nil && st.Leader.Member == l.cfg.Name
+	if held && role == fsm.RolePrimary {
+		m.Slots = l.slotsMade
+	}
+	m.Takeover = takeoverNote(o, p)
 	l.mu.Lock()
+	l.withdrawn = false // pgs is observed after the step: PrimaryUntil follows it again
 	l.snap = Snapshot{PG: pgs, State: state, Role: role, HoldsLeaderKey: held && l.lease.View(st, l.cfg.Name, l.cfg.Clock.Now()).Valid,
 		FailsafeActive: held && l.failsafeActive,
 		LastRun:        time.Now(), LastPlan: p.String(), LoopWait: time.Duration(o.Config.LoopWait) * time.Second}
@@ -466,6 +554,10 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 	st := l.cluster.State()
 	uncertain := l.pgStepUncertain()
 	holder := st.Leader != nil && st.Leader.Member == l.cfg.Name
+	if !holder && l.leaveRunning(ctx, st) { // takeover.go
+		l.log.Info("leaving PostgreSQL running as it was found: its takeover was not completed")
+		return nil
+	}
 	if holder {
 		l.publishStopping(ctx, st)
 	}
@@ -489,7 +581,7 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 	if _, err := l.cluster.Propose(rctx, fsm.ReleaseLeader{Member: l.cfg.Name, Epoch: st.Leader.Epoch}); err != nil {
 		return fmt.Errorf("release leader key (it will expire instead): %w", err)
 	}
-	l.log.Info("gave the leader key back", "epoch", st.Leader.Epoch)
+	l.log.Info("gave the leader key back", "member", l.cfg.Name, "epoch", st.Leader.Epoch, "reason", "shutdown")
 	return nil
 }
 
@@ -530,7 +622,7 @@ func (l *Loop) waitForStoppingHolder(ctx context.Context) {
 			return
 		}
 		if !logged {
-			l.log.Info("the leader is stopping too: keeping Raft up until it gives the key back", "leader", st.Leader.Member)
+			l.log.Info("the leader is stopping too: keeping Raft up until it gives the key back", "member", l.cfg.Name, "leader", st.Leader.Member)
 			logged = true
 		}
 		select {

@@ -122,10 +122,19 @@ func (p *fakePG) Start(_ context.Context, follow *fsm.Member) error {
 	}
 	p.mu.Lock()
 	p.st.Running, p.st.InRecovery = true, follow != nil
+	if follow != nil {
+		p.st.Following = follow.Name
+	}
 	p.mu.Unlock()
 	return nil
 }
-func (p *fakePG) Follow(context.Context, fsm.Member) error { p.record("follow"); return nil }
+func (p *fakePG) Follow(_ context.Context, m fsm.Member) error {
+	p.record("follow")
+	p.mu.Lock()
+	p.st.Following = m.Name
+	p.mu.Unlock()
+	return nil
+}
 func (p *fakePG) Promote(context.Context) (uint64, error) {
 	p.record("promote")
 	p.mu.Lock()
@@ -134,7 +143,16 @@ func (p *fakePG) Promote(context.Context) (uint64, error) {
 	p.mu.Unlock()
 	return 100, nil
 }
-func (p *fakePG) Demote(context.Context, *fsm.Member) error       { p.record("demote"); return nil }
+func (p *fakePG) Demote(_ context.Context, m *fsm.Member) error {
+	p.record("demote")
+	p.mu.Lock()
+	p.st.InRecovery = true
+	if m != nil {
+		p.st.Following = m.Name
+	}
+	p.mu.Unlock()
+	return nil
+}
 func (p *fakePG) MarkTimeline(context.Context, int, uint64) error { return nil }
 func (p *fakePG) Rewind(context.Context, fsm.Member) error        { p.record("rewind"); return nil }
 func (p *fakePG) MoveAside(context.Context) (string, error)       { p.record("move-aside"); return "x", nil }

@@ -65,12 +65,15 @@ func (l *Loop) MemberSilence() map[string]time.Duration {
 
 // slotMembers lists the members whose slots the primary keeps: every other
 // member that reported within member_slots_ttl, or within ttl (still live).
-// A member not observed yet counts as live.
+// A member not observed yet counts as live. A witness gets none.
 func slotMembers(o Observation) []string {
 	ttl := time.Duration(o.Config.TTL) * time.Second
 	var out []string
 	for _, name := range o.State.MemberNames() {
 		s, known := o.MemberSilence[name]
+		if o.State.Members[name].Role == fsm.RoleWitness {
+			continue // no PostgreSQL, nothing to stream
+		}
 		if name != o.Self && (!known || s < ttl || s <= o.Config.MemberSlotsTTL) {
 			out = append(out, name)
 		}
@@ -120,7 +123,11 @@ func (l *Loop) syncSlots(ctx context.Context, o Observation, a Action) error {
 		}
 	}
 	sort.Strings(permanent)
-	return l.pg.SyncSlots(ctx, a.Names, permanent)
+	err := l.pg.SyncSlots(ctx, a.Names, permanent)
+	if err == nil {
+		l.slotsMade = append([]string(nil), a.Names...) // published: a standby taken over waits for its slot
+	}
+	return err
 }
 
 // reports tells the members whose report changed since this agent started

@@ -224,6 +224,13 @@ func (c gatedCluster) Changed() <-chan struct{} {
 	return c.c.Changed()
 }
 
+// RaftServerIDs passes the Raft configuration through, so the protocol
+// gates (ha/protocol.go) run as in the agent.
+func (c gatedCluster) RaftServerIDs() ([]string, error) {
+	_ = c.g.wait()
+	return c.c.(ha.ServerLister).RaftServerIDs()
+}
+
 func (c gatedCluster) Propose(ctx context.Context, cmd fsm.Command) (uint64, error) {
 	if err := c.g.wait(); err != nil {
 		return 0, err
@@ -310,7 +317,7 @@ func (s simPG) Clone(_ context.Context, from fsm.Member) error {
 		if src < 0 || !s.w.reachable(s.i, src) || !s.w.pg[src].running || !s.w.pg[src].valid {
 			return errUnreachable
 		}
-		p.valid, p.running, p.inRecovery = true, false, true
+		p.valid, p.running, p.inRecovery, p.clean = true, false, true, false
 		p.wal = slices.Clone(s.w.pg[src].wal)
 		p.timeline = s.w.pg[src].timeline
 		return nil
@@ -343,6 +350,7 @@ func (s simPG) Start(_ context.Context, follow *fsm.Member) error {
 			return errors.New("postmaster stopped during crash recovery")
 		}
 		p.running = true
+		p.clean = false
 		p.inRecovery = follow != nil
 		p.following = ""
 		if follow != nil {
@@ -376,7 +384,7 @@ func (s simPG) Promote(context.Context) (uint64, error) {
 
 func (s simPG) Demote(_ context.Context, primary *fsm.Member) error {
 	return s.do("demoted", func(p *pgSim) error {
-		p.running, p.inRecovery, p.following = true, true, ""
+		p.running, p.inRecovery, p.following, p.clean = true, true, "", false
 		if primary != nil {
 			p.following = primary.Name
 		}
@@ -397,6 +405,7 @@ func (s simPG) Rewind(_ context.Context, primary fsm.Member) error {
 			k++
 		}
 		p.wal = slices.Clone(p.wal[:k])
+		p.clean = false
 		p.timeline = s.w.pg[src].timeline
 		p.inRecovery = true
 		return nil

@@ -182,7 +182,9 @@ func (h *harness) step(s int, kind string) {
 		h.changeConfig(s, "failsafe_mode", !on)
 		h.hold(h.settle(), when)
 	default:
-		h.t.Fatalf("unknown fault kind %q", kind)
+		if !h.opStep(s, kind, when) {
+			h.t.Fatalf("unknown fault kind %q", kind)
+		}
 	}
 }
 

@@ -29,7 +29,10 @@ package ha_test
 // of a whole node, a node's Raft data wiped, kill -9 of the postmaster with a
 // crash recovery of up to 2*ttl, forward jumps of the holder's clock, lossy
 // and delayed links (raftstore/rafttest.Network), and changes of ttl,
-// loop_wait, synchronous_mode and failsafe_mode.
+// loop_wait, synchronous_mode and failsafe_mode. Operator steps meet the
+// faults too (nemesis_ops_test.go): planned switchovers (the hand-over,
+// sometimes scheduled), manual failovers, restarts in place (with and
+// without a timeout) and pre_promote vetoes during a hand-over.
 //
 // Running it:
 //
@@ -81,6 +84,7 @@ var (
 	allKinds = []string{
 		"partition-primary", "partition-minority", "partition-leader", "pause-primary", "pause",
 		"crash-agent", "crash-node", "wipe", "slow-recovery", "clock-jump-primary", "loss", "delay", "ttl", "loop-wait", "sync", "failsafe",
+		"switchover", "failover", "restart", "veto", "evict-rejoin", // operator steps (nemesis_ops_test.go)
 	}
 	defaultKinds = allKinds
 	configKinds  = []string{"ttl", "loop-wait", "sync", "failsafe"}
@@ -152,7 +156,8 @@ type harness struct {
 	paused map[int]bool
 	loss   float64
 	delays map[[2]int]time.Duration
-	log    []string // the schedule as applied, for the report
+	veto   map[int]time.Time // pre_promote refuses on the node until then (nemesis_ops_test.go)
+	log    []string          // the schedule as applied, for the report
 }
 
 type agentRun struct {
@@ -171,7 +176,7 @@ func runSchedule(t *testing.T, seed int64, kinds []string, steps int) {
 	if rng.Intn(4) == 0 {
 		n = 5
 	}
-	h := &harness{t: t, seed: seed, rng: rng, n: n, paused: map[int]bool{}, delays: map[[2]int]time.Duration{},
+	h := &harness{t: t, seed: seed, rng: rng, n: n, paused: map[int]bool{}, delays: map[[2]int]time.Duration{}, veto: map[int]time.Time{},
 		replay: fmt.Sprintf("NEMESIS_SEED=%d NEMESIS_KINDS=%s NEMESIS_STEPS=%d", seed, strings.Join(kinds, ","), steps)}
 	for range n {
 		h.clocks = append(h.clocks, &nodeClock{
@@ -231,7 +236,8 @@ func runSchedule(t *testing.T, seed int64, kinds []string, steps int) {
 	stop()
 	h.check("after healing")
 	if final < 0 {
-		h.fail("liveness: no single primary within %ds of healing everything", 30+h.ttl())
+		h.fail("liveness: no single primary within %ds of healing everything; writable %v; Raft states:\n%s",
+			30+h.ttl(), h.namesOf(h.w.writableNodes()), h.storeStates())
 		return
 	}
 	if lost := h.w.lostCommits(final); len(lost) > 0 {
@@ -241,6 +247,27 @@ func runSchedule(t *testing.T, seed int64, kinds []string, steps int) {
 	acked, syncAcked := h.w.counts()
 	t.Logf("seed %d: passed; final primary %s; %d commits acknowledged, %d synchronously; schedule:\n%s",
 		seed, h.w.names[final], acked, syncAcked, strings.Join(h.log, "\n"))
+}
+
+// storeStates says what each node's replicated state holds, for a liveness
+// report (which leader each believes in, at which applied index).
+func (h *harness) storeStates() string {
+	var b strings.Builder
+	for i := range h.n {
+		s := h.c.Store(i)
+		if s == nil {
+			fmt.Fprintf(&b, "%s: stopped\n", h.w.names[i])
+			continue
+		}
+		st := s.State()
+		epoch := uint64(0)
+		if st.Leader != nil {
+			epoch = st.Leader.Epoch
+		}
+		fmt.Fprintf(&b, "%s: applied %d, raft leader %v, key %q epoch %d at index %d, pending %+v\n",
+			h.w.names[i], st.Index, s.IsLeader(), st.LeaderName(), epoch, st.LeaderIndex, st.Pending)
+	}
+	return b.String()
 }
 
 func (h *harness) rates() []string {
@@ -310,12 +337,13 @@ func (h *harness) startAgent(i int) {
 	store := h.c.Store(i)
 	name := h.w.names[i]
 	loop := ha.New(ha.Config{
-		Name:     name,
-		Member:   fsm.Member{Host: "127.0.0.1", Port: 5432 + i},
-		Clock:    gatedClock{g: g, c: h.clocks[i]},
-		Logger:   rafttest.LoggerAt(h.t, name, hclog.Info),
-		Watchdog: watchdog{w: h.w, i: i, g: g},
-		Peers:    peers{h: h, from: i, g: g},
+		Name:       name,
+		Member:     fsm.Member{Host: "127.0.0.1", Port: 5432 + i, RaftAddr: h.c.Addr(i)},
+		Clock:      gatedClock{g: g, c: h.clocks[i]},
+		Logger:     rafttest.LoggerAt(h.t, name, hclog.Info),
+		Watchdog:   watchdog{w: h.w, i: i, g: g},
+		Peers:      peers{h: h, from: i, g: g},
+		PrePromote: h.prePromote(i),
 	}, gatedCluster{g: g, c: store}, simPG{w: h.w, i: i, g: g})
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &agentRun{g: g, loop: loop, cancel: cancel, done: make(chan struct{})}

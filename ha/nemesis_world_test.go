@@ -56,6 +56,7 @@ type pgSim struct {
 	pending    []pending
 	stops      uint64        // fences, stops and crashes so far
 	slowStart  time.Duration // how long a start takes (crash recovery)
+	clean      bool          // the last stop was a clean (hand-over) shutdown: pg_control says "shut down"
 	// watchdog: armed with a deadline on the true clock.
 	wdGen   uint64
 	wdTimer *time.Timer

@@ -68,6 +68,22 @@ const (
 	// ActRecordHistory proposes again the entry of this tenure's promotion
 	// that could not be recorded at once (history.go).
 	ActRecordHistory
+	// ActRecoverStandby renews the lease of a leader whose stopped
+	// PostgreSQL has a standby's data and starts it read-only, to promote it
+	// next turn (recover_standby.go).
+	ActRecoverStandby
+	// ActHandOver stops PostgreSQL cleanly and hands the leader key to
+	// Target (switchover.go).
+	ActHandOver
+	// ActClearPending removes the pending switchover or failover.
+	ActClearPending
+	// ActTakeover takes the leader key for the running primary that seeded
+	// the cluster, without restarting it (takeover.go).
+	ActTakeover
+	// ActAdopt writes Conclave's configuration for the taken-over primary
+	// this member holds the key for and reloads it (Adopter; takeover.go):
+	// the retry when it failed right after the key was taken.
+	ActAdopt
 )
 
 var actionNames = map[ActionKind]string{
@@ -77,7 +93,9 @@ var actionNames = map[ActionKind]string{
 	ActRecoverPrimary: "recover-primary", ActRelease: "release", ActRewind: "rewind", ActMoveAside: "move-aside",
 	ActSetSync: "set-sync", ActSetSyncStandbys: "set-sync-standbys", ActStuckRewind: "stuck-rewind",
 	ActRemoveStaleMember: "remove-stale-member", ActStuckMoveAside: "stuck-move-aside",
-	ActRecordHistory: "record-history",
+	ActRecordHistory: "record-history", ActRecoverStandby: "recover-standby",
+	ActHandOver: "hand-over", ActClearPending: "clear-pending", ActTakeover: "takeover", ActAdopt: "adopt",
+	ActRestart: "restart", ActReinit: "reinitialize", ActRefuseOperation: "refuse-operation",
 }
 
 func (k ActionKind) String() string {

@@ -2,9 +2,12 @@ package ha
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/conclave-ha/conclave/fsm"
 )
@@ -21,12 +24,15 @@ type recordingCluster struct {
 func (c *recordingCluster) Propose(ctx context.Context, cmd fsm.Command) (uint64, error) {
 	c.mu.Lock()
 	c.types = append(c.types, cmd.Type())
-	if r, ok := cmd.(fsm.RenewLeader); ok {
+	switch r := cmd.(type) {
+	case fsm.RenewLeader:
 		if r.ExpectIndex != 0 {
 			c.renewCAS++
 		} else {
 			c.renewPlain++
 		}
+	case fsm.RenewLeaderCAS:
+		c.renewCAS++
 	}
 	c.mu.Unlock()
 	return c.fakeCluster.Propose(ctx, cmd)
@@ -114,11 +120,67 @@ func TestSyncCommand_SwapSyncOnlyWhenEveryMemberAppliesIt(t *testing.T) {
 		"n1": {Name: "n1", Protocol: fsm.Protocol},
 		"n2": {Name: "n2", Protocol: fsm.Protocol},
 	}, Sync: fsm.Sync{Version: 9}}
-	if c, ok := syncCommand(st, "n1", 4, 9, []string{"n2"}).(fsm.SwapSync); !ok || c.ExpectVersion != 9 || c.Epoch != 4 {
-		t.Errorf("all upgraded: got %#v, want SwapSync expecting version 9", c)
+	supports := func(level int) bool { return st.AllSupport(level) }
+	if c, ok := syncCommand(supports, "n1", 4, 9, []string{"n2"}).(fsm.SwapSyncSealed); !ok || c.ExpectVersion != 9 || c.Epoch != 4 {
+		t.Errorf("all upgraded: got %#v, want SwapSyncSealed expecting version 9", c)
+	}
+	st.Members["n2"] = fsm.Member{Name: "n2", Protocol: fsm.ProtocolTenureHistory}
+	if c, ok := syncCommand(supports, "n1", 4, 9, []string{"n2"}).(fsm.SwapSync); !ok || c.ExpectVersion != 9 || c.Epoch != 4 {
+		t.Errorf("an agent at level 3 listed: got %#v, want SwapSync expecting version 9", c)
 	}
 	st.Members["n3"] = fsm.Member{Name: "n3"} // an older agent, maybe silent
-	if c, ok := syncCommand(st, "n1", 4, 9, []string{"n2"}).(fsm.SetSync); !ok || c.Epoch != 4 || len(c.Members) != 1 {
+	if c, ok := syncCommand(supports, "n1", 4, 9, []string{"n2"}).(fsm.SetSync); !ok || c.Epoch != 4 || len(c.Members) != 1 {
 		t.Errorf("an older agent listed: got %#v, want SetSync", c)
 	}
+}
+
+func TestLevelOf_IsTheLowestLevelAnyAgentApplies(t *testing.T) {
+	member := func(name, raft string, level int) fsm.Member {
+		return fsm.Member{Name: name, RaftAddr: raft, Protocol: level}
+	}
+	state := func(ms ...fsm.Member) fsm.State {
+		st := fsm.State{Members: map[string]fsm.Member{}}
+		for _, m := range ms {
+			st.Members[m.Name] = m
+		}
+		return st
+	}
+	all := []string{"a:1", "b:1", "c:1"}
+	for _, c := range []struct {
+		name    string
+		st      fsm.State
+		servers []string
+		want    int
+	}{
+		{"no member yet", state(), nil, 0},
+		{"an agent older than the field", state(member("n1", "a:1", 0), member("n2", "b:1", fsm.Protocol), member("n3", "c:1", fsm.Protocol)), all, 0},
+		{"one agent at level 3", state(member("n1", "a:1", 3), member("n2", "b:1", fsm.Protocol), member("n3", "c:1", fsm.Protocol)), all, 3},
+		{"every agent on this build", state(member("n1", "a:1", fsm.Protocol), member("n2", "b:1", fsm.Protocol), member("n3", "c:1", fsm.Protocol)), all, fsm.Protocol},
+		{"a Raft server without a member record", state(member("n1", "a:1", fsm.Protocol), member("n2", "b:1", fsm.Protocol)), all, 0},
+	} {
+		if got := levelOf(c.st, c.servers); got != c.want {
+			t.Errorf("%s: levelOf = %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+func TestNoteLevel_InfoDuringAnUpgradeOnly(t *testing.T) {
+	out := &logLines{}
+	l := &Loop{cfg: Config{Name: "n1"}, log: hclog.New(&hclog.LoggerOptions{JSONFormat: true, Output: out, Level: hclog.Debug})}
+	at := func(levels ...int) Observation {
+		st := fsm.State{Members: map[string]fsm.Member{}}
+		for i, level := range levels {
+			st.Members[fmt.Sprint("n", i+1)] = fsm.Member{Name: fmt.Sprint("n", i+1), Protocol: level}
+		}
+		return Observation{State: st}
+	}
+	l.noteLevel(at())
+	l.noteLevel(at(fsm.Protocol, fsm.Protocol))
+	wantLines(t, "a cluster all on this build", out.take(t))
+	l.noteLevel(at(fsm.Protocol, 0))
+	l.noteLevel(at(fsm.Protocol, 0))
+	l.noteLevel(at(fsm.Protocol, fsm.Protocol))
+	l.noteLevel(at(fsm.Protocol, fsm.Protocol))
+	wantLines(t, "an older agent listed, then upgraded", out.take(t),
+		"n1 info cluster protocol level", "n1 info cluster protocol level")
 }

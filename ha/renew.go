@@ -85,7 +85,7 @@ func (l *Loop) madeProgress(bound time.Duration) {
 func plansRenewal(p Plan) bool {
 	for _, a := range p.Actions {
 		switch a.Kind {
-		case ActRenew, ActRecoverPrimary, ActAcquire, ActPromote, ActBootstrap:
+		case ActRenew, ActRecoverPrimary, ActRecoverStandby, ActAcquire, ActPromote, ActBootstrap:
 			return true
 		}
 	}
@@ -107,8 +107,13 @@ func (l *Loop) setRenewing(on bool) {
 // (review item 8: every step got StepTimeout, 2 min).
 func (l *Loop) stepBound(o Observation, a Action) time.Duration {
 	switch a.Kind {
-	case ActRecoverPrimary:
-	case ActPromote, ActAcquire, ActBootstrap, ActStartReplica, ActDemote, ActClone, ActRewind:
+	case ActRecoverPrimary, ActRecoverStandby:
+	case ActRestart:
+		if o.Operation.Timeout > 0 {
+			return o.Operation.Timeout // Patroni's restart timeout: past it the others fail over
+		}
+		return l.cfg.StepTimeout
+	case ActPromote, ActAcquire, ActBootstrap, ActStartReplica, ActDemote, ActClone, ActRewind, ActHandOver, ActReinit:
 		return l.cfg.StepTimeout
 	default:
 		return retryBound(o.Config)
@@ -178,11 +183,11 @@ func (l *Loop) startedWritable(ctx context.Context, what string) error {
 	if l.trusted() {
 		return nil
 	}
-	l.log.Error("lease no longer trusted after "+what+": fencing PostgreSQL", "step", what)
+	l.fenced("lease no longer trusted after " + what)
 	if l.fence(ctx) {
 		l.dropLease()
 	}
-	return fmt.Errorf("%s: lease no longer trusted; fenced", what)
+	return fmt.Errorf("%s: %w; fenced", what, errLeaseLost)
 }
 
 var (
@@ -190,6 +195,9 @@ var (
 	errNotHolder = errors.New("not the leader key holder")
 	// errNotTrusted: the background renewer found no trust to extend.
 	errNotTrusted = errors.New("lease not trusted: nothing to extend")
+	// errLeaseLost: a start as primary stopped (or fenced) because the
+	// trust ran out.
+	errLeaseLost = errors.New("lease no longer trusted")
 )
 
 // renewLease renews the tenure st names (this node's) with the ttl of dyn:
@@ -203,6 +211,13 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 	if st.Leader == nil || st.Leader.Member != l.cfg.Name {
 		return errNotHolder
 	}
+	err := l.renewLeaseLocked(ctx, st, dyn, attempt, retryUntil)
+	l.noteRenewal(st.Leader.Epoch, time.Duration(dyn.TTL)*time.Second, err) // logging.go
+	return err
+}
+
+// renewLeaseLocked is renewLease under renewMu.
+func (l *Loop) renewLeaseLocked(ctx context.Context, st fsm.State, dyn fsm.DynamicConfig, attempt time.Duration, retryUntil time.Time) error {
 	epoch := st.Leader.Epoch
 	ttl := time.Duration(dyn.TTL) * time.Second
 	renewCASRetries := 3
@@ -224,15 +239,22 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 				timeout = max(left, 50*time.Millisecond)
 			}
 		}
-		// An older agent ignores ExpectIndex (it would apply a renewal the
-		// others refuse), so it is sent only when every member checks it;
-		// without it a committed renewal proves nothing about earlier
-		// in-doubt ones, and their ceiling stays.
+		// The compare-and-swap renewal is its own command type (17), sent
+		// only when every agent that may apply the log applies it, Raft
+		// servers without a member record included (ha/protocol.go); an
+		// older one stops at it rather than diverge. Otherwise a plain
+		// RenewLeader without ExpectIndex, which every version applies
+		// alike (the field was ignored by agents below ProtocolRenewCAS, and
+		// a Raft peer without a record cannot be proven to check it): a
+		// committed one proves nothing about earlier in-doubt ones, and
+		// their ceiling stays.
 		var expect uint64
-		if st.AllSupport(fsm.ProtocolRenewCAS) {
+		var cmd fsm.Command = fsm.RenewLeader{Member: l.cfg.Name, Epoch: epoch, TTL: dyn.TTL, ProposedAt: time.Now().UTC()}
+		if l.supports(st, fsm.ProtocolCAS) {
 			expect = l.renewExpectIndex(st)
+			cmd = fsm.RenewLeaderCAS{Member: l.cfg.Name, Epoch: epoch, TTL: dyn.TTL, ProposedAt: time.Now().UTC(), ExpectIndex: expect}
 		}
-		idx, err := l.proposeWithin(ctx, timeout, fsm.RenewLeader{Member: l.cfg.Name, Epoch: epoch, TTL: dyn.TTL, ProposedAt: time.Now().UTC(), ExpectIndex: expect})
+		idx, err := l.proposeWithin(ctx, timeout, cmd)
 		if err == nil {
 			l.keyEpoch, l.keyIndex = epoch, idx
 			// Every renewal sent before this one carried an older
@@ -242,7 +264,7 @@ func (l *Loop) renewLease(ctx context.Context, st fsm.State, dyn fsm.DynamicConf
 				l.lease.Superseded(epoch)
 			}
 			l.renewed(gen, epoch, sent, sentBoot, ttl)
-			l.setFailsafeActive(false)
+			l.setFailsafeActive(false, failsafeRaftBack)
 			return nil
 		}
 		if expect != 0 && errors.Is(err, fsm.ErrLeaderChanged) && l.renewExpectIndex(st) != expect && renewCASRetries > 0 {
@@ -365,11 +387,7 @@ func (l *Loop) renewTick(ctx context.Context) {
 	err := l.renewLease(ctx, st, dyn, time.Duration(dyn.RetryTimeout)*time.Second, until)
 	switch {
 	case err == nil:
-	case errors.Is(err, fsm.ErrNotLeaderHolder):
-		l.log.Error("the leader key is no longer ours: fencing", "error", err)
+	case errors.Is(err, fsm.ErrNotLeaderHolder): // logged by noteRenewal: "leader key lost"
 		l.revoke()
-	case errors.Is(err, errNotTrusted):
-	case ctx.Err() == nil:
-		l.log.Warn("background lease renewal failed", "error", err)
 	}
 }

@@ -184,15 +184,7 @@ func TestLoop_SlowCrashRecovery_RenewedWhileStarting(t *testing.T) {
 		}
 		return nil
 	})
-	for i := 0; i < 40; i++ {
-		clock.advance(250 * time.Millisecond)
-		eventually(t, fmt.Sprintf("renewed by +%v", clock.Now().Sub(t0)), func() error {
-			if left := trustLeft(l, clock); left < 1250*time.Millisecond {
-				return fmt.Errorf("trust left %v", left)
-			}
-			return nil
-		})
-	}
+	keepsRenewing(t, l, clock, 40)
 	if pg.called("fence") || pg.called("disarm") {
 		t.Fatalf("fenced during a start that stayed within primary_start_timeout: %v", pg.log())
 	}

@@ -56,6 +56,9 @@ import (
 // syncStep returns the next synchronous-replication action of a leader.
 func syncStep(o Observation) (*Action, string) {
 	a, why := syncStepUnfenced(o)
+	if held, reason, ok := legacyHold(o, a); ok {
+		return held, reason
+	}
 	if a != nil && a.Kind == ActSetSyncStandbys && o.SyncInDoubt && removesStandby(o.PG, a.Names) {
 		return &Action{Kind: ActSetSync, Names: o.State.Sync.Members},
 			"fencing synchronous standby changes in doubt before removing standbys from synchronous_standby_names"
@@ -284,14 +287,18 @@ func (t *syncAdded) positions() map[string]uint64 {
 }
 
 // syncCommand records names as the tenure epoch's synchronous standbys:
-// a SwapSync against version when every member in st applies it,
-// else the older SetSync (no version check), since an older member stops
-// at a command type it does not know (fsm/protocol.go).
-func syncCommand(st fsm.State, self string, epoch, version uint64, names []string) fsm.Command {
-	if !st.AllSupport(fsm.ProtocolSwapSync) {
-		return fsm.SetSync{Leader: self, Epoch: epoch, Members: names}
+// a SwapSyncSealed against version when every agent applies it (it also
+// refuses any later SetSync of the tenure), else a SwapSync, else the older
+// SetSync (no version check), since an older agent stops at a command type
+// it does not know (fsm/protocol.go, ha/protocol.go).
+func syncCommand(supports func(level int) bool, self string, epoch, version uint64, names []string) fsm.Command {
+	switch {
+	case supports(fsm.ProtocolCAS):
+		return fsm.SwapSyncSealed{Leader: self, Epoch: epoch, ExpectVersion: version, Members: names}
+	case supports(fsm.ProtocolSwapSync):
+		return fsm.SwapSync{Leader: self, Epoch: epoch, ExpectVersion: version, Members: names}
 	}
-	return fsm.SwapSync{Leader: self, Epoch: epoch, ExpectVersion: version, Members: names}
+	return fsm.SetSync{Leader: self, Epoch: epoch, Members: names}
 }
 
 // syncFence tracks whether a sync-set proposal of this node may still
@@ -303,6 +310,10 @@ type syncFence struct {
 	mu      sync.Mutex
 	settled bool   // no proposal in doubt since the last one that committed
 	at      uint64 // index of the last one that committed
+	// legacyEpoch, legacyNames: standbys an unversioned SetSync of tenure
+	// legacyEpoch whose outcome is unknown may still record (sync_legacy.go).
+	legacyEpoch uint64
+	legacyNames []string
 }
 
 // proposed notes the outcome of a SwapSync (or SetSync) proposal. A

@@ -321,3 +321,20 @@ func TestDecide_SyncModeWithoutRecordedStandby_NobodyIsPromoted(t *testing.T) {
 		t.Fatalf("plan %v (%s), want wait", p.Kinds(), p.Reason)
 	}
 }
+
+// synchronous_mode switched on while no leader exists and no tenure ever
+// recorded a synchronous set (Sync.Leader ""): no commit was ever
+// acknowledged under synchronous bookkeeping, so rule 2 protects nothing
+// and the FSM's AcquireLeader accepts any member (fsm/apply.go). Decide
+// refused everyone, so the cluster stayed without a primary for good
+// (fault suite seed 329: bootstrap in asynchronous mode, a hand-over, then
+// synchronous_mode on while the key was free).
+func TestDecide_SyncModeOnButNoSetEverRecorded_ElectionProceeds(t *testing.T) {
+	o := scenario()
+	o.Lease = LeaseView{Expired: true}
+	o.Config.SynchronousMode = true
+	o.State.Sync = fsm.Sync{}
+	if p := Decide(o); len(p.Actions) == 0 || p.Actions[0].Kind != ActAcquire {
+		t.Fatalf("plan %v (%s), want acquire", p.Kinds(), p.Reason)
+	}
+}

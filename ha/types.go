@@ -112,6 +112,13 @@ type PGStatus struct {
 	ReplayedLSN uint64
 	Streaming   bool   // WAL receiver streaming
 	Following   string // member name the standby configuration points at
+	// Unmanaged: postgresql.conf was not written by Conclave yet, so the
+	// server runs on its owner's configuration (a cluster being taken over).
+	Unmanaged bool
+	// ForeignConfig is the running server's config_file when it is not the
+	// data directory's postgresql.conf (a Debian-style /etc layout):
+	// nothing Conclave writes would take effect.
+	ForeignConfig string
 	// ForkLSN is where the current timeline forked off its parent, from its
 	// timeline history file (0 on timeline 1 or when unknown).
 	ForkLSN uint64
@@ -126,6 +133,15 @@ type PGStatus struct {
 	StreamDetail  string
 	// PendingRestart reports parameters that need a restart.
 	PendingRestart bool
+	// Rewind says whether an earlier pg_rewind did not complete (a marker
+	// outside the data directory: ha/rewind_marker.go).
+	Rewind RewindLeft
+	// BootstrapCutShort: a custom bootstrap's restore or its recovery to the
+	// target did not complete (a marker outside the data directory:
+	// ha/bootstrap_marker.go).
+	BootstrapCutShort bool
+
+	ServerVersion int // server_version_num of the running server (0 = unknown)
 	// SyncStandbys are the names in synchronous_standby_names (primary);
 	// SyncAny is true for '*'.
 	SyncStandbys []string
@@ -161,6 +177,10 @@ type Tags struct {
 	NoFailover       bool
 	NoSync           bool
 	FailoverPriority int
+	// CloneWithoutLeader: a create_replica_methods entry has no_leader
+	// (Patroni's no_master), so a member without data may be created (from
+	// the backup repository) while no primary runs.
+	CloneWithoutLeader bool
 }
 
 // Observation is everything Decide looks at.
@@ -209,4 +229,32 @@ type Observation struct {
 	// SyncInDoubt is set while a SwapSync of this node may still change
 	// the recorded set without this state showing it (see syncFence).
 	SyncInDoubt bool
+	// SyncLegacyDoubt names the standbys an unversioned SetSync of this
+	// tenure whose outcome is unknown may still record (see syncFence).
+	SyncLegacyDoubt []string
+	// RaftServers are the IDs of the Raft configuration's servers, for the
+	// protocol gates (Observation.Supports); nil when the Cluster does not
+	// list them.
+	RaftServers []string
+
+	// KeyChangedAt is when this node first saw the leader key at its
+	// current index (monotonic); a hand-over's window counts from it.
+	KeyChangedAt time.Time
+	// PendingFailed: this node, as holder, tried to carry out the pending
+	// request and failed (ha/switchover.go); it is cancelled.
+	PendingFailed bool
+
+	// Operation is the operator's request this turn answers (operations.go).
+	Operation Operation
+
+	// Voters are the Raft voters' addresses while a takeover needs them
+	// (nil when not read or not known; takeover.go).
+	Voters []string
+	// VotersUnknown: the voters are needed but were never read (their read
+	// failed or listed none); nobody counts as having reported then.
+	VotersUnknown bool
+
+	// PromoteBackoff is set for a ttl after pre_promote vetoed this node's
+	// promotion: it is no candidate meanwhile (ha/prepromote.go).
+	PromoteBackoff bool
 }

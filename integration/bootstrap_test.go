@@ -145,7 +145,7 @@ func TestRestartAll_KeepsSystemIdentifierAndData(t *testing.T) {
 		}
 	}
 	for _, n := range c.nodes {
-		if n.logs.contains("initializing a new cluster") && n != c.byName(before.leaderName()) {
+		if n.logs.contains("running initdb") && n != c.byName(before.leaderName()) {
 			t.Errorf("%s ran initdb", n.name)
 		}
 	}

@@ -37,7 +37,7 @@ func TestFailsafeMode_RaftCutButAPIsReachable_PrimaryKeepsRunning(t *testing.T) 
 	needNetns(t)
 	needNft(t)
 	tb := newTestbed(t, 3)
-	b := setUp(t, clusterOptions{dcs: "    failsafe_mode: true"}, tb)
+	b := setUp(t, clusterOptions{dcs: "    failsafe_mode: true", serial: true}, tb) // writes every 800 ms
 	old := b.leader
 	idx := b.c.nodeIndex(old)
 	others := b.others(old)

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -75,6 +77,7 @@ func runMain(m *testing.M) int {
 	}
 	binary = filepath.Join(dir, "conclave")
 	build := exec.Command("go", "build", "-o", binary, "../cmd/conclave")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile: vip.DropAmbient needs it
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "integration: building conclave:", err)
@@ -89,13 +92,20 @@ func scaled(d time.Duration) time.Duration { return time.Duration(float64(d) * t
 // waitFor polls cond until it returns nil or the (scaled) timeout passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() error) {
 	t.Helper()
+	waitForEvery(t, d, 100*time.Millisecond, what, cond)
+}
+
+// waitForEvery is waitFor trying cond every interval: figures that time a
+// condition use a short one, so the poll adds little to what they measure.
+func waitForEvery(t testing.TB, d, interval time.Duration, what string, cond func() error) {
+	t.Helper()
 	deadline := time.Now().Add(scaled(d))
 	var last error
 	for time.Now().Before(deadline) {
 		if last = cond(); last == nil {
 			return
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(interval)
 	}
 	t.Fatalf("timed out after %v waiting for %s: %v", scaled(d), what, last)
 }
@@ -115,6 +125,9 @@ func freePort(t testing.TB) int {
 		}
 		p := nextPort
 		nextPort++
+		if p >= anchorPorts && p < anchorPorts+1000 {
+			continue
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
 			continue
@@ -127,6 +140,11 @@ func freePort(t testing.TB) int {
 }
 
 const portBase, portSpan = 15000, 17000
+
+// anchorPorts starts the fixed ports of the Patroni anchor benchmark
+// (../shared/bench/patroni: 25000-25999), which may run beside the tests
+// (make bench): freePort never hands them out.
+const anchorPorts = 25000
 
 var (
 	portMu   sync.Mutex
@@ -194,9 +212,25 @@ type node struct {
 	// dial opens TCP connections from wherever the test's clients live
 	// (the client namespace for netns nodes); nil means the root namespace.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// hostDial, when set, dials from the node's own host (its namespace):
+	// where an operator runs the CLI, so writes pass the default guard,
+	// which accepts them from loopback and members' hosts only.
+	hostDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// cwd is the agent's working directory ("" = the test's), for
 	// configurations with relative paths.
 	cwd string
+	// netCaps runs the agent as postgres with CAP_NET_ADMIN and CAP_NET_RAW
+	// as ambient capabilities (setpriv, as systemd's AmbientCapabilities=),
+	// for the floating IP (endpoint_test.go).
+	netCaps bool
+	// pgListen is postgresql.listen's host part ("" = host), e.g. the
+	// node's address plus the floating IP.
+	pgListen string
+	// verb is the agent's subcommand ("" = run; "witness").
+	verb string
+	// bin is the agent binary this node runs ("" = binary, the one under
+	// test): the upgrade tests give nodes an older build (upgrade_test.go).
+	bin string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -209,6 +243,15 @@ func (n *node) dataDir() string { return filepath.Join(n.dir, "data") }
 func (n *node) apiURL() string  { return fmt.Sprintf("http://%s:%d", n.host, n.apiPort) }
 
 // http returns the client that reaches the node's REST API.
+// hostHTTP is a client on the node's own host (see hostDial), for
+// state-changing requests; http() where the node is not in a namespace.
+func (n *node) hostHTTP() *http.Client {
+	if n.hostDial == nil {
+		return n.http()
+	}
+	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: n.hostDial, DisableKeepAlives: true}}
+}
+
 func (n *node) http() *http.Client {
 	if n.dial == nil {
 		return httpClient
@@ -233,11 +276,23 @@ type clusterOptions struct {
 	// place may set each node's host, prefix and dial (and the cluster's
 	// hbaNet) before the configuration files are written.
 	place func(c *cluster)
+	// bin, when set, names each node's agent binary ("" = the one under
+	// test): the upgrade tests start nodes on an older build.
+	bin func(n *node) string
+	// serial keeps the test out of the parallel phase (parallel_test.go):
+	// for tests that assert deadlines (fencing, RTO, liveness within a
+	// second) which the CPU load of other tests would stretch.
+	serial bool
 }
 
 func newCluster(t testing.TB, size int, opts clusterOptions) *cluster {
 	t.Helper()
-	c := &cluster{t: t, scope: "it" + strconv.Itoa(os.Getpid()%10000), dir: workDir(t), hbaNet: "127.0.0.1/32"}
+	if opts.serial {
+		keepSerial(t)
+	} else {
+		runParallel(t)
+	}
+	c := &cluster{t: t, scope: uniqueScope(), dir: workDir(t), hbaNet: "127.0.0.1/32"}
 	for i := 1; i <= size; i++ {
 		c.nodes = append(c.nodes, c.newNode(fmt.Sprintf("node%d", i)))
 	}
@@ -246,10 +301,21 @@ func newCluster(t testing.TB, size int, opts clusterOptions) *cluster {
 	}
 	for _, n := range c.nodes {
 		c.writeConfig(n, opts)
+		if opts.bin != nil {
+			n.bin = opts.bin(n)
+		}
 	}
 	t.Cleanup(c.stopAll)
 	return c
 }
+
+// uniqueScope names a cluster distinctly from every other cluster of this
+// test process (clusters of parallel tests run at the same time).
+func uniqueScope() string {
+	return fmt.Sprintf("it%d-%d", os.Getpid()%10000, scopeSeq.Add(1))
+}
+
+var scopeSeq atomic.Int64
 
 func (c *cluster) newNode(name string) *node {
 	n := &node{t: c.t, name: name, dir: filepath.Join(c.dir, name), pgPort: freePort(c.t), apiPort: freePort(c.t), raftPort: freePort(c.t), host: "127.0.0.1"}
@@ -302,7 +368,7 @@ bootstrap:
       password: app-secret
       options: [createdb]
 postgresql:
-  listen: %[11]s:%[7]d
+  listen: %[13]s:%[7]d
   connect_address: %[11]s:%[7]d
   data_dir: %[4]s/data
   bin_dir: %[8]s
@@ -317,7 +383,7 @@ postgresql:
   - local all all trust
   - host all all %[12]s md5
   - host replication replicator %[12]s md5
-%[10]s`, c.scope, n.name, n.apiPort, n.dir, n.raftPort, partnerYAML, n.pgPort, pgBin, opts.dcs, extra, n.host, c.hbaNet)
+%[10]s`, c.scope, n.name, n.apiPort, n.dir, n.raftPort, partnerYAML, n.pgPort, pgBin, opts.dcs, extra, n.host, c.hbaNet, cmp.Or(n.pgListen, n.host))
 	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
@@ -332,7 +398,11 @@ func (n *node) start() {
 	if n.cmd != nil {
 		n.t.Fatalf("%s already running", n.name)
 	}
-	cmd := asPostgres(binary, "-c", n.cfgPath, "run")
+	bin := cmp.Or(n.bin, binary)
+	cmd := asPostgres(bin, "-c", n.cfgPath, cmp.Or(n.verb, "run"))
+	if n.netCaps && asRoot {
+		cmd = withNetCaps(bin, "-c", n.cfgPath, "run")
+	}
 	if len(n.prefix) > 0 {
 		cmd = exec.Command(n.prefix[0], append(append([]string{}, n.prefix[1:]...), cmd.Args...)...)
 	}
@@ -371,8 +441,8 @@ func (n *node) agentPID() int {
 	if cmd == nil {
 		return 0
 	}
-	if !asRoot {
-		return cmd.Process.Pid
+	if !asRoot || n.netCaps {
+		return cmd.Process.Pid // setpriv and ip netns exec exec, no child
 	}
 	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
 	if f := strings.Fields(string(kids)); len(f) > 0 {
@@ -710,7 +780,15 @@ func (n *node) queryStringAs(user, password, query string) (string, error) {
 
 // conclave runs a CLI command against a node's config and returns its output.
 func (n *node) conclave(args ...string) (string, error) {
-	cmd := exec.Command(binary, append([]string{"-c", n.cfgPath}, args...)...)
+	return n.conclaveIn(nil, args...)
+}
+
+// conclaveIn is conclave run under prefix (e.g. ip netns exec NS: the CLI
+// on the node's host in a namespace test bed); nil runs it here.
+func (n *node) conclaveIn(prefix []string, args ...string) (string, error) {
+	argv := append(append(append([]string{}, prefix...), binary, "-c", n.cfgPath), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "CONCLAVE_CACHE_DIR="+filepath.Join(filepath.Dir(n.dir), "cli-cache")) // the CLI's member cache, per cluster
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

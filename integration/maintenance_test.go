@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,7 +28,7 @@ func patchConfigRetrying(t testing.TB, n *node, body string) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := n.http().Do(req)
+		resp, err := n.hostHTTP().Do(req)
 		if err != nil {
 			return err
 		}
@@ -94,8 +95,15 @@ func TestMaintenance_PausedKilledPostmasterStaysDown_ResumeRestoresService(t *te
 	})
 	t.Logf("after %v paused: %s still down, no node promoted", time.Since(t0).Round(time.Millisecond), old.name)
 
+	// Resumed with the CLI, as an operator would, from a node whose agent runs.
 	t1 := time.Now()
-	patchConfigRetrying(t, b.c.nodes[1], `{"pause": false}`)
+	if out, err := b.others(old)[0].conclave("resume", "--wait"); err != nil ||
+		!strings.Contains(out, "'resume' request sent, waiting until it is recognized by all nodes\nSuccess: cluster management is resumed") {
+		t.Fatalf("conclave resume --wait: %v\n%s", err, out)
+	}
+	if out, err := old.conclave("resume"); err == nil || strings.TrimSpace(out) != "conclave: Cluster is not paused" {
+		t.Errorf("resume of a resumed cluster: %v, output %q", err, out)
+	}
 	leader := waitConverged(b.c, 60*time.Second)
 	rto := b.w.waitWritesOn(t, leader, t1, 30*time.Second)
 	t.Logf("resumed: %s leads, first acknowledged write %v after resume", leader.name, rto.Round(time.Millisecond))
@@ -107,7 +115,7 @@ func TestMaintenance_PausedKilledPostmasterStaysDown_ResumeRestoresService(t *te
 // anyway, by the lease guard; nothing becomes writable while quorum is
 // lost. Once the agents are back and the cluster resumed, one primary.
 func TestMaintenance_PausedPrimaryWithoutQuorum_IsFenced(t *testing.T) {
-	b := setUp(t, clusterOptions{}, nil)
+	b := setUp(t, clusterOptions{serial: true}, nil) // fencing deadline
 	primary := b.leader
 	reps := b.others(primary)
 	pauseCluster(t, b.c)

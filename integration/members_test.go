@@ -57,7 +57,7 @@ func metricsOf(n *node) (string, error) {
 }
 
 func TestMemberGoneForGood_ShownStoppedThenSlotDroppedThenRemoved(t *testing.T) {
-	c := newCluster(t, 3, clusterOptions{dcs: fmt.Sprintf("    member_slots_ttl: %ds", int(memberSlotsTTL.Seconds()))})
+	c := newCluster(t, 3, clusterOptions{dcs: fmt.Sprintf("    member_slots_ttl: %ds", int(memberSlotsTTL.Seconds())), serial: true}) // shown stopped within a bound
 	c.startAll()
 	leader := c.waitHealthy(90 * time.Second)
 	var victim, other *node
@@ -112,9 +112,14 @@ func TestMemberGoneForGood_ShownStoppedThenSlotDroppedThenRemoved(t *testing.T) 
 		if row[3] != "stopped" || row[5] != "unknown" {
 			t.Errorf("conclave list against %s: %v, want state stopped and lag unknown", n.name, row)
 		}
-		if row, err := listRow(n, other.name); err != nil || row[3] != "streaming" {
-			t.Errorf("conclave list against %s: the live replica %v (%v), want streaming", n.name, row, err)
-		}
+		// The live replica stays shown as streaming (its receiver may be
+		// reconnecting at the moment of one read on a loaded machine).
+		waitFor(t, 10*time.Second, "conclave list against "+n.name+" shows the live replica streaming", func() error {
+			if row, err := listRow(n, other.name); err != nil || row[3] != "streaming" {
+				return fmt.Errorf("%v (%v)", row, err)
+			}
+			return nil
+		})
 	}
 	metrics, err := metricsOf(leader)
 	if err != nil {

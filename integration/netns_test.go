@@ -29,6 +29,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -76,9 +77,8 @@ func skipOrFail(t testing.TB, why string) {
 func newTestbed(t testing.TB, size int) *testbed {
 	t.Helper()
 	needNetns(t)
-	var b [3]byte
-	rand.Read(b[:])
-	tb := &testbed{t: t, prefix: "cv" + hex.EncodeToString(b[:2]), subnet: 1 + int(b[2])%250}
+	prefix, subnet := claimPrefix(t)
+	tb := &testbed{t: t, prefix: prefix, subnet: subnet}
 	tb.sw, tb.bridge, tb.client = tb.prefix+"-sw", tb.prefix+"-br", tb.prefix+"-c"
 	t.Cleanup(tb.teardown)
 	tb.ip("netns", "add", tb.sw)
@@ -93,6 +93,43 @@ func newTestbed(t testing.TB, size int) *testbed {
 	t.Logf("test bed %s: subnet 10.213.%d.0/24, nodes %v, client %s", tb.prefix, tb.subnet, tb.nodes, tb.client)
 	return tb
 }
+
+// claimPrefix picks a name prefix no test bed of this process holds and no
+// namespace on the machine starts with (parallel tests build their test
+// beds at the same time; a crashed run may have left namespaces behind),
+// and a subnet distinct from the other live test beds' (the namespaces keep
+// them apart anyway; distinct subnets keep the logs unambiguous).
+func claimPrefix(t testing.TB) (string, int) {
+	t.Helper()
+	bedsMu.Lock()
+	defer bedsMu.Unlock()
+	existing, _ := exec.Command("ip", "netns", "list").Output()
+	for tries := 0; tries < 100; tries++ {
+		var b [2]byte
+		rand.Read(b[:])
+		p := "cv" + hex.EncodeToString(b[:])
+		if bedPrefixes[p] || strings.Contains(string(existing), p+"-") {
+			continue
+		}
+		bedPrefixes[p] = true
+		bedSeq++
+		subnet := 1 + (bedSeq-1)%250
+		t.Cleanup(func() {
+			bedsMu.Lock()
+			delete(bedPrefixes, p)
+			bedsMu.Unlock()
+		})
+		return p, subnet
+	}
+	t.Fatal("no free test bed prefix after 100 tries: clean up leftover cv* namespaces (ip netns list)")
+	return "", 0
+}
+
+var (
+	bedsMu      sync.Mutex
+	bedPrefixes = map[string]bool{}
+	bedSeq      int
+)
 
 func (tb *testbed) addr(i int) string { return fmt.Sprintf("10.213.%d.%d", tb.subnet, i) }
 func (tb *testbed) port(i int) string { return fmt.Sprintf("%s-p%d", tb.prefix, i) }
@@ -251,6 +288,7 @@ func (tb *testbed) place(c *cluster) {
 		n.host = tb.addr(i + 1)
 		n.prefix = []string{"ip", "netns", "exec", tb.nodes[i]}
 		n.dial = dial
+		n.hostDial = nsDialer(tb.nodes[i])
 	}
 }
 
@@ -329,9 +367,10 @@ func TestTestbed_IsolatesANodeAndLeavesNothingBehind(t *testing.T) {
 		}
 		return err
 	}
-	if err := dial(tb.client); err != nil {
-		t.Fatalf("client cannot reach node 1: %v", err)
-	}
+	// Reachable: waited for (a fresh link on a loaded machine may drop the
+	// first ARP exchange; one run saw a 700 ms dial time out), while the
+	// isolation below must hold at once.
+	waitFor(t, 5*time.Second, "the client reaches node 1", func() error { return dial(tb.client) })
 	tb.isolate(1)
 	if err := dial(tb.client); err == nil {
 		t.Fatal("client reaches the isolated node 1")
@@ -340,7 +379,5 @@ func TestTestbed_IsolatesANodeAndLeavesNothingBehind(t *testing.T) {
 		t.Fatalf("node 1 cannot reach its own address while isolated: %v", err)
 	}
 	tb.heal(1)
-	if err := dial(tb.client); err != nil {
-		t.Fatalf("client cannot reach node 1 after heal: %v", err)
-	}
+	waitFor(t, 5*time.Second, "the client reaches node 1 after heal", func() error { return dial(tb.client) })
 }

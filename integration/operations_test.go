@@ -96,7 +96,7 @@ func watchdogLog(n *node) string {
 // + ttl - 750 ms, so at most 2.25 s after the kill), before a replica may
 // take over.
 func TestWatchdog_PrimaryAgentKilledAndNotRestarted_FencesPostgres(t *testing.T) {
-	b := setUp(t, clusterOptions{}, nil)
+	b := setUp(t, clusterOptions{serial: true}, nil) // fencing deadline
 	old := b.leader
 	pm := old.postmasterPID()
 	wd := watchdogPID(old)

@@ -21,7 +21,7 @@ func TestPrimaryEndpoint_CutOffPrimary_Answers503WhenTrustRunsOut(t *testing.T) 
 	needNetns(t)
 	needNft(t)
 	tb := newTestbed(t, 3)
-	b := setUp(t, clusterOptions{}, tb)
+	b := setUp(t, clusterOptions{serial: true}, tb) // trust deadline
 	old := b.leader
 	idx := b.c.nodeIndex(old)
 	if code, err := getJSONWith(old.http(), old.apiURL()+"/primary", nil); code != 200 {

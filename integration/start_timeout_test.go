@@ -1,13 +1,4 @@
-//go:build integration && knownbug
-
-// Known bug, kept as its reproduction (make known-bugs; not part of make
-// test): the agent's start step outlives primary_start_timeout, so the
-// background renewer's progress bound lets the lease lapse and a replica
-// takes over at about ttl + 2 s after the timeout instead of the holder
-// giving the key up at the timeout. Failover still happens and nothing
-// acknowledged is lost; the documented path is not taken. Fixing it needs a
-// start bounded by the remaining primary_start_timeout whose cancellation
-// cannot leave a postmaster coming up after the key is released.
+//go:build integration
 
 package integration
 
@@ -50,8 +41,8 @@ func TestPrimaryStartTimeout_UnstartablePrimary_ReplicaPromotedAfterTimeout(t *t
 	newLeader := waitLeaderAmong(t, b.c, b.others(old), old, startTimeout+30*time.Second)
 	took := time.Since(t0)
 	t.Logf("%s leads %v after the crash", newLeader.name, took.Round(time.Millisecond))
-	if !old.logs.contains("did not start within primary_start_timeout") {
-		t.Errorf("%s's log does not say it gave up the key after primary_start_timeout", old.name)
+	if !old.logs.contains("did not start within primary_start_timeout") || !old.logs.contains("primary_start_timeout passed") {
+		t.Errorf("%s's log does not say it gave up the key after primary_start_timeout (the lease lapsed instead?)", old.name)
 	}
 	if !old.logs.contains("invalid permissions") {
 		t.Logf("note: %s's log does not show PostgreSQL's permission error", old.name)
@@ -75,8 +66,13 @@ func TestPrimaryStartTimeout_UnstartablePrimary_ReplicaPromotedAfterTimeout(t *t
 	if took > startTimeout+ttl+scaled(5*time.Second) {
 		t.Errorf("failover took %v; want within primary_start_timeout + ttl + 5 s", took)
 	}
-	if _, ok := b.p.firstSuccessAfter(old.name, t0); ok {
-		t.Errorf("%s accepted a write after its crash", old.name)
+	// A backend of the killed postmaster can still commit a write it was
+	// given around the kill (it notices the postmaster's death only at its
+	// next wait: FAULTS.md); what must never happen is a write on it once
+	// the new primary takes writes (the spans check in finish covers every
+	// overlap too).
+	if at, ok := b.p.firstSuccessAfter(old.name, first); ok {
+		t.Errorf("%s accepted a write at %v, after %s took writes", old.name, at.Sub(t0), newLeader.name)
 	}
 
 	restore()

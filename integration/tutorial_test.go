@@ -19,6 +19,7 @@ import (
 // without a local line, unix_socket_directories '.', the four tags, the
 // admin user with createrole and createdb) is the tutorial's.
 func TestPatroniTutorialConfig_StartsUnchangedAndCreatesItsUsers(t *testing.T) {
+	runParallel(t) // builds its cluster by hand, not with newCluster
 	tutorial, err := os.ReadFile("../config/testdata/tutorial.yml")
 	if err != nil {
 		t.Fatal(err)

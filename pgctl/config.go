@@ -24,6 +24,14 @@ type ServerConfig struct {
 	// Standby, when set, makes the instance a standby of Standby.Primary.
 	// nil means primary.
 	Standby *StandbyConfig
+	// KeepUserHBA makes PgHBA a fallback: an existing pg_hba.conf that
+	// Conclave did not write (a cluster being taken over) is kept.
+	KeepUserHBA bool
+	// Recovery, when set on a primary (Standby nil), are targeted-recovery
+	// settings (restore_command, recovery_target_*) written after the
+	// parameters, with recovery.signal: a custom bootstrap's point-in-time
+	// restore. nil leaves recovery.signal as it is.
+	Recovery map[string]any
 }
 
 // StandbyConfig says whom a standby streams from.
@@ -56,22 +64,34 @@ var paramNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 // wal_level=replica (unless 'logical'), wal_log_hints=on (pg_rewind),
 // max_wal_senders and max_replication_slots at least 10.
 func (i *Instance) WriteConfig(p ServerConfig) (changed bool, err error) {
-	conf, err := i.renderConfig(p)
-	if err != nil {
-		return false, fmt.Errorf("write config %s: %w", i.cfg.DataDir, err)
-	}
 	dir := i.cfg.DataDir
 	if st, err := dataDirState(dir); err != nil {
 		return false, fmt.Errorf("write config: %w", err)
 	} else if st != DataDirValid {
 		return false, fmt.Errorf("write config %s: data directory is %s", dir, st)
 	}
+	if _, err := i.renderConfig(p); err != nil {
+		return false, fmt.Errorf("write config %s: %w", dir, err)
+	}
+	// A postgresql.conf the user wrote is kept as the base file (takeover.go).
+	if err := i.keepUserConfig(); err != nil {
+		return false, fmt.Errorf("write config %s: %w", dir, err)
+	}
+	conf, err := i.renderConfig(p)
+	if err != nil {
+		return false, fmt.Errorf("write config %s: %w", dir, err)
+	}
+	if c, err := i.sanitizeAutoConf(); err != nil {
+		return false, fmt.Errorf("write config %s: %w", dir, err)
+	} else if c {
+		changed = true
+	}
 	c, err := writeFileAtomic(filepath.Join(dir, "postgresql.conf"), conf)
 	if err != nil {
 		return false, fmt.Errorf("write config %s: %w", dir, err)
 	}
 	changed = changed || c
-	if p.PgHBA != nil {
+	if p.PgHBA != nil && (!p.KeepUserHBA || i.hbaManaged()) {
 		var b bytes.Buffer
 		b.WriteString(configHeader)
 		for _, l := range p.PgHBA {
@@ -99,6 +119,13 @@ func (i *Instance) WriteConfig(p ServerConfig) (changed bool, err error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return changed, fmt.Errorf("write config %s: %w", dir, err)
 	}
+	if p.Standby == nil && p.Recovery != nil {
+		if c, err := writeFileAtomic(filepath.Join(dir, "recovery.signal"), nil); err != nil {
+			return changed, fmt.Errorf("write config %s: %w", dir, err)
+		} else if c {
+			changed = true
+		}
+	}
 	return changed, nil
 }
 
@@ -113,6 +140,12 @@ func (i *Instance) renderConfig(p ServerConfig) ([]byte, error) {
 			continue
 		}
 		user[k] = v
+	}
+	for k, v := range p.Recovery {
+		if !paramNameRE.MatchString(k) {
+			return nil, fmt.Errorf("invalid recovery setting name %q", k)
+		}
+		user[strings.ToLower(k)] = v
 	}
 	enf := map[string]any{
 		"listen_addresses": strings.Join(i.cfg.ListenHosts, ","),

@@ -111,6 +111,7 @@ func TestWriteConfig_CallerSocketDirWins_AndBadNamesRejected(t *testing.T) {
 	i, _ := newTestInstance(t, func(c *Config) { c.SocketDir = "" })
 	dir := i.Config().DataDir
 	makeValidDataDir(t, dir)
+	_ = os.Remove(filepath.Join(dir, "postgresql.conf")) // no user file to keep as the base
 	if _, err := i.WriteConfig(ServerConfig{Parameters: map[string]any{"unix_socket_directories": "/tmp"}}); err != nil {
 		t.Fatal(err)
 	}

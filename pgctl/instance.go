@@ -67,6 +67,11 @@ type Config struct {
 	LogFile      string        // pg_ctl -l target; default <dir of DataDir>/postgresql-<Name>.log
 	StartTimeout time.Duration // pg_ctl start/promote wait; default 60s
 
+	// Env is added to the environment of the postmaster (pg_ctl start) and
+	// of the replica and bootstrap method commands: archive_command and
+	// restore_command inherit it (e.g. PGBACKREST_PG1_PATH).
+	Env []string
+
 	Runner Runner       // default ExecRunner
 	Logger hclog.Logger // default hclog.NewNullLogger()
 }

@@ -73,6 +73,9 @@ func (i *Instance) Initdb(ctx context.Context, flags []string) (err error) {
 	if err := os.Rename(conf, filepath.Join(dir, "postgresql.base.conf")); err != nil {
 		return fmt.Errorf("initdb %s: %w", dir, err)
 	}
+	if err := i.markHBA(); err != nil {
+		return fmt.Errorf("initdb %s: %w", dir, err)
+	}
 	return nil
 }
 
@@ -106,7 +109,7 @@ func (i *Instance) Start(ctx context.Context) error {
 	}
 	i.closeConn()
 	i.logger.Info("starting postgres", "data_dir", dir)
-	_, _, err := i.cfg.Runner.Run(ctx, nil, i.bin("pg_ctl"), "start", "-w",
+	_, _, err := i.cfg.Runner.Run(ctx, i.cfg.Env, i.bin("pg_ctl"), "start", "-w",
 		"-t", seconds(i.cfg.StartTimeout), "-D", dir, "-l", i.cfg.LogFile)
 	if err != nil {
 		return fmt.Errorf("start %s: pg_ctl: %w (see %s)", dir, err, i.cfg.LogFile)

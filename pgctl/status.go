@@ -27,6 +27,21 @@ type Status struct {
 
 	Replication    []Replica // pg_stat_replication rows
 	PendingRestart bool      // any pg_settings.pending_restart
+	ConfigFile     string    // the config_file setting: where the server reads postgresql.conf
+	Archiver       Archiver  // pg_stat_archiver and archive_mode
+}
+
+// Archiver is pg_stat_archiver with archive_mode, for backup health.
+type Archiver struct {
+	Mode             string // archive_mode: off, on, always
+	ArchivedCount    int64
+	FailedCount      int64
+	LastArchivedWAL  string
+	LastArchivedTime *time.Time
+	LastFailedTime   *time.Time
+	// LagBytes (primary, archiving on): WAL written past the end of the
+	// last archived segment; what a lost primary would take with it.
+	LagBytes uint64
 }
 
 // Replica is one pg_stat_replication row.
@@ -55,7 +70,7 @@ func (i *Instance) Observe(ctx context.Context) (Status, error) {
 	err := i.withConn(ctx, func(c sqlConn) error {
 		var pending bool
 		if err := c.QueryRow(ctx, qStatus).Scan(&st.InRecovery, &st.SystemID,
-			&st.ServerVersion, &st.PostmasterStartTime, &pending); err != nil {
+			&st.ServerVersion, &st.PostmasterStartTime, &pending, &st.ConfigFile); err != nil {
 			return err
 		}
 		st.PendingRestart = pending
@@ -77,15 +92,15 @@ func (i *Instance) Observe(ctx context.Context) (Status, error) {
 			}
 		} else {
 			var recv, replay string
-			var ckptTL int
+			var ckptTL, minRecoveryTL int
 			if err := c.QueryRow(ctx, qReplicaWAL).Scan(&recv, &replay,
-				&st.ReplayTimestamp, &st.ReplayPaused, &ckptTL); err != nil {
+				&st.ReplayTimestamp, &st.ReplayPaused, &ckptTL, &minRecoveryTL); err != nil {
 				return err
 			}
 			st.ReceiveLSN = parseLSNOrZero(recv)
 			st.ReplayLSN = parseLSNOrZero(replay)
 			st.WALPosition = max(st.ReceiveLSN, st.ReplayLSN)
-			st.Timeline = ckptTL
+			st.Timeline = max(ckptTL, minRecoveryTL)
 			rows, err := c.Query(ctx, qWALReceiver)
 			if err != nil {
 				return err
@@ -104,6 +119,15 @@ func (i *Instance) Observe(ctx context.Context) (Status, error) {
 			if err := rows.Err(); err != nil {
 				return err
 			}
+		}
+		var segSize int64
+		a := &st.Archiver
+		if err := c.QueryRow(ctx, qArchiver).Scan(&a.Mode, &segSize, &a.ArchivedCount, &a.FailedCount,
+			&a.LastArchivedWAL, &a.LastArchivedTime, &a.LastFailedTime); err != nil {
+			return err
+		}
+		if !st.InRecovery && a.Mode != "off" {
+			a.LagBytes = ArchiveLag(st.WALPosition, a.LastArchivedWAL, uint64(segSize))
 		}
 		rows, err := c.Query(ctx, qReplication)
 		if err != nil {
@@ -134,4 +158,28 @@ func parseLSNOrZero(s string) uint64 {
 		return 0
 	}
 	return n
+}
+
+// ArchiveLag is how many bytes of WAL lie past the end of segment
+// lastArchived (a WAL file name such as 000000010000000000000003) at pos;
+// everything from pos's start when nothing was archived yet. A history or
+// backup file name counts as nothing known.
+func ArchiveLag(pos uint64, lastArchived string, segSize uint64) uint64 {
+	if segSize == 0 {
+		return 0
+	}
+	if len(lastArchived) != 24 {
+		return pos
+	}
+	hi, err1 := strconv.ParseUint(lastArchived[8:16], 16, 32)
+	lo, err2 := strconv.ParseUint(lastArchived[16:24], 16, 32)
+	if err1 != nil || err2 != nil {
+		return pos
+	}
+	segsPerID := uint64(0x100000000) / segSize
+	end := (hi*segsPerID + lo + 1) * segSize
+	if pos <= end {
+		return 0
+	}
+	return pos - end
 }

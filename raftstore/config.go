@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -51,10 +52,14 @@ type Config struct {
 	Addr string
 	// Partners are the other members' addresses (raft.partner_addrs).
 	Partners []string
-	// Secret, when set, must be carried by every Conclave RPC (hello,
-	// propose, join, remove, read_index); a mismatch is rejected and
-	// logged. It does not authenticate Raft's own replication traffic.
+	// Secret (raft.password), when set, authenticates every connection to
+	// the Raft port, Raft's own traffic included, by an HMAC
+	// challenge/response (auth.go); it never crosses the wire.
 	Secret string
+	// TLS, when set, turns on mutual TLS on the Raft port: it must hold
+	// this node's certificate (Certificates) and the CA that signs every
+	// member (RootCAs).
+	TLS *tls.Config
 	// Logger is the parent logger; Raft logs under Logger.Named("raft").
 	Logger hclog.Logger
 
@@ -74,6 +79,12 @@ type Config struct {
 	// ValidateJoin, when set, is called on the Raft leader before a node is
 	// added as a voter; an error refuses the join with its message.
 	ValidateJoin func(req JoinRequest, st fsm.State) error
+
+	// PrepareReplace, when set, builds the state that replaces current on
+	// `conclave raft snapshot restore` (kind ReplaceRestore, restored from
+	// the file) and `conclave remove` (ReplaceForget); an error refuses it.
+	// It runs on the Raft leader (snapshot.go).
+	PrepareReplace func(kind string, current, restored fsm.State) (fsm.State, error)
 
 	// Listener, when set, is used instead of listening on Addr; it must
 	// accept connections for Addr. Close closes it.
@@ -117,6 +128,9 @@ type Stats struct {
 	Leader       string        // leader address, "" when unknown
 	NumPeers     int           // servers in the configuration other than this one
 	Voters       int           // voters in the configuration
+	// LeaderChanges counts the leaders this node learned of since it
+	// started (each new known leader once).
+	LeaderChanges uint64
 }
 
 func (c Config) withDefaults() Config {

@@ -1,7 +1,9 @@
 // Package raftstore owns this node's *raft.Raft: the raft-boltdb log and
 // stable store (raft.db, log behind a 512-entry LogCache), the file snapshot
-// store (snapshots/, 3 kept), the TCP transport, first formation, join and
-// removal of voters, proposing commands (forwarded to the leader from any
+// store (snapshots/, 3 kept), the TCP transport, first formation, join (as
+// a non-voter, promoted once caught up, at most MaxVoters voters: voters.go),
+// removal and leave, the vote withheld by a node without Raft state until it
+// caught up (voteguard.go), join.json and left.json (joinfile.go), proposing commands (forwarded to the leader from any
 // node), linearizable reads, leadership events and stats.
 //
 // It must never know what a PostgreSQL primary is: it replicates fsm
@@ -16,9 +18,10 @@
 // 4 MiB) and gets one JSON response. The listener peeks at the first byte
 // of each accepted connection in its own goroutine (with a deadline), so a
 // silent or garbage-sending client never blocks Accept or crashes anything.
-// Operations: hello, propose, join, remove, read_index. With Config.Secret
-// set, every Conclave RPC must carry it (compared in constant time); Raft's
-// own replication traffic is not authenticated by it.
+// Operations: hello, propose, join, remove, read_index, snapshot_save,
+// replace_state. With Config.Secret or Config.TLS set, every connection is
+// authenticated before its first byte is classified (auth.go), Raft's own
+// replication traffic included.
 //
 // # First formation
 //
@@ -28,7 +31,8 @@
 //
 //  1. If a reachable partner of the same scope has Raft state, the cluster
 //     exists: it asks that partner to join it (ID = address; the partner
-//     forwards to the leader) and retries until entries arrive.
+//     forwards to the leader) and retries until entries arrive. It enters
+//     as a non-voter and withholds its vote until caught up (voteguard.go).
 //  2. Otherwise it bootstraps only when a strict majority of the configured
 //     set {self} ∪ partners (counting itself) is reachable, every reachable
 //     partner reports the same scope and exactly the same set, and none has

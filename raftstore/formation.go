@@ -19,6 +19,10 @@ func (s *Store) form(ctx context.Context) {
 	set := s.cfg.serverSet()
 	partners := s.cfg.partners()
 	log := s.logger.With("node", s.cfg.Addr, "scope", s.cfg.Scope)
+	if s.joined != nil {
+		s.formJoined(ctx)
+		return
+	}
 	if len(partners) == 0 {
 		log.Info("no partners configured: bootstrapping a one-node cluster")
 		s.bootstrap(set)
@@ -55,11 +59,15 @@ func (s *Store) formStep(ctx context.Context, set, partners []string) {
 	reachable := 1 // self
 	var joinVia, problems []string
 	var otherScope error // a formed cluster of another scope answered
+	nothingCommitted := true
 	for _, h := range s.helloAll(ctx, partners) {
+		if h.err != nil || h.info.Scope != s.cfg.Scope || h.info.LastIndex > 1 || !slices.Equal(h.info.Servers, set) {
+			nothingCommitted = false
+		}
 		switch {
 		case h.err != nil && errors.Is(h.err, ErrRejected):
 			reachable++
-			problems = append(problems, fmt.Sprintf("partner %s refused hello (%v): check raft.password on both", h.addr, h.err))
+			problems = append(problems, fmt.Sprintf("partner %s refused hello (%v): check raft.password and raft.certfile/keyfile/cafile on both", h.addr, h.err))
 		case h.err != nil:
 			th.debug(s, "unreachable:"+h.addr, "partner unreachable", "partner", h.addr, "error", h.err)
 		case h.info.Scope != s.cfg.Scope:
@@ -84,6 +92,10 @@ func (s *Store) formStep(ctx context.Context, set, partners []string) {
 		th.error(s, p, "not forming the cluster: a partner disagrees", "problem", p)
 	}
 	if len(joinVia) > 0 {
+		if nothingCommitted {
+			// The first-formation race: see voteguard.go.
+			s.catchUp.end()
+		}
 		s.joinVia(ctx, joinVia)
 		return
 	}
@@ -141,7 +153,8 @@ func (s *Store) joinVia(ctx context.Context, via []string) {
 		}
 		if err == nil {
 			s.setJoinRejected(nil)
-			s.logger.Info("joined the formed cluster; waiting for its entries", "node", s.cfg.Addr, "via", p, "leader", resp.Leader)
+			s.catchUp.setTarget(resp.Index)
+			s.logger.Info("joined the formed cluster; waiting for its entries", "node", s.cfg.Addr, "via", p, "leader", resp.Leader, "catch_up_index", resp.Index)
 			return
 		}
 		if errors.Is(err, ErrRejected) {
@@ -186,6 +199,7 @@ func (s *Store) bootstrap(set []string) {
 	switch {
 	case err == nil:
 		s.bootstrapped.Store(true)
+		s.catchUp.end()
 		s.logger.Info("bootstrapped the cluster", "node", s.cfg.Addr, "servers", set)
 	case errors.Is(err, raft.ErrCantBootstrap):
 		s.logger.Info("not bootstrapping: raft state appeared meanwhile", "node", s.cfg.Addr)

@@ -12,6 +12,7 @@ const membershipTimeout = 10 * time.Second
 
 // hello is what this node tells a prospective peer.
 func (s *Store) hello() *helloInfo {
+	withholding, _ := s.catchUp.state()
 	return &helloInfo{
 		Scope:    s.cfg.Scope,
 		Name:     s.cfg.Name,
@@ -19,20 +20,27 @@ func (s *Store) hello() *helloInfo {
 		Servers:  s.cfg.serverSet(),
 		HasState: s.Formed(),
 		Leader:   s.Leader(),
+
+		LastIndex:   s.lastIndex(),
+		Withholding: withholding,
 	}
 }
 
-// Join adds req as a voter, on the leader (forwarded when this node is a
-// follower; never applied locally). It is idempotent: a server already in
-// the configuration with the same ID and address is left alone. A server
-// with the same ID or the same address only is removed first. A join of
-// another scope, or one Config.ValidateJoin refuses (it is asked even for a
-// server already present), is ErrRejected.
-func (s *Store) Join(ctx context.Context, req JoinRequest) error {
-	if _, err := s.route(ctx, rpcRequest{Op: opJoin, Join: &req}); err != nil {
-		return fmt.Errorf("join %s: %w", req.ID, err)
+// Join adds req as a non-voter, on the leader (forwarded when this node is
+// a follower; never applied locally); the leader promotes it once it caught
+// up (voters.go). It is idempotent: a server already in the configuration
+// with the same ID and address is left as it is. A server with the same ID
+// or the same address only is removed first. A join of another scope, or
+// one Config.ValidateJoin refuses (it is asked even for a server already
+// present), is ErrRejected. The index returned is the leader's commit index
+// after a read-index check: every entry committed before the join has an
+// index at most that (voteguard.go).
+func (s *Store) Join(ctx context.Context, req JoinRequest) (uint64, error) {
+	idx, err := s.route(ctx, rpcRequest{Op: opJoin, Join: &req})
+	if err != nil {
+		return 0, fmt.Errorf("join %s: %w", req.ID, err)
 	}
-	return nil
+	return idx, nil
 }
 
 // Remove removes server id from the Raft configuration, on the leader.
@@ -65,8 +73,20 @@ func (s *Store) Leave(ctx context.Context) error {
 	return nil
 }
 
-// joinLocal runs on the leader.
-func (s *Store) joinLocal(ctx context.Context, req JoinRequest) error {
+// joinLocal runs on the leader and returns its Raft commit index once a
+// Barrier of its term applied and VerifyLeader confirmed it still leads
+// (readIndexLocal): every entry committed so far has an index at most that.
+func (s *Store) joinLocal(ctx context.Context, req JoinRequest) (uint64, error) {
+	if err := s.addLocal(ctx, req); err != nil {
+		return 0, err
+	}
+	if _, err := s.readIndexLocal(ctx); err != nil {
+		return 0, err
+	}
+	return s.raft.CommitIndex(), nil
+}
+
+func (s *Store) addLocal(ctx context.Context, req JoinRequest) error {
 	if req.Scope != s.cfg.Scope {
 		s.limit.error(s, "join-scope:"+req.ID, "join refused: other scope", "id", req.ID, "scope", req.Scope, "cluster_scope", s.cfg.Scope)
 		return fmt.Errorf("%w: scope %q differs from the cluster's %q", ErrRejected, req.Scope, s.cfg.Scope)
@@ -88,9 +108,11 @@ func (s *Store) joinLocal(ctx context.Context, req JoinRequest) error {
 	for _, srv := range servers {
 		switch {
 		case srv.ID == id && srv.Address == addr:
-			if srv.Suffrage == raft.Voter {
-				return nil // already a voter: no-op
-			}
+			// Already present (voter or not): no-op. A voter whose Raft
+			// data was wiped stays a voter; it withholds its vote until
+			// caught up (voteguard.go), and demoting it here could stall
+			// the cluster when another voter is down.
+			return s.kickReplication(ctx, id)
 		case srv.ID == id || srv.Address == addr:
 			if srv.ID == raft.ServerID(s.cfg.Addr) {
 				return fmt.Errorf("%w: join %s/%s collides with the leader %s/%s", ErrRejected, id, addr, srv.ID, srv.Address)
@@ -101,10 +123,24 @@ func (s *Store) joinLocal(ctx context.Context, req JoinRequest) error {
 			}
 		}
 	}
-	if err := waitFuture(ctx, s.raft.AddVoter(id, addr, 0, membershipTimeout)); err != nil {
-		return fmt.Errorf("add voter: %w", err)
+	if err := waitFuture(ctx, s.raft.AddNonvoter(id, addr, 0, membershipTimeout)); err != nil {
+		return fmt.Errorf("add non-voter: %w", err)
 	}
-	s.logger.Info("added raft voter", "id", id, "addr", addr, "name", req.Name)
+	s.logger.Info("added raft non-voter; it becomes a voter once caught up", "id", id, "addr", addr, "name", req.Name)
+	return nil
+}
+
+// kickReplication appends a Barrier (a no-op entry: no configuration or FSM
+// change) when server id asks to join again. A node added by `conclave
+// join` asks as soon as its agent listens; until then the leader's
+// replication to it failed and backs off, and a follower with nothing new
+// to send is retried only every commit timeout (50-100 ms). A new entry
+// sends the log to it at once, so its first linearizable read (the agent's
+// wait before its first decision, which starts the clone) is not held back.
+func (s *Store) kickReplication(ctx context.Context, id raft.ServerID) error {
+	if err := waitFuture(ctx, s.raft.Barrier(membershipTimeout)); err != nil {
+		return fmt.Errorf("barrier after the join of %s: %w", id, err)
+	}
 	return nil
 }
 

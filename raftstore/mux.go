@@ -27,6 +27,9 @@ type muxListener struct {
 	ln        net.Listener
 	advertise net.Addr
 	serveRPC  func(net.Conn) // called in its own goroutine for 0xC7 connections
+	// secure authenticates an accepted connection before its first byte is
+	// classified (auth.go); nil conn: refused, reason already logged.
+	secure    func(net.Conn) net.Conn
 	dial      func(ctx context.Context, addr string) (net.Conn, error)
 	raftConns chan net.Conn
 	closed    chan struct{}
@@ -36,9 +39,11 @@ type muxListener struct {
 
 var _ raft.StreamLayer = (*muxListener)(nil)
 
-func newMuxListener(ln net.Listener, advertise string, serveRPC func(net.Conn), dial func(context.Context, string) (net.Conn, error)) *muxListener {
+func newMuxListener(ln net.Listener, advertise string, serveRPC func(net.Conn), secure func(net.Conn) net.Conn,
+	dial func(context.Context, string) (net.Conn, error)) *muxListener {
 	m := &muxListener{
 		ln:        ln,
+		secure:    secure,
 		dial:      dial,
 		advertise: tcpAddr(advertise),
 		serveRPC:  serveRPC,
@@ -84,7 +89,7 @@ func (m *muxListener) acceptLoop() {
 	}
 }
 
-func (m *muxListener) classify(conn net.Conn) {
+func (m *muxListener) classify(raw net.Conn) {
 	defer m.wg.Done()
 	// Close must not wait for a silent peer: expire its deadline at once.
 	stopWatch := make(chan struct{})
@@ -93,12 +98,18 @@ func (m *muxListener) classify(conn net.Conn) {
 		defer close(watched)
 		select {
 		case <-m.closed:
-			_ = conn.SetDeadline(time.Now())
+			_ = raw.SetDeadline(time.Now())
 		case <-stopWatch:
 		}
 	}()
 	unwatch := func() { close(stopWatch); <-watched }
 
+	conn := m.secure(raw)
+	if conn == nil {
+		unwatch()
+		raw.Close()
+		return
+	}
 	br := bufio.NewReader(conn)
 	_ = conn.SetReadDeadline(time.Now().Add(peekTimeout))
 	b, err := br.Peek(1)

@@ -3,8 +3,6 @@ package raftstore
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,13 +34,14 @@ const (
 
 type rpcRequest struct {
 	Op        string       `json:"op"`
-	Secret    string       `json:"secret,omitempty"`
 	From      string       `json:"from,omitempty"`       // sender's address, for logs
 	TimeoutMS int64        `json:"timeout_ms,omitempty"` // server-side budget
 	Forwarded bool         `json:"forwarded,omitempty"`  // already forwarded once: do not forward again
 	Command   []byte       `json:"command,omitempty"`    // propose: fsm.Encode bytes
 	Join      *JoinRequest `json:"join,omitempty"`       // join
 	ID        string       `json:"id,omitempty"`         // remove
+	Replace   string       `json:"replace,omitempty"`    // replace_state: ReplaceRestore or ReplaceForget
+	Snapshot  []byte       `json:"snapshot,omitempty"`   // replace_state: a SavedSnapshot file
 }
 
 type rpcResponse struct {
@@ -52,6 +51,8 @@ type rpcResponse struct {
 	Leader  string     `json:"leader,omitempty"`   // hint: the responder's leader
 	Index   uint64     `json:"index,omitempty"`
 	Hello   *helloInfo `json:"hello,omitempty"`
+	// Snapshot is snapshot_save's SavedSnapshot file.
+	Snapshot []byte `json:"snapshot,omitempty"`
 }
 
 // helloInfo is what a node tells a prospective peer about itself.
@@ -62,6 +63,11 @@ type helloInfo struct {
 	Servers  []string `json:"servers"`   // its configured set: self ∪ partners, sorted
 	HasState bool     `json:"has_state"` // it has Raft state (a formed cluster)
 	Leader   string   `json:"leader,omitempty"`
+	// LastIndex is its last log index; Withholding tells whether it
+	// withholds its vote (voteguard.go). The leader promotes a caught-up
+	// non-voter from these (voters.go).
+	LastIndex   uint64 `json:"last_index,omitempty"`
+	Withholding bool   `json:"withholding,omitempty"`
 }
 
 // callError is a failed RPC exchange. sent tells whether the request may
@@ -89,7 +95,6 @@ func (s *Store) call(ctx context.Context, addr string, req rpcRequest) (rpcRespo
 	if !ok || time.Until(deadline) > rpcMaxTimeout {
 		deadline = time.Now().Add(rpcDefaultTimeout)
 	}
-	req.Secret = s.cfg.Secret
 	req.From = s.cfg.Addr
 	req.TimeoutMS = max(time.Until(deadline).Milliseconds(), 1)
 
@@ -145,33 +150,18 @@ func (s *Store) serveRPC(conn net.Conn) {
 		return
 	}
 	log = log.With("op", req.Op, "from", req.From)
-	var resp rpcResponse
-	if !s.secretOK(req.Secret) {
-		host, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
-		if s.limit.allow("secret:" + host) {
-			log.Error("rpc rejected: secret mismatch; check raft.password on both nodes")
-		}
-		encodeErr(&resp, fmt.Errorf("%w: secret mismatch", ErrRejected))
-	} else {
-		timeout := min(max(time.Duration(req.TimeoutMS)*time.Millisecond, 100*time.Millisecond), rpcMaxTimeout)
-		_ = conn.SetDeadline(time.Now().Add(timeout + time.Second))
-		ctx, cancel := context.WithTimeout(s.baseCtx, timeout)
-		resp = s.dispatch(ctx, req)
-		cancel()
-		if resp.Error != "" {
-			log.Debug("rpc failed", "error", resp.Error)
-		}
+	// The connection was authenticated before it got here (auth.go).
+	timeout := min(max(time.Duration(req.TimeoutMS)*time.Millisecond, 100*time.Millisecond), rpcMaxTimeout)
+	_ = conn.SetDeadline(time.Now().Add(timeout + time.Second))
+	ctx, cancel := context.WithTimeout(s.baseCtx, timeout)
+	resp := s.dispatch(ctx, req)
+	cancel()
+	if resp.Error != "" {
+		log.Debug("rpc failed", "error", resp.Error)
 	}
 	if err := json.NewEncoder(conn).Encode(resp); err != nil {
 		log.Debug("rpc reply", "error", err)
 	}
-}
-
-// secretOK compares in constant time (hashes first so the length is not
-// leaked either).
-func (s *Store) secretOK(got string) bool {
-	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(s.cfg.Secret))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
 // dispatch answers a request. Writes (propose, join, remove) and read_index
@@ -180,9 +170,12 @@ func (s *Store) secretOK(got string) bool {
 // bouncing again.
 func (s *Store) dispatch(ctx context.Context, req rpcRequest) rpcResponse {
 	var resp rpcResponse
-	if req.Op == opHello {
+	switch req.Op {
+	case opHello:
 		resp.Hello = s.hello()
 		return resp
+	case opSnapshotSave:
+		return s.serveSnapshotSave(ctx) // snapshot.go
 	}
 	h, ok := s.leaderOps()[req.Op]
 	if !ok {
@@ -238,13 +231,16 @@ func (s *Store) leaderOps() map[string]leaderOp {
 			if req.Join == nil {
 				return 0, fmt.Errorf("%w: join: empty request", ErrRejected)
 			}
-			return 0, s.joinLocal(ctx, *req.Join)
+			return s.joinLocal(ctx, *req.Join)
 		},
 		opRemove: func(ctx context.Context, req rpcRequest) (uint64, error) {
 			return 0, s.removeLocal(ctx, req.ID)
 		},
 		opReadIndex: func(ctx context.Context, _ rpcRequest) (uint64, error) {
 			return s.readIndexLocal(ctx)
+		},
+		opReplace: func(ctx context.Context, req rpcRequest) (uint64, error) {
+			return 0, s.replaceLocal(ctx, req) // snapshot.go
 		},
 	}
 }
@@ -263,6 +259,7 @@ func (s *Store) route(ctx context.Context, req rpcRequest) (uint64, error) {
 		}
 		var idx uint64
 		var err error
+		seen := s.leaderKnown()
 		if s.IsLeader() {
 			idx, err = h(ctx, req)
 		} else if leader := s.Leader(); leader == "" || leader == s.cfg.Addr {
@@ -280,9 +277,17 @@ func (s *Store) route(ctx context.Context, req rpcRequest) (uint64, error) {
 			return idx, err
 		}
 		last = err
+		// With no leader known, try again as soon as Raft reports one (a
+		// node that just joined learns it from the leader's first entries)
+		// rather than after the whole backoff.
+		var leaderSeen <-chan struct{}
+		if errors.Is(err, ErrNoLeader) {
+			leaderSeen = seen
+		}
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("%w: %w; last: %w", ErrTimeout, ctx.Err(), last)
+		case <-leaderSeen:
 		case <-time.After(backoff()):
 		}
 	}

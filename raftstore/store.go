@@ -21,9 +21,15 @@ import (
 const (
 	transportMaxPool = 3
 	transportTimeout = 2 * time.Second
-	logCacheSize     = 512
-	retainSnapshots  = 3
-	transferTimeout  = 5 * time.Second // Close and Leave wait this long for a leadership transfer
+	// One AppendEntries in flight per follower: hashicorp/raft's pipelined
+	// replication can deadlock after a follower refuses an entry (a wiped
+	// or lagging node), leaving that follower heartbeated but never sent
+	// another entry, and Shutdown waiting on it. Conclave's log carries a
+	// few small commands per second; the pipeline buys nothing here.
+	transportMaxInFlight = 1
+	logCacheSize         = 512
+	retainSnapshots      = 3
+	transferTimeout      = 5 * time.Second // Close and Leave wait this long for a leadership transfer
 )
 
 // Store is this node's Raft peer and the FSM it drives.
@@ -35,6 +41,7 @@ type Store struct {
 	bolt      *raftboltdb.BoltStore
 	mux       *muxListener
 	transport *raft.NetworkTransport
+	sec       security // Raft port authentication (auth.go)
 
 	hadState     bool        // Raft state existed at Open
 	bootstrapped atomic.Bool // this process called BootstrapCluster successfully
@@ -48,8 +55,17 @@ type Store struct {
 
 	limit *throttle // rate limit for repeated warnings
 
+	catchUp *catchUp    // votes withheld until caught up (voteguard.go)
+	joined  *joinRecord // join.json: added by `conclave join` (joinfile.go)
+
 	rejectMu sync.Mutex
 	rejected error // JoinRejected
+
+	leaderChanges atomic.Uint64 // new leaders this node learned of (Stats)
+	// leaderSeen is closed (and replaced) whenever Raft reports a leader,
+	// so route, waiting for one, goes on at once (leaderKnown).
+	leaderMu   sync.Mutex
+	leaderSeen chan struct{}
 
 	readyMu   sync.Mutex
 	readyTerm uint64 // term in which a leader Barrier completed (see readIndexLocal)
@@ -70,12 +86,27 @@ func Open(ctx context.Context, cfg Config, f *fsm.FSM) (*Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raftstore: create data dir: %w", err)
 	}
+	if hasLeft(cfg.DataDir) { // joinfile.go
+		return nil, fmt.Errorf("raftstore: %w (%s): run `conclave join --via HOST:PORT` to join again", ErrLeft, cfg.DataDir)
+	}
+	joined, err := readJoin(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	s := &Store{
-		cfg:      cfg,
-		logger:   cfg.Logger.Named("raftstore"),
-		fsm:      f,
-		formDone: make(chan struct{}),
-		limit:    newThrottle(cfg.FormationLogEvery),
+		cfg:        cfg,
+		logger:     cfg.Logger.Named("raftstore"),
+		fsm:        f,
+		formDone:   make(chan struct{}),
+		limit:      newThrottle(cfg.FormationLogEvery),
+		joined:     joined,
+		leaderSeen: make(chan struct{}),
+	}
+	if s.sec, err = newSecurity(cfg.Secret, cfg.TLS); err != nil {
+		return nil, fmt.Errorf("raftstore: %w", err)
+	}
+	if !s.sec.enabled() {
+		s.logger.Warn("the raft port is open to anyone who can reach it: set raft.password, or raft.certfile, keyfile and cafile (see README, Raft port security)", "addr", cfg.Addr)
 	}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	if err := s.open(); err != nil {
@@ -83,6 +114,8 @@ func Open(ctx context.Context, cfg Config, f *fsm.FSM) (*Store, error) {
 		s.closeResources()
 		return nil, err
 	}
+	go s.manageVoters(s.baseCtx) // voters.go
+	s.startJoined()              // joinfile.go
 	if s.hadState {
 		s.logger.Info("raft state found: starting without bootstrap", "node", cfg.Addr)
 		close(s.formDone)
@@ -120,18 +153,34 @@ func (s *Store) open() error {
 		return fmt.Errorf("raftstore: check raft state in %s: %w", cfg.DataDir, err)
 	}
 
+	// Snapshots alone are state for hashicorp/raft, but not for the vote:
+	// with raft.db lost, the entries acknowledged after the last snapshot
+	// are gone, and so are the term and the vote (voteguard.go).
+	logKept, err := logStateKept(bolt)
+	if err != nil {
+		return fmt.Errorf("raftstore: check raft state in %s: %w", cfg.DataDir, err)
+	}
+	if s.hadState && !logKept {
+		s.logger.Warn("raft.db holds no term and no log entry but snapshots exist: its log was lost; withholding this node's vote until it caught up",
+			"node", cfg.Addr)
+	}
+	if s.catchUp, err = openCatchUp(cfg.DataDir, s.hadState && logKept, s.lastIndex); err != nil {
+		return err
+	}
+
 	ln := cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 			return fmt.Errorf("raftstore: listen on raft.self_addr %s: %w", cfg.Addr, err)
 		}
 	}
-	s.mux = newMuxListener(ln, cfg.Addr, s.serveRPC, s.dial)
+	s.mux = newMuxListener(ln, cfg.Addr, s.serveRPC, s.secureAccepted, s.dial)
 	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  s.mux,
-		MaxPool: transportMaxPool,
-		Timeout: transportTimeout,
-		Logger:  raftLogger,
+		Stream:          s.mux,
+		MaxPool:         transportMaxPool,
+		MaxRPCsInFlight: transportMaxInFlight,
+		Timeout:         transportTimeout,
+		Logger:          raftLogger,
 	})
 
 	rc := raft.DefaultConfig()
@@ -147,13 +196,40 @@ func (s *Store) open() error {
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("raftstore: raft config: %w", err)
 	}
-	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, s.transport)
+	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, newGuardedTransport(s.transport, s.catchUp, cfg.Addr, s.baseCtx.Done()))
 	if err != nil {
 		return fmt.Errorf("raftstore: start raft: %w", err)
 	}
 	s.raft = r
+	// Count leader changes for conclave_raft_leader_changes_total. The
+	// filter runs in Raft's goroutine: one atomic add, nothing queued, so
+	// it never holds Raft up.
+	r.RegisterObserver(raft.NewObserver(nil, false, func(o *raft.Observation) bool {
+		if lo, ok := o.Data.(raft.LeaderObservation); ok && lo.LeaderID != "" {
+			s.leaderChanges.Add(1)
+			s.noteLeader()
+		}
+		return false
+	}))
 	s.mux.start()
 	return nil
+}
+
+// noteLeader wakes whoever waits in leaderKnown. It runs in Raft's
+// goroutine (the observer): a lock and a close, never blocking.
+func (s *Store) noteLeader() {
+	s.leaderMu.Lock()
+	close(s.leaderSeen)
+	s.leaderSeen = make(chan struct{})
+	s.leaderMu.Unlock()
+}
+
+// leaderKnown is closed the next time Raft reports a leader. Take it before
+// looking at Leader, so a report in between is not missed.
+func (s *Store) leaderKnown() <-chan struct{} {
+	s.leaderMu.Lock()
+	defer s.leaderMu.Unlock()
+	return s.leaderSeen
 }
 
 // State returns a copy of the local state. It may be stale; use
@@ -200,12 +276,13 @@ func (s *Store) Servers(ctx context.Context) ([]Server, error) {
 // Stats returns this node's Raft status.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		State:        s.raft.State().String(),
-		Term:         s.raft.CurrentTerm(),
-		CommitIndex:  s.raft.CommitIndex(),
-		AppliedIndex: s.raft.AppliedIndex(),
-		LastLogIndex: s.raft.LastIndex(),
-		Leader:       s.Leader(),
+		State:         s.raft.State().String(),
+		Term:          s.raft.CurrentTerm(),
+		CommitIndex:   s.raft.CommitIndex(),
+		AppliedIndex:  s.raft.AppliedIndex(),
+		LastLogIndex:  s.raft.LastIndex(),
+		Leader:        s.Leader(),
+		LeaderChanges: s.leaderChanges.Load(),
 	}
 	if lc := s.raft.LastContact(); !lc.IsZero() && !s.IsLeader() {
 		st.LastContact = time.Since(lc)
@@ -298,11 +375,50 @@ func waitFutureTimeout(f raft.Future, d time.Duration) error {
 	return waitFuture(ctx, f)
 }
 
-// dial opens an outgoing connection through Config.Dial, or plain TCP.
+// dial opens an outgoing connection through Config.Dial, or plain TCP,
+// and authenticates it when the port is secured (auth.go).
 func (s *Store) dial(ctx context.Context, addr string) (net.Conn, error) {
+	var conn net.Conn
+	var err error
 	if s.cfg.Dial != nil {
-		return s.cfg.Dial(ctx, addr)
+		conn, err = s.cfg.Dial(ctx, addr)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", addr)
 	}
-	var d net.Dialer
-	return d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	conn, err = s.sec.secureClient(conn, addr, deadline)
+	if err != nil {
+		s.limit.error(s, "auth-out:"+addr, "raft port refused: this node could not authenticate with a peer", "peer", addr, "error", err)
+	}
+	return conn, err
+}
+
+// secureAccepted authenticates an accepted connection; a refusal is logged
+// (once per host per FormationLogEvery) and nil returned.
+func (s *Store) secureAccepted(conn net.Conn) net.Conn {
+	c, reason := s.sec.secureServer(conn)
+	if c == nil {
+		host, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
+		s.limit.error(s, "auth-in:"+host, "raft port refused a connection: unknown node", "remote", conn.RemoteAddr().String(), "reason", reason)
+	}
+	return c
+}
+
+// logStateKept reports whether the log and stable store (raft.db) hold a
+// term or a log entry, as every node's does once it took part in the
+// cluster (raft recover keeps the term too).
+func logStateKept(bolt *raftboltdb.BoltStore) (bool, error) {
+	term, err := bolt.GetUint64([]byte("CurrentTerm"))
+	if err != nil && err.Error() != "not found" {
+		return false, err
+	}
+	if term > 0 {
+		return true, nil
+	}
+	last, err := bolt.LastIndex()
+	return last > 0, err
 }

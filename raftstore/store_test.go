@@ -240,7 +240,7 @@ func TestJoin_NodeOfAnotherScope_IsRefused(t *testing.T) {
 	if got := voters(t, c.Leader(t)); len(got) != 3 {
 		t.Errorf("voters %v, want 3", got)
 	}
-	err := c.Follower(t).Join(testCtx(t), raftstore.JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: "other"})
+	_, err := c.Follower(t).Join(testCtx(t), raftstore.JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: "other"})
 	if !errors.Is(err, raftstore.ErrRejected) {
 		t.Errorf("direct join of another scope: %v, want raftstore.ErrRejected", err)
 	}
@@ -259,7 +259,7 @@ func TestJoin_FourthFreshNode_JoinsAsVoter_UnlessValidateJoinRefuses(t *testing.
 	if got := voters(t, c.Leader(t)); len(got) != 3 {
 		t.Fatalf("voters %v after refused join, want 3", got)
 	}
-	err := c.Follower(t).Join(testCtx(t), raftstore.JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: rafttest.Scope, Name: "x"})
+	_, err := c.Follower(t).Join(testCtx(t), raftstore.JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: rafttest.Scope, Name: "x"})
 	if !errors.Is(err, raftstore.ErrRejected) || !errors.Is(err, fsm.ErrSystemIDMismatch) {
 		t.Errorf("refused join via follower: %v, want raftstore.ErrRejected and fsm.ErrSystemIDMismatch", err)
 	}
@@ -284,7 +284,7 @@ func TestJoin_FourthFreshNode_JoinsAsVoter_UnlessValidateJoinRefuses(t *testing.
 	}
 
 	// Join is idempotent.
-	if err := c.Store(0).Join(testCtx(t), raftstore.JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: rafttest.Scope}); err != nil {
+	if _, err := c.Store(0).Join(testCtx(t), raftstore.JoinRequest{ID: c.Addr(i), Addr: c.Addr(i), Scope: rafttest.Scope}); err != nil {
 		t.Fatalf("join again: %v", err)
 	}
 	if got := voters(t, c.Leader(t)); len(got) != 4 {
@@ -296,15 +296,25 @@ func TestJoin_SameAddressNewID_ReplacesTheOldEntry(t *testing.T) {
 	c := rafttest.New(t, 3)
 	dead := rafttest.DeadAddr(t)
 	ctx := testCtx(t)
-	if err := c.Follower(t).Join(ctx, raftstore.JoinRequest{ID: "old", Addr: dead, Scope: rafttest.Scope}); err != nil {
+	if _, err := c.Follower(t).Join(ctx, raftstore.JoinRequest{ID: "old", Addr: dead, Scope: rafttest.Scope}); err != nil {
 		t.Fatalf("join old: %v", err)
 	}
-	if err := c.Follower(t).Join(ctx, raftstore.JoinRequest{ID: dead, Addr: dead, Scope: rafttest.Scope}); err != nil {
+	if _, err := c.Follower(t).Join(ctx, raftstore.JoinRequest{ID: dead, Addr: dead, Scope: rafttest.Scope}); err != nil {
 		t.Fatalf("join new: %v", err)
 	}
-	got := voters(t, c.Leader(t))
-	if slices.Contains(got, "old") || !slices.Contains(got, dead) || len(got) != 4 {
-		t.Errorf("voters %v, want the 3 nodes and %s", got, dead)
+	servers, err := c.Leader(t).Servers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, srv := range servers {
+		ids = append(ids, srv.ID)
+		if srv.ID == dead && srv.Voter {
+			t.Errorf("%s is a voter at once; a joining server must start as a non-voter", dead)
+		}
+	}
+	if slices.Contains(ids, "old") || !slices.Contains(ids, dead) || len(ids) != 4 {
+		t.Errorf("servers %v, want the 3 nodes and %s", ids, dead)
 	}
 	if err := c.Follower(t).Remove(ctx, dead); err != nil {
 		t.Fatalf("remove: %v", err)
@@ -434,12 +444,12 @@ func TestPort_GarbageBytes_DoNotCrashAndRaftStillWorks(t *testing.T) {
 }
 
 func TestRPC_WrongSecret_IsRejected(t *testing.T) {
-	c := rafttest.New(t, 1)
-	info, _, _, err := raftstore.Hello(testCtx(t), c.Addr(0), "wrong")
+	c := rafttest.NewWithOptions(t, 1, rafttest.Options{Edit: func(_ int, cfg *raftstore.Config) { cfg.Secret = "right" }})
+	info, _, _, err := raftstore.Hello(testCtx(t), c.Addr(0), "wrong", nil)
 	if !errors.Is(err, raftstore.ErrRejected) || info {
 		t.Errorf("hello with a wrong secret: %v, hello info %v", err, info)
 	}
-	info, scope, hasState, err := raftstore.Hello(testCtx(t), c.Addr(0), "")
+	info, scope, hasState, err := raftstore.Hello(testCtx(t), c.Addr(0), "right", nil)
 	if err != nil || !info || !hasState || scope != rafttest.Scope {
 		t.Errorf("hello: info %v scope %q has state %v: %v", info, scope, hasState, err)
 	}

@@ -4,6 +4,7 @@
 # a Patroni run made beside it (that anchor's results.jsonl, never its README) with the ratio.
 #
 #   ./scripts/bench.sh              # as root (agents run as the postgres OS user) or a normal user
+#   ./scripts/bench.sh switchover   # bootstrap rounds, then RUNS planned switchovers: write gap (scripts/bench/switchover.sh)
 #   ./scripts/bench.sh soak         # soak: a fresh healthy cluster left alone for SOAK_S seconds while
 #                                   # pgbench (-c 4 -j 2 on the leader) and two CPU burners keep both cores
 #                                   # busy; counts false failovers (leader member or timeline changes),
@@ -16,7 +17,9 @@
 #      PATRONI_BENCH (default ../shared/bench/patroni: writer.py, analyze.py, run.sh),
 #      PATRONI_RESULTS (the anchor's results.jsonl, default /tmp/anchor-patroni-out/results.jsonl),
 #      PATRONI_RUN (1: run "$PATRONI_BENCH/run.sh default" with the same RUNS/BOOT_RUNS first, as root,
-#      so both columns come from the same hour; 0 (default): read PATRONI_RESULTS from an earlier run;
+#      so both columns come from the same hour; alternate: RUNS blocks of one round of Patroni and one of
+#      Conclave in turn (ABBA, scripts/bench/alternate.sh), so both see the same load even on a busy
+#      machine; 0 (default): read PATRONI_RESULTS from an earlier run;
 #      the table says when that run was made, or leaves the Patroni column empty without one),
 #      CONCLAVE_BIN (default bin/conclave), KEEP_WORKDIR=1 (keep the work dir for inspection),
 #      PG_BIN, BOOT_TIMEOUT (180), HEALTH_TIMEOUT (120), RTO_TIMEOUT (60), REJOIN_TIMEOUT (120), IDLE_S (10).
@@ -30,19 +33,22 @@
 set -uo pipefail   # no -e: a failed round is reported and the run goes on
 cd "$(dirname "$0")/.."
 MODE=${1:-bench}
-case $MODE in bench|soak) ;; *) echo "usage: $0 [soak]" >&2; exit 2 ;; esac
+case $MODE in bench|soak|switchover) ;; *) echo "usage: $0 [soak|switchover]" >&2; exit 2 ;; esac
 REPO=$PWD
 HERE=$REPO/scripts/bench
 # shellcheck source=lib.sh
 source "$REPO/scripts/lib.sh"
 SRC_BIN=${CONCLAVE_BIN:-$REPO/bin/conclave}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-ANCHOR=${PATRONI_BENCH:-$REPO/../shared/bench/patroni}
+# ../shared next to the main checkout: in a git worktree that is next to the
+# repository the worktree belongs to, not next to the worktree.
+MAIN_CHECKOUT=$(cd "$(git -C "$REPO" rev-parse --git-common-dir 2>/dev/null || echo .git)/.." 2>/dev/null && pwd || echo "$REPO")
+ANCHOR=${PATRONI_BENCH:-$MAIN_CHECKOUT/../shared/bench/patroni}
 PATRONI_RESULTS=${PATRONI_RESULTS:-/tmp/anchor-patroni-out/results.jsonl}
 RUNS=${RUNS:-10}
 BOOT_RUNS=${BOOT_RUNS:-3}
 JITTER=${JITTER:-1}
-if [ "$MODE" = soak ]; then OUTDIR=${OUTDIR:-/tmp/conclave-soak-out}; else OUTDIR=${OUTDIR:-/tmp/conclave-bench-out}; fi
+if [ "$MODE" = switchover ]; then OUTDIR=${OUTDIR:-/tmp/conclave-switchover-out}; elif [ "$MODE" = soak ]; then OUTDIR=${OUTDIR:-/tmp/conclave-soak-out}; else OUTDIR=${OUTDIR:-/tmp/conclave-bench-out}; fi
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-180}
 HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-120}
 RTO_TIMEOUT=${RTO_TIMEOUT:-60}
@@ -422,7 +428,13 @@ for e in d.get("episodes", []): print(e["start"], e.get("end") or sys.argv[2])' 
 }
 if [ "$MODE" = soak ]; then soak_main; exit 0; fi
 
-# ---- 0. Patroni beside it (PATRONI_RUN=1) -------------------------------------------------
+# ---- 0. Patroni beside it (PATRONI_RUN=1) or in turn (PATRONI_RUN=alternate) ----------------
+if [ "${PATRONI_RUN:-0}" = alternate ]; then
+  # shellcheck source=bench/alternate.sh
+  source "$HERE/alternate.sh"
+  alternate_main
+  exit 0
+fi
 if [ "${PATRONI_RUN:-0}" = 1 ]; then
   [ -n "$ROOTUSER" ] || die "PATRONI_RUN=1 needs root (the anchor starts Patroni, etcd and PostgreSQL as postgres)"
   command -v patroni >/dev/null || die "PATRONI_RUN=1: patroni is not installed (see README Figures for the apt-get line)"
@@ -450,6 +462,13 @@ for b in $(seq "$BOOT_RUNS"); do
 done
 if [ -z "$healthy_cluster" ]; then
   new_cluster || die "cannot get a healthy cluster ($NC_OUT); see $OUTDIR/logs"
+fi
+
+if [ "$MODE" = switchover ]; then
+  # shellcheck source=bench/switchover.sh
+  source "$HERE/switchover.sh"
+  switchover_main
+  exit 0
 fi
 
 # ---- 2. idle memory, 3. binary size -------------------------------------------------------

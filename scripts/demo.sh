@@ -41,21 +41,30 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-# Ports: PostgreSQL 254x1.., REST 258x1.., Raft 259x1.. (pick a free base).
-base=$((20000 + RANDOM % 20000 / 10 * 10))
-for i in 1 2 3; do node_config "$W" "$i" "$base" demo md5; done
-[ ${#run_as[@]} -gt 0 ] && chown -R postgres "$W"
+# The Raft port runs mutual TLS: a CA and one certificate per node (README,
+# "Raft port security").
+RAFT_TLS_DIR=$W/tls
+mkdir -p "$RAFT_TLS_DIR"
+"$BIN" tls ca create --dir "$RAFT_TLS_DIR" >/dev/null
+for i in 1 2 3; do "$BIN" tls cert create --dir "$RAFT_TLS_DIR" "node$i" >/dev/null; done
+export RAFT_TLS_DIR
+echo "Raft port TLS: CA and node certificates in $RAFT_TLS_DIR"
 
-for i in 1 2 3; do
-  "${run_as[@]}" "$BIN" -c "$W/node$i/conclave.yml" run >"$W/node$i/agent.log" 2>&1 &
-  pids+=($!)
-done
+# Ports: PostgreSQL 254x1.., REST 258x1.., Raft 259x1.. (pick a free base).
+start_three "$W" "$BIN" demo md5
+base=$BASE
 echo "starting three agents under $W (logs: $W/node*/agent.log) ..."
 
 ready=""
+streaming_for=0
 for _ in $(seq 1 180); do
   out=$("$BIN" -c "$W/node1/conclave.yml" list 2>/dev/null || true)
-  if [ "$(grep -c '| Leader  | running' <<<"$out")" = 1 ] && [ "$(grep -c 'streaming' <<<"$out")" = 2 ]; then ready=1; break; fi
+  if [ "$(grep -c '| Leader  | running' <<<"$out")" = 1 ] && [ "$(grep -c 'streaming' <<<"$out")" = 2 ]; then
+    # A replica's first report can predate its catching up (a lag of 16 MB
+    # on an idle cluster); give the reports a few seconds to show lag 0.
+    streaming_for=$((streaming_for + 1))
+    if [ "$(grep -cE '\| streaming \| +[0-9]+ \| +0 \|' <<<"$out")" = 2 ] || [ "$streaming_for" -ge 10 ]; then ready=1; break; fi
+  fi
   for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "demo: an agent exited; see $W/node*/agent.log" >&2; tail -n 20 "$W"/node*/agent.log >&2; exit 1; }; done
   sleep 1
 done

@@ -29,7 +29,7 @@ const termWait = 2 * time.Second
 // the deadline on dataDir's postmaster until ctx ends (SIGTERM) or there is
 // nothing left to guard. A second watchdog for the same deadline file
 // returns nil at once.
-func Serve(ctx context.Context, dataDir, deadlineFile, pgBin string, logger hclog.Logger) error {
+func Serve(ctx context.Context, dataDir, deadlineFile, pgBin string, logger hclog.Logger, opts ...Option) error {
 	dataDir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return err
@@ -49,7 +49,11 @@ func Serve(ctx context.Context, dataDir, deadlineFile, pgBin string, logger hclo
 	defer unlock()
 	logger.Info("watchdog started", "pid", os.Getpid(), "data_dir", dataDir,
 		"deadline_file", deadlineFile, "pg_bin", pgBin)
-	err = run(ctx, dataDir, deadlineFile, logger)
+	w := newRunner(dataDir, deadlineFile, logger)
+	for _, o := range opts {
+		o(w)
+	}
+	err = w.run(ctx)
 	logger.Info("watchdog stopped", "pid", os.Getpid())
 	return err
 }
@@ -99,6 +103,28 @@ type runner struct {
 	// orphanSince is the monotonic time nothing to guard was first seen
 	// (0: there is something to guard).
 	orphanSince int64
+	// onExpire runs once per deadline when it passes (OnExpire); expiredFor
+	// is the deadline it last ran for.
+	onExpire   func()
+	expiredFor int64
+}
+
+// Option changes how Serve runs.
+type Option func(*runner)
+
+// OnExpire makes the watchdog call fn once per armed deadline when it
+// passes, whether or not a postmaster runs, and when it is stopped while
+// armed, before the fence: the floating IP is removed this way (package vip)
+// when the agent is paused or dead.
+func OnExpire(fn func()) Option { return func(w *runner) { w.onExpire = fn } }
+
+// expire runs onExpire once for deadline.
+func (w *runner) expire(deadline int64) {
+	if w.onExpire == nil || w.expiredFor == deadline {
+		return
+	}
+	w.expiredFor = deadline
+	w.onExpire()
 }
 
 func newRunner(dataDir, deadlineFile string, logger hclog.Logger) *runner {
@@ -173,6 +199,7 @@ func (w *runner) check() (exit bool) {
 	} else {
 		w.fire(deadline, "lease deadline passed without renewal", "overdue", -remaining)
 	}
+	w.expire(deadline) // after the fence: PostgreSQL first
 	return false
 }
 
@@ -217,7 +244,9 @@ func (w *runner) terminate() {
 		return
 	}
 	pid, _ := postmasterPID(w.dataDir)
-	if !w.fire(deadline, "stopping while armed") {
+	fired := w.fire(deadline, "stopping while armed")
+	w.expire(deadline)
+	if !fired {
 		return
 	}
 	end := time.Now().Add(termWait)

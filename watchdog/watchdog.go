@@ -26,6 +26,24 @@ const (
 	startTimeout     = 3 * time.Second
 )
 
+// vipArgs are the watchdog's arguments for the floating IP it removes when
+// it fences (none without a vip: section).
+func vipArgs(v config.VIP) []string {
+	if !v.Enabled() {
+		return nil
+	}
+	return []string{"--vip", v.Prefix().String(), "--vip-interface", v.Interface}
+}
+
+// logArgs makes the watchdog process write watchdog.log as the agent logs
+// under log.type: json (one object per line, the shipping keys).
+func logArgs(l config.Log) []string {
+	if l.Type == "json" {
+		return []string{"--log-json"}
+	}
+	return nil
+}
+
 // readDeadlineFile returns the deadline stored in path (0 = disarmed).
 func readDeadlineFile(path string) (int64, error) {
 	b, err := os.ReadFile(path)
@@ -106,6 +124,13 @@ type Writer struct {
 	dataDir, deadlineFile, pidFile, logFile, pgBin string
 	exe                                            string // the conclave binary
 	log                                            hclog.Logger
+	// extra are more arguments for the watchdog process: the floating IP
+	// it removes when the deadline passes (--vip, --vip-interface).
+	extra []string
+	// ambient are capabilities the watchdog process gets as ambient ones
+	// (the agent cleared its own ambient set, vip.DropAmbient, and the
+	// watchdog needs CAP_NET_ADMIN to remove the floating IP when it fences).
+	ambient []uintptr
 
 	mu sync.Mutex
 }
@@ -120,7 +145,10 @@ type Writer struct {
 // is set to "0" (disarmed) before a new watchdog starts: a fresh agent holds
 // no lease until its first renewal arms it, and a deadline left from before
 // a reboot means nothing on this boot's clock.
-func Start(cfg *config.Config, logger hclog.Logger) (*Writer, error) {
+//
+// ambient are capabilities the watchdog process starts with as ambient ones
+// (they must be in the agent's permitted and inheritable sets).
+func Start(cfg *config.Config, logger hclog.Logger, ambient ...uintptr) (*Writer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("watchdog: locating the conclave binary: %w", err)
@@ -129,6 +157,7 @@ func Start(cfg *config.Config, logger hclog.Logger) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	w.ambient = ambient
 	if err := w.start(); err != nil {
 		return nil, err
 	}
@@ -155,6 +184,7 @@ func newWriter(cfg *config.Config, exe string, logger hclog.Logger) (*Writer, er
 		pgBin:        cfg.PostgreSQL.BinDir,
 		exe:          exe,
 		log:          logger.Named("watchdog"),
+		extra:        append(vipArgs(cfg.VIP), logArgs(cfg.Log)...),
 	}, nil
 }
 
@@ -271,11 +301,12 @@ func (w *Writer) spawn() error {
 		return fmt.Errorf("watchdog: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(w.exe, "watchdog", "--data-dir", w.dataDir, "--deadline-file", w.deadlineFile, "--pg-bin", w.pgBin)
+	args := append([]string{"watchdog", "--data-dir", w.dataDir, "--deadline-file", w.deadlineFile, "--pg-bin", w.pgBin}, w.extra...)
+	cmd := exec.Command(w.exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf // stdin is /dev/null
 	cmd.Dir = "/"
 	// Its own session: no terminal signals, and it outlives the agent.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, AmbientCaps: w.ambient}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("watchdog: start %s: %w", w.exe, err)
 	}

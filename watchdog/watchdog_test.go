@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -433,4 +434,18 @@ func watchdogCommandMain(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// Under log.type: json the watchdog process logs JSON lines too.
+func TestNewWriter_LogTypeJSON_WatchdogLogsJSON(t *testing.T) {
+	for typ, want := range map[string]bool{"json": true, "plain": false} {
+		w, err := newWriter(&config.Config{Raft: config.Raft{DataDir: t.TempDir()}, PostgreSQL: config.PostgreSQL{DataDir: t.TempDir()},
+			Log: config.Log{Type: typ}}, "/bin/conclave", hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Contains(w.extra, "--log-json"); got != want {
+			t.Errorf("log.type %s: arguments %v", typ, w.extra)
+		}
+	}
 }

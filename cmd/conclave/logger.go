@@ -1,42 +1,45 @@
 package main
 
 import (
-	"os"
-	"strings"
-
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/conclave-ha/conclave/config"
+	"github.com/conclave-ha/conclave/logfile"
 )
 
-// newLogger builds the one root logger from log.level/log.format, which
-// --log-level and --log-json override.
-func newLogger(c *cli.Context, cfg *config.Config) hclog.Logger {
+// logTimeFormat is the timestamp of every log line (and what a log.format
+// writer parses back from hclog's JSON).
+const logTimeFormat = "2006-01-02T15:04:05.000Z0700"
+
+// newLogger builds the one root logger from log.level/log.type/log.format,
+// which --log-level and --log-json override, writing to log.dir
+// (logoutput.go) or stderr.
+func newLogger(c *cli.Context, cfg *config.Config) (hclog.Logger, error) {
 	level := cfg.Log.Level
 	if c.IsSet("log-level") {
 		level = c.String("log-level")
 	}
-	jsonFormat := strings.EqualFold(cfg.Log.Format, "json") || c.Bool("log-json")
-	return hclog.New(&hclog.LoggerOptions{
-		Name:            cfg.Name,
-		Level:           logLevel(level),
-		JSONFormat:      jsonFormat,
-		Output:          os.Stderr,
-		IncludeLocation: false,
-		TimeFormat:      "2006-01-02T15:04:05.000Z0700",
-	})
-}
-
-// logLevel maps Patroni's level names onto hclog's.
-func logLevel(name string) hclog.Level {
-	switch strings.ToUpper(name) {
-	case "DEBUG":
-		return hclog.Debug
-	case "WARNING", "WARN":
-		return hclog.Warn
-	case "ERROR", "CRITICAL":
-		return hclog.Error
+	style := logPlain
+	switch {
+	case cfg.Log.Type == "json" || c.Bool("log-json"):
+		style = logJSON
+	case cfg.Log.Format != "":
+		style = logPatroniFormat
 	}
-	return hclog.Info
+	out, err := logOutput(cfg, style)
+	if err != nil {
+		return nil, err
+	}
+	opts := &hclog.LoggerOptions{
+		Name:            cfg.Name,
+		Level:           logfile.Level(level),
+		JSONFormat:      style != logPlain, // a log.format writer renders hclog's JSON lines
+		Output:          out,
+		IncludeLocation: false,
+		TimeFormat:      logTimeFormat,
+		DisableTime:     style == logPlain && cfg.Log.DateFormat != "", // logOutput writes log.dateformat's date
+	}
+	logfile.ModuleLevels(opts, cfg.Name, cfg.Log.Loggers) // log.loggers
+	return hclog.New(opts), nil
 }

@@ -7,14 +7,60 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/conclave-ha/conclave/ctl"
 )
 
-// version is Conclave's version, shown by `conclave version` and in the
-// REST API's "patroni": {"version"} field.
-var version = "0.1.0"
+// version is Conclave's release; revision is the commit the binary was
+// built from, set by make build (-ldflags "-X main.revision=...").
+var (
+	version  = "0.1.0"
+	revision = ""
+)
+
+// buildVersion is what `conclave version`, the REST API's "patroni":
+// {"version"} field and list -e show: the release with the commit,
+// "0.1.0+1a2b3c4d5e6f" (".dirty" after it for a modified tree), so the
+// builds of a rolling upgrade tell apart. Without -X, Go's VCS stamp gives
+// the commit; without either (go test, -buildvcs=false), the release alone.
+var buildVersion = withRevision(version, revision)
+
+func withRevision(release, rev string) string {
+	if rev == "" {
+		rev = vcsRevision()
+	}
+	if rev == "" || strings.Contains(release, "+") {
+		return release
+	}
+	return release + "+" + rev
+}
+
+// vcsRevision is Go's VCS stamp: the commit's first 12 hex digits, with
+// ".dirty" when the tree was modified; "" without a stamp.
+func vcsRevision() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	rev, dirty := "", ""
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			rev = s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = ".dirty"
+		}
+	}
+	if rev == "" {
+		return ""
+	}
+	return rev + dirty
+}
 
 // Exit codes: 1 operation failed, 2 usage error.
 const (
@@ -26,9 +72,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp()
-	if err := app.RunContext(ctx, os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "conclave: %v\n", err)
-		var usage usageError
+	if err := app.RunContext(ctx, interspersed(app, os.Args)); err != nil {
+		if !errors.As(err, new(alreadyLogged)) {
+			fmt.Fprintf(os.Stderr, "conclave: %v\n", err)
+		}
+		var usage ctl.UsageError
 		if errors.As(err, &usage) {
 			os.Exit(exitUsage)
 		}
@@ -36,46 +84,51 @@ func main() {
 	}
 }
 
-// usageError marks errors in how the command was called.
-type usageError struct{ error }
-
 func newApp() *cli.App {
 	return &cli.App{
 		Name:    "conclave",
 		Usage:   "PostgreSQL high availability with Raft built in",
-		Version: version,
+		Version: buildVersion,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration file (patroni.yml layout with a raft: section)",
 				EnvVars: []string{"CONCLAVE_CONFIG", "PATRONICTL_CONFIG_FILE"}},
 			&cli.StringFlag{Name: "log-level", Usage: "DEBUG, INFO, WARNING or ERROR (overrides log.level)", EnvVars: []string{"CONCLAVE_LOG_LEVEL"}},
-			&cli.BoolFlag{Name: "log-json", Usage: "JSON log lines (overrides log.format)", EnvVars: []string{"CONCLAVE_LOG_JSON"}},
+			&cli.BoolFlag{Name: "log-json", Usage: "JSON log lines (overrides log.type)", EnvVars: []string{"CONCLAVE_LOG_JSON"}},
 		},
-		Commands: []*cli.Command{
+		Commands: append(withConfigFlag([]*cli.Command{
 			runCommand(),
+			witnessCommand(),
 			listCommand(),
 			topologyCommand(),
 			historyCommand(),
 			showConfigCommand(),
+			editConfigCommand(),
+			validateConfigCommand(),
+			dsnCommand(),
+			haproxyConfigCommand(),
+			queryCommand(),
 			versionCommand(),
+			switchoverCommand(),
+			failoverCommand(),
+			flushCommand(), // restart and switchover targets (cmd/conclave/flush.go)
+			pauseCommand(),
+			resumeCommand(),
+			restartCommand(),
+			reloadCommand(),
+			reinitCommand(),
+			joinCommand(),
+			leaveCommand(),
+			backupCommand(),
+
+			removeCommand(),
 			watchdogCommand(), // hidden: the agent's fencing sidecar
-		},
+		}), tlsCommand(), withConfigFlag([]*cli.Command{raftCommand()})[0]),
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return usageError{err}
+			return ctl.Usage(err)
 		},
 		CommandNotFound: func(c *cli.Context, name string) {
 			fmt.Fprintf(os.Stderr, "conclave: unknown command %q; see 'conclave --help'\n", name)
 			os.Exit(exitUsage)
-		},
-	}
-}
-
-func versionCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "version",
-		Usage: "print the version",
-		Action: func(c *cli.Context) error {
-			fmt.Printf("conclave version %s\n", version)
-			return nil
 		},
 	}
 }

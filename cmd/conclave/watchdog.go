@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -8,6 +9,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/conclave-ha/conclave/logfile"
+	"github.com/conclave-ha/conclave/vip"
 	"github.com/conclave-ha/conclave/watchdog"
 )
 
@@ -22,17 +25,29 @@ func watchdogCommand() *cli.Command {
 			&cli.StringFlag{Name: "data-dir", Required: true, Usage: "PostgreSQL data directory (postmaster.pid)"},
 			&cli.StringFlag{Name: "deadline-file", Required: true, Usage: "file the agent writes the CLOCK_MONOTONIC deadline (ns) into; 0 = disarmed"},
 			&cli.StringFlag{Name: "pg-bin", Usage: "PostgreSQL bin directory (logged only: the watchdog runs no PostgreSQL program)"},
+			&cli.StringFlag{Name: "vip", Usage: "floating IP (address/prefix) to remove from --vip-interface when the deadline passes"},
+			&cli.StringFlag{Name: "vip-interface", Usage: "interface holding --vip"},
+			&cli.BoolFlag{Name: "log-json", Usage: "JSON lines as log.type: json (one object per line)"},
 		},
 		Action: func(c *cli.Context) error {
+			var out io.Writer = os.Stderr
+			if c.Bool("log-json") {
+				out = logfile.ShippingJSON(out)
+			}
 			logger := hclog.New(&hclog.LoggerOptions{
 				Name:       "watchdog",
 				Level:      hclog.Info,
-				Output:     os.Stderr,
-				TimeFormat: "2006-01-02T15:04:05.000Z0700",
+				Output:     out,
+				JSONFormat: c.Bool("log-json"),
+				TimeFormat: logTimeFormat,
 			})
 			// Its own session has no terminal, but a stray SIGHUP must not end it.
 			signal.Ignore(syscall.SIGHUP)
-			return watchdog.Serve(c.Context, c.String("data-dir"), c.String("deadline-file"), c.String("pg-bin"), logger)
+			opts, err := vip.WatchdogOptions(c.String("vip"), c.String("vip-interface"), logger)
+			if err != nil {
+				return err
+			}
+			return watchdog.Serve(c.Context, c.String("data-dir"), c.String("deadline-file"), c.String("pg-bin"), logger, opts...)
 		},
 	}
 }

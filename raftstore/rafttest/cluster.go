@@ -247,6 +247,13 @@ func (c *Cluster) Restart(i int) {
 	c.start(i)
 }
 
+// DataDir is node i's raft.data_dir.
+func (c *Cluster) DataDir(i int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i].cfg.DataDir
+}
+
 // Wipe stops node i, deletes its Raft data (log, stable store, snapshots)
 // and starts it again on the same address: it forms or joins as a node that
 // never had state, while the others still list it as a voter.
@@ -263,6 +270,23 @@ func (c *Cluster) Wipe(i int) {
 	for _, e := range entries {
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			c.t.Fatalf("wipe node %d: %v", i, err)
+		}
+	}
+	c.Restart(i)
+}
+
+// LoseFiles stops node i, deletes the named entries of its Raft data
+// directory (e.g. "raft.db" alone: a lost log and stable store with the
+// snapshots left) and starts it again on the same address.
+func (c *Cluster) LoseFiles(i int, names ...string) {
+	c.t.Helper()
+	c.Stop(i)
+	c.mu.Lock()
+	dir := c.nodes[i].cfg.DataDir
+	c.mu.Unlock()
+	for _, n := range names {
+		if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
+			c.t.Fatalf("lose %s of node %d: %v", n, i, err)
 		}
 	}
 	c.Restart(i)

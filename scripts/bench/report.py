@@ -97,6 +97,11 @@ def main():
     ppath = sys.argv[2] if len(sys.argv) > 2 else ""
     pres = [r for r in load(ppath) if r.get("profile") == "default"]
     notes = []
+    alternated = os.environ.get("BENCH_ALTERNATED")
+    if alternated:
+        notes.append(f"alternated: {alternated} blocks of one round of Patroni and one of Conclave in turn (ABBA), "
+                     "so both columns saw the same machine load; compare the ratios, not the absolute figures, "
+                     "when the machine was busy")
     if pres:
         when = datetime.datetime.fromtimestamp(os.path.getmtime(ppath), datetime.timezone.utc)
         notes.append(f"Patroni: results of the anchor run in {ppath} (profile default: ttl 30, loop_wait 10), "
@@ -156,8 +161,10 @@ def main():
     median_row("bootstrap to 1 running + 2 streaming (s, median)", "bootstrap")
     cm, pm = (statistics.median(c_rss) if c_rss else None), (statistics.median(p_rss) if p_rss else None)
     rows.append(("idle RSS per agent (MiB, median)", fmt(cm), fmt(pm), ratio(cm, pm, "less"), f"{len(c_rss)} agents"))
-    ct = sum(c_rss) + sum(c_wd) if len(c_rss) == 3 else None
-    pt = sum(p_rss) + sum(p_etcd) if len(p_rss) == 3 and p_etcd else None
+    # Whole cluster: three agents (and watchdogs) at their median; one etcd.
+    # With PATRONI_RUN=alternate there are three agents per block.
+    ct = 3 * (statistics.median(c_rss) + (statistics.median(c_wd) if c_wd else 0)) if c_rss else None
+    pt = 3 * statistics.median(p_rss) + statistics.median(p_etcd) if p_rss and p_etcd else None
     rows.append(("idle RSS, whole cluster: 3 agents (+ watchdogs; + etcd for Patroni) (MiB)", fmt(ct), fmt(pt), ratio(ct, pt, "less"), ""))
     rows.append(("binary size bin/conclave (MiB)", fmt(binary[0] if binary else None), "–", "–", ""))
     median_row("failover RTO after node crash, async (s, median)", "rto")
@@ -169,10 +176,14 @@ def main():
     for ep in ("primary", "health"):
         cr = select(res, f"rest_{ep}", "req_per_s")
         pr = select(pres, f"rest_{ep}", "req_per_s", "default")
-        cv = cr[0]["value"] if cr and num(cr[0].get("value")) else None
-        pv = pr[0]["value"] if pr and num(pr[0].get("value")) else None
-        non = cr[0].get("non_2xx", 0) if cr else 0
-        role = cr[0].get("role", "?") if cr else "?"
+        # The median over blocks (one row per run of wrk; one run without PATRONI_RUN=alternate).
+        cvs = [r["value"] for r in cr if num(r.get("value"))]
+        pvs = [r["value"] for r in pr if num(r.get("value"))]
+        cv = statistics.median(cvs) if cvs else None
+        pv = statistics.median(pvs) if pvs else None
+        non = sum(r.get("non_2xx", 0) or 0 for r in cr)
+        roles = sorted({r.get("role", "?") for r in cr}) or ["?"]
+        role = roles[0] if len(roles) == 1 else "/".join(roles)
         rows.append((f"REST GET /{ep} on the leader, 2xx answers (req/s)", fmt(cv, "rps"), fmt(pv, "rps"),
                      ratio(cv, pv, "higher"), f"{non} non-2xx" + ("" if role == "leader" else f" (measured on {role})")))
 

@@ -1,0 +1,180 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/conclave-ha/conclave/api"
+	"github.com/conclave-ha/conclave/config"
+	"github.com/conclave-ha/conclave/fsm"
+	"github.com/conclave-ha/conclave/raftstore"
+)
+
+// membership implements api.Membership: `conclave join` and `leave`.
+type membership struct{ a *Agent }
+
+var _ api.Membership = membership{}
+
+// Join adds a node to Raft as a non-voter (the leader promotes it once it
+// caught up: raftstore/voters.go) and answers where the cluster is. Its
+// member record appears when its agent runs.
+func (m membership) Join(ctx context.Context, req api.JoinRequest) (api.JoinAnswer, error) {
+	return joinCluster(ctx, m.a.store, m.a.cfg, m.a.log, m.a.live, req)
+}
+
+// joinCluster is POST /members on a database node or a witness; live
+// tells whether a member still reports (a live member's name is not
+// taken over by another node). A witness has no HA loop to measure that
+// and passes nil: it refuses every name already held at another address.
+func joinCluster(ctx context.Context, store *raftstore.Store, cfg *config.Config, log hclog.Logger, live func(string) bool, req api.JoinRequest) (api.JoinAnswer, error) {
+	if req.Scope != cfg.Scope {
+		return api.JoinAnswer{}, fmt.Errorf("%w: scope %q differs from this cluster's %q", api.ErrMembershipInvalid, req.Scope, cfg.Scope)
+	}
+	if req.Name == "" {
+		return api.JoinAnswer{}, fmt.Errorf("%w: name is empty", api.ErrMembershipInvalid)
+	}
+	if _, _, err := net.SplitHostPort(req.RaftAddr); err != nil {
+		return api.JoinAnswer{}, fmt.Errorf("%w: raft_addr %q: %v", api.ErrMembershipInvalid, req.RaftAddr, err)
+	}
+	st := store.State()
+	if old, ok := st.Members[req.Name]; ok && old.RaftAddr != req.RaftAddr {
+		switch {
+		case live == nil:
+			return api.JoinAnswer{}, fmt.Errorf("%w: a member named %s is at %s, and a witness cannot tell whether it still runs: "+
+				"join through a database member, or evict it first (conclave leave %s --force)", api.ErrMembershipConflict, req.Name, old.RaftAddr, req.Name)
+		case live(req.Name):
+			return api.JoinAnswer{}, fmt.Errorf("%w: a live member named %s already runs at %s", api.ErrMembershipConflict, req.Name, old.RaftAddr)
+		}
+	}
+	idx, err := store.Join(ctx, raftstore.JoinRequest{ID: req.RaftAddr, Addr: req.RaftAddr, Name: req.Name, Scope: req.Scope})
+	if errors.Is(err, raftstore.ErrRejected) {
+		return api.JoinAnswer{}, fmt.Errorf("%w: %v", api.ErrMembershipConflict, err)
+	}
+	if err != nil {
+		return api.JoinAnswer{}, err
+	}
+	servers, err := store.Servers(ctx)
+	if err != nil {
+		return api.JoinAnswer{}, err
+	}
+	ans := api.JoinAnswer{CatchUpIndex: idx}
+	for _, s := range servers {
+		if s.ID != req.RaftAddr {
+			ans.Servers = append(ans.Servers, s.Addr)
+		}
+	}
+	log.Info("node added to the cluster as a Raft non-voter", "node", req.Name, "raft_addr", req.RaftAddr)
+	return ans, nil
+}
+
+// Leave starts this node's exit, or evicts a dead member (Force).
+func (m membership) Leave(ctx context.Context, req api.LeaveRequest) error {
+	a := m.a
+	if req.Force {
+		return a.evict(ctx, req.Member)
+	}
+	if req.Member != "" && req.Member != a.cfg.Name {
+		return fmt.Errorf("%w: %s is not this node (%s): send the request to its own agent, or add force to evict a dead member",
+			api.ErrMembershipInvalid, req.Member, a.cfg.Name)
+	}
+	if a.loop.Snapshot().HoldsLeaderKey {
+		return fmt.Errorf("%w: %s is the primary: switch over first (conclave leave does)", api.ErrMembershipConflict, a.cfg.Name)
+	}
+	if a.store.Stats().Voters <= 1 && a.isVoter() {
+		return fmt.Errorf("%w: %s is the last Raft voter", api.ErrMembershipConflict, a.cfg.Name)
+	}
+	a.leaveOnce.Do(func() { close(a.leaving) })
+	return nil
+}
+
+// live tells whether member name reported within ttl, as observed here.
+func (a *Agent) live(name string) bool {
+	s, ok := a.loop.MemberSilence()[name]
+	return !ok || s < time.Duration(a.currentDynamic().TTL)*time.Second
+}
+
+func (a *Agent) isVoter() bool {
+	r := a.store.Roles()[a.cfg.Raft.SelfAddr]
+	return r == raftstore.RoleVoter || r == raftstore.RoleLeader
+}
+
+// evict removes a member that will not return: its Raft server and its
+// record. A member that still reports, or holds the leader key, is refused.
+func (a *Agent) evict(ctx context.Context, name string) error {
+	st := a.store.State()
+	rec, ok := st.Members[name]
+	if !ok {
+		return fmt.Errorf("%w: no member %s", api.ErrMembershipInvalid, name)
+	}
+	if st.LeaderName() == name {
+		return fmt.Errorf("%w: %s holds the leader key; it cannot be evicted", api.ErrMembershipConflict, name)
+	}
+	if a.live(name) {
+		return fmt.Errorf("%w: %s still reports: run conclave leave on it, or stop it first", api.ErrMembershipConflict, name)
+	}
+	if rec.RaftAddr != "" {
+		if err := a.store.Remove(ctx, rec.RaftAddr); err != nil {
+			return err
+		}
+	}
+	if _, err := a.store.Propose(ctx, fsm.RemoveMember{Name: name}); err != nil {
+		return err
+	}
+	a.log.Info("member evicted", "node", name, "raft_addr", rec.RaftAddr)
+	return nil
+}
+
+// finishLeave runs once PostgreSQL is stopped and the loop is gone: the
+// member record goes (so the primary drops its slot), then the Raft server,
+// then left.json keeps a restarted agent from coming back.
+func (a *Agent) finishLeave(ctx context.Context) error {
+	if err := a.stopForLeave(ctx); err != nil {
+		return fmt.Errorf("leave: PostgreSQL did not stop: %w; this node is still a member", err)
+	}
+	return leaveCluster(ctx, a.store, a.cfg, a.log)
+}
+
+// leaveCluster removes this node's member record, then its Raft server,
+// then writes left.json (a database node or a witness).
+func leaveCluster(ctx context.Context, store *raftstore.Store, cfg *config.Config, log hclog.Logger) error {
+	name := cfg.Name
+	if _, err := store.Propose(ctx, fsm.RemoveMember{Name: name}); err != nil {
+		return fmt.Errorf("leave: remove the member record: %w", err)
+	}
+	if err := store.Leave(ctx); err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	if err := raftstore.MarkLeft(cfg.Raft.DataDir); err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	log.Info("left the cluster; `conclave join --via HOST:PORT` brings this node back", "node", name)
+	return nil
+}
+
+// stopForLeave makes sure PostgreSQL is down and stays down for a moment:
+// a leave that comes right after a switchover may catch the loop starting
+// PostgreSQL as a replica, whose postmaster writes its PID file only after
+// the loop was cancelled (so Shutdown saw nothing to stop).
+func (a *Agent) stopForLeave(ctx context.Context) error {
+	const quiet = time.Second
+	downSince := time.Now()
+	for time.Since(downSince) < quiet {
+		if a.pg.PostmasterRunning() {
+			if err := a.pg.Stop(ctx); err != nil {
+				return err
+			}
+			downSince = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}

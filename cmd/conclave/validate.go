@@ -1,0 +1,30 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/conclave-ha/conclave/ctl"
+	"github.com/urfave/cli/v2"
+)
+
+// validateConfigCommand is Patroni's `patroni --validate-config FILE`: it
+// reads and checks the file as `run` would (keys, types, values, addresses,
+// and the machine: directories, PostgreSQL binaries, free listen ports)
+// without starting or writing anything.
+func validateConfigCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "validate-config",
+		Usage:     "check a configuration file without starting anything (patroni --validate-config)",
+		ArgsUsage: "FILE",
+		Action: func(c *cli.Context) error {
+			path := c.Args().First()
+			if path == "" {
+				path = configPath(c)
+			}
+			if path == "" || c.NArg() > 1 {
+				return ctl.Usage(errors.New("validate-config: give one file: conclave validate-config FILE"))
+			}
+			return ctl.ValidateConfig(verbEnv(c), path)
+		},
+	}
+}

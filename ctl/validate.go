@@ -1,0 +1,33 @@
+package ctl
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/conclave-ha/conclave/config"
+)
+
+// ValidateConfig is `patroni --validate-config FILE`: it reads and checks
+// the file at path as `run` would, without starting or writing anything;
+// the problems go to env.Err, one a line.
+func ValidateConfig(env Env, path string) error {
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = cfg.CheckEnvironment() // each line names file:line already
+	}
+	if err != nil {
+		lines := strings.Split(err.Error(), "\n")
+		for _, l := range lines {
+			fmt.Fprintln(env.Err, l)
+		}
+		return fmt.Errorf("%s is not valid: %d problem(s)", path, len(lines))
+	}
+	if line := cfg.UnusedLine(); line != "" {
+		fmt.Fprintf(env.Err, "%s: warning: %s\n", path, line)
+		for _, u := range cfg.Unused {
+			fmt.Fprintf(env.Err, "%s: %s: %s\n", u.Where, u.Key, u.Why)
+		}
+	}
+	fmt.Fprintln(env.Out, "configuration is valid")
+	return nil
+}

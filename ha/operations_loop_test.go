@@ -1,0 +1,194 @@
+package ha
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// request runs f (a Restart or Reinitialize) in the background and returns
+// once its request is queued for the next turn.
+func request(t *testing.T, l *Loop, f func() error) <-chan error {
+	t.Helper()
+	out := make(chan error, 1)
+	go func() { out <- f() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.operations.mu.Lock()
+		queued := l.operations.cur != nil
+		l.operations.mu.Unlock()
+		if queued {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("request not queued")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestLoop_Restart_PrimaryRestartsInPlaceKeepingTheKey(t *testing.T) {
+	l, c, pg, clock := newLeader(t, nil, nil)
+	epoch := c.State().Leader.Epoch
+	pg.mu.Lock()
+	pg.calls = nil
+	pg.mu.Unlock()
+	done := request(t, l, func() error { return l.Restart(context.Background(), Operation{}) })
+	clock.advance(500 * time.Millisecond)
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if got := strings.Join(pg.log(), " "); got != "stop start" {
+		t.Fatalf("calls %q, want stop then start", got)
+	}
+	st := c.State()
+	if st.LeaderName() != "n1" || st.Leader.Epoch != epoch || !l.trusted() {
+		t.Fatalf("after the restart: leader %q epoch %d (was %d) trusted %v: the key must stay with the same tenure",
+			st.LeaderName(), st.Leader.Epoch, epoch, l.trusted())
+	}
+	if s := pg.Observe(context.Background()); !s.Running || s.InRecovery {
+		t.Fatalf("PostgreSQL after the restart: %+v, want a running primary", s)
+	}
+}
+
+func TestLoop_Restart_LeaseRanOutMeanwhile_NotStartedWritable(t *testing.T) {
+	l, c, pg, clock := newLeader(t, nil, nil)
+	c.mu.Lock()
+	c.down = true // renewals fail from now on
+	c.mu.Unlock()
+	clock.advance(3 * time.Second) // past the trust of the last renewal
+	done := request(t, l, func() error { return l.Restart(context.Background(), Operation{}) })
+	l.turn(context.Background())
+	err := <-done
+	if err == nil || pg.called("start") {
+		t.Fatalf("restart without a trusted lease: err %v, calls %v", err, pg.log())
+	}
+}
+
+func TestLoop_Restart_SecondRequestWhileOneIsQueued_InProgress(t *testing.T) {
+	l, _, _, _ := newLeader(t, nil, nil)
+	first := request(t, l, func() error { return l.Restart(context.Background(), Operation{}) })
+	if err := l.Restart(context.Background(), Operation{}); err != ErrOperationInProgress {
+		t.Fatalf("second request: %v, want ErrOperationInProgress", err)
+	}
+	l.turn(context.Background())
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoop_Reinitialize_OnTheLeader_Refused(t *testing.T) {
+	l, _, pg, _ := newLeader(t, nil, nil)
+	done := request(t, l, func() error { return l.Reinitialize(context.Background()) })
+	l.turn(context.Background())
+	if err := <-done; err == nil || err.Error() != "I am the leader, can not reinitialize" {
+		t.Fatalf("reinitialize on the leader: %v", err)
+	}
+	if pg.called("move-aside") {
+		t.Fatal("the leader's data directory was moved aside")
+	}
+}
+
+func TestLoop_ScheduledRestart_PublishedFiresAtItsTimeAndCancelled(t *testing.T) {
+	l, c, pg, _ := newLeader(t, nil, nil)
+	later := ScheduledRestart{At: time.Now().Add(time.Hour)}
+	later.Record.Schedule = later.At.Format(time.RFC3339)
+	if err := l.ScheduleRestart(later); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ScheduleRestart(later); err != ErrRestartScheduled {
+		t.Fatalf("second schedule: %v", err)
+	}
+	l.turn(context.Background())
+	if r := c.State().Members["n1"].ScheduledRestart; r == nil || r.Schedule != later.Record.Schedule || pg.called("stop") {
+		t.Fatalf("member record %+v, stopped %v: want the schedule shown and nothing done yet", r, pg.called("stop"))
+	}
+	if !l.CancelScheduledRestart() || l.CancelScheduledRestart() {
+		t.Fatal("cancel: want true once, then false")
+	}
+	l.turn(context.Background())
+	if r := c.State().Members["n1"].ScheduledRestart; r != nil {
+		t.Fatalf("cancelled restart still shown: %+v", r)
+	}
+	due := ScheduledRestart{At: time.Now().Add(-time.Millisecond)}
+	if err := l.ScheduleRestart(due); err != nil {
+		t.Fatal(err)
+	}
+	l.turn(context.Background())
+	if !pg.called("stop") || !pg.called("start") || c.State().Members["n1"].ScheduledRestart != nil {
+		t.Fatalf("due restart: calls %v, record %+v", pg.log(), c.State().Members["n1"].ScheduledRestart)
+	}
+	if c.State().LeaderName() != "n1" {
+		t.Fatal("the scheduled restart of the primary lost the key")
+	}
+}
+
+func TestLoop_SetLocal_NoFailoverAppliesFromTheNextTurn(t *testing.T) {
+	l, c, _, _ := newLeader(t, nil, nil)
+	l.SetLocal(Local{Tags: Tags{NoFailover: true, FailoverPriority: 1}, MemberTags: map[string]any{"nofailover": true}})
+	o := l.observe(context.Background())
+	if !o.Tags.NoFailover {
+		t.Fatal("observation after SetLocal does not carry nofailover")
+	}
+	l.turn(context.Background())
+	if !c.State().Members["n1"].Tag("nofailover") {
+		t.Fatalf("member record tags %v: nofailover not published", c.State().Members["n1"].Tags)
+	}
+	yes := true
+	l.SetLocal(Local{UsePgRewind: &yes})
+	l.observe(context.Background())
+	if !l.dynamicConfig(c.State(), false).UsePgRewind {
+		t.Fatal("use_pg_rewind from the reloaded file not applied")
+	}
+}
+
+// While the primary restarts in place, PostgreSQL refuses connections:
+// /primary and /health (state "running") must say so, as Patroni's
+// "restarting" does, instead of answering 200 from the snapshot taken
+// before the restart. The floating IP is withdrawn before the stop and
+// comes back once PostgreSQL runs as primary again under a trusted lease
+// (withdrawEndpoint; DESIGN.md, the service endpoint).
+func TestLoop_Restart_WhileRestarting_StateIsRestartingNotRunning(t *testing.T) {
+	l, _, pg, clock := newLeader(t, nil, nil)
+	if s := l.Snapshot().State; s != "running" {
+		t.Fatalf("setup: state %q", s)
+	}
+	gate := make(chan struct{})
+	pg.mu.Lock()
+	pg.startGate = gate
+	pg.calls = nil
+	pg.mu.Unlock()
+	done := request(t, l, func() error { return l.Restart(context.Background(), Operation{}) })
+	clock.advance(500 * time.Millisecond)
+	turned := make(chan error, 1)
+	go func() { _, err := l.turn(context.Background()); turned <- err }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !pg.called("start") {
+		if time.Now().After(deadline) {
+			close(gate)
+			t.Fatalf("the restart never started PostgreSQL again (calls %v)", pg.log())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	state, until := l.Snapshot().State, l.PrimaryUntil()
+	close(gate)
+	if err := <-turned; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if state != "restarting" {
+		t.Errorf("state during the restart %q, want restarting", state)
+	}
+	if !until.IsZero() {
+		t.Errorf("the floating IP was still held (until %v) while PostgreSQL restarted", until)
+	}
+	if s := l.Snapshot().State; s != "running" {
+		t.Errorf("state after the restart %q, want running", s)
+	}
+}

@@ -1,0 +1,317 @@
+//go:build integration
+
+package integration
+
+// Membership without thinking about Raft (issue 11, part A): join --via,
+// leave [MEMBER], non-voters beyond five voters, a node whose Raft data is
+// wiped.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// joinNode writes a configuration for a new node that lists no partners
+// (so only `join --via` can bring it in), runs `conclave join --via` against
+// via's REST API and starts its agent.
+func (b *bed) joinNode(name string, via *node) *node {
+	b.t.Helper()
+	return b.joinPlaced(b.c.newNode(name), via)
+}
+
+// joinPlaced is joinNode for a node from c.newNode that the caller may have
+// placed (host, dial, prefix): `join` runs under the node's prefix too, on
+// its host as an operator would run it.
+func (b *bed) joinPlaced(n *node, via *node) *node {
+	b.t.Helper()
+	c := b.c
+	saved := c.nodes
+	c.nodes = []*node{n}
+	c.writeConfig(n, clusterOptions{})
+	c.nodes = append(saved, n)
+	out, err := n.conclaveIn(n.prefix, "join", "--via", fmt.Sprintf("%s:%d", via.host, via.apiPort))
+	if err != nil {
+		b.t.Fatalf("conclave join --via %s: %v\n%s", via.name, err, out)
+	}
+	b.t.Logf("join: %s", strings.TrimSpace(out))
+	n.start()
+	return n
+}
+
+// dropNode takes n out of the harness's cluster (after it left).
+func (b *bed) dropNode(n *node) {
+	b.c.nodes = slices.DeleteFunc(b.c.nodes, func(o *node) bool { return o == n })
+}
+
+// raftRoles reads every member's Raft role from n's /cluster.
+func raftRoles(n *node) (map[string]string, error) {
+	var cl struct {
+		Members []struct {
+			Name     string `json:"name"`
+			RaftRole string `json:"raft_role"`
+		} `json:"members"`
+	}
+	if _, err := getJSONWith(n.http(), n.apiURL()+"/cluster", &cl); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, m := range cl.Members {
+		out[m.Name] = m.RaftRole
+	}
+	return out, nil
+}
+
+// waitRoles waits until n's /cluster shows exactly the wanted role counts.
+func waitRoles(t testing.TB, n *node, d time.Duration, want map[string]int, also func(map[string]string) error) map[string]string {
+	t.Helper()
+	var roles map[string]string
+	waitFor(t, d, fmt.Sprintf("raft roles %v", want), func() error {
+		var err error
+		if roles, err = raftRoles(n); err != nil {
+			return err
+		}
+		got := map[string]int{}
+		for _, r := range roles {
+			got[r]++
+		}
+		for _, k := range []string{"leader", "voter", "non-voter", ""} {
+			if got[k] != want[k] {
+				return fmt.Errorf("roles %v, want counts %v", roles, want)
+			}
+		}
+		if also != nil {
+			return also(roles)
+		}
+		return nil
+	})
+	return roles
+}
+
+// maxWriteGap is the longest time between two acknowledged writes that
+// ended after t0.
+func maxWriteGap(w *writer, t0 time.Time) time.Duration {
+	var ends []time.Time
+	for _, op := range w.snapshot() {
+		if op.result == opOK && op.end.After(t0) {
+			ends = append(ends, op.end)
+		}
+	}
+	sort.Slice(ends, func(i, j int) bool { return ends[i].Before(ends[j]) })
+	var gap time.Duration
+	prev := t0
+	for _, e := range ends {
+		gap = max(gap, e.Sub(prev))
+		prev = e
+	}
+	return gap
+}
+
+// leave runs `conclave leave [member]` on from and waits for the leaving
+// agent to exit 0.
+func (b *bed) leave(from, member *node) {
+	b.t.Helper()
+	args := []string{"leave"}
+	if from != member {
+		args = append(args, member.name)
+	}
+	out, err := from.conclave(args...)
+	if err != nil {
+		b.t.Fatalf("conclave %v on %s: %v\n%s", args, from.name, err, out)
+	}
+	b.t.Logf("%s", strings.TrimSpace(out))
+	if err := member.wait(60 * time.Second); err != nil {
+		b.t.Errorf("%s's agent after leave: %v, want exit 0", member.name, err)
+	}
+	if pid := member.postmasterPID(); pid != 0 {
+		b.t.Errorf("%s's PostgreSQL still runs (pid %d) after leave", member.name, pid)
+	}
+	b.dropNode(member)
+}
+
+const growGap = 5 * time.Second
+
+func TestMembership_GrowThreeToSix_SixthStaysNonvoter_ShrinkToThree_UnderWrites(t *testing.T) {
+	b := setUp(t, clusterOptions{}, nil)
+	t0 := time.Now()
+	primary := b.leader
+	replicas := b.others(primary)
+
+	// 3 → 5: each joins through a replica's REST API, clones, streams and
+	// becomes a voter.
+	node4 := b.joinNode("node4", replicas[0])
+	node5 := b.joinNode("node5", replicas[1])
+	waitConverged(b.c, 120*time.Second)
+	waitRoles(t, primary, 30*time.Second, map[string]int{"leader": 1, "voter": 4}, nil)
+
+	// A sixth stays a non-voter: five voters at most.
+	node6 := b.joinNode("node6", node4)
+	waitConverged(b.c, 120*time.Second)
+	waitRoles(t, primary, 30*time.Second, map[string]int{"leader": 1, "voter": 4, "non-voter": 1}, func(r map[string]string) error {
+		if r["node6"] != "non-voter" {
+			return fmt.Errorf("node6 is %q", r["node6"])
+		}
+		return nil
+	})
+	out, err := primary.conclave("list", "-e")
+	if err != nil || !strings.Contains(out, "non-voter") || !strings.Contains(out, "Raft") {
+		t.Errorf("list -e: %v\n%s", err, out)
+	}
+	t.Logf("list -e:\n%s", out)
+
+	// A voter leaves (asked from another node): node6 takes its place.
+	b.leave(primary, replicas[0])
+	waitRoles(t, primary, 30*time.Second, map[string]int{"leader": 1, "voter": 4}, nil)
+
+	// Back to three.
+	b.leave(node6, node6)
+	b.leave(primary, node5)
+	waitConverged(b.c, 60*time.Second)
+	waitRoles(t, primary, 30*time.Second, map[string]int{"leader": 1, "voter": 2}, nil)
+	if gap := maxWriteGap(b.w, t0); gap > growGap {
+		t.Errorf("longest write gap while growing and shrinking: %v, want at most %v", gap.Round(time.Millisecond), growGap)
+	} else {
+		t.Logf("longest write gap while growing and shrinking: %v", gap.Round(time.Millisecond))
+	}
+	// The leaving node's slot is gone from the primary.
+	waitFor(t, 30*time.Second, "slots of the nodes that left dropped", func() error {
+		v, err := primary.queryString("SELECT coalesce(string_agg(slot_name, ',' ORDER BY slot_name), '') FROM pg_replication_slots")
+		if err != nil {
+			return err
+		}
+		for _, gone := range []*node{replicas[0], node5, node6} {
+			if strings.Contains(v, gone.name) {
+				return fmt.Errorf("slots %q still include %s", v, gone.name)
+			}
+		}
+		return nil
+	})
+	leader := b.finish(noLoss)
+	if leader != primary {
+		t.Errorf("primary changed from %s to %s while only replicas left", primary.name, leader.name)
+	}
+	_ = node4
+}
+
+func TestMembership_LeaveOfThePrimary_SwitchesOverFirst_AndDoesNotComeBack(t *testing.T) {
+	b := setUp(t, clusterOptions{}, nil)
+	old := b.leader
+	t0 := time.Now()
+	b.leave(old, old)
+	took := time.Since(t0)
+	newLeader := waitConverged(b.c, 60*time.Second)
+	if newLeader == old {
+		t.Fatalf("%s still leads after leaving", old.name)
+	}
+	gap := writeGap(b.w, old, newLeader, t0)
+	t.Logf("leave of the primary: %v; write gap %v", took.Round(time.Millisecond), gap.Round(time.Millisecond))
+	if gap > growGap {
+		t.Errorf("write gap across the leave of the primary: %v, want at most %v", gap, growGap)
+	}
+	waitRoles(t, newLeader, 30*time.Second, map[string]int{"leader": 1, "voter": 1}, nil)
+
+	// Restarted, the agent exits 0 at once and PostgreSQL stays down.
+	old.start()
+	if err := old.wait(30 * time.Second); err != nil {
+		t.Errorf("restarted agent of a node that left: %v, want exit 0", err)
+	}
+	if !old.logs.containsAll("not starting", "left the cluster") {
+		t.Errorf("%s's restart does not say it left the cluster", old.name)
+	}
+	if pid := old.postmasterPID(); pid != 0 {
+		t.Errorf("%s's PostgreSQL runs again (pid %d)", old.name, pid)
+	}
+	cl, err := newLeader.cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range cl.Members {
+		if m.Name == old.name {
+			t.Errorf("%s is still listed after leaving", old.name)
+		}
+	}
+
+	// join brings it back (its old data directory is re-used or cloned).
+	out, err := old.conclave("join", "--via", fmt.Sprintf("%s:%d", newLeader.host, newLeader.apiPort))
+	if err != nil {
+		t.Fatalf("join again: %v\n%s", err, out)
+	}
+	old.start()
+	b.c.nodes = append(b.c.nodes, old)
+	waitConverged(b.c, 120*time.Second)
+	waitRoles(t, newLeader, 30*time.Second, map[string]int{"leader": 1, "voter": 2}, nil)
+	b.finish(noLoss)
+}
+
+// A replica's Raft data is wiped while another replica is down: it comes
+// back, withholds its vote until it caught up, and the cluster loses
+// nothing it had committed (system identifier, the dynamic configuration
+// changed just before, the primary, every acknowledged row).
+func TestMembership_RaftDataWipedWhileAnotherNodeIsDown_LosesNothing(t *testing.T) {
+	b := setUp(t, clusterOptions{}, nil)
+	primary := b.leader
+	down, wiped := b.others(primary)[0], b.others(primary)[1]
+	before, err := primary.cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, text := postText(t, primary, "PATCH", "/config", `{"postgresql":{"parameters":{"work_mem":"7MB"}}}`); code != 200 {
+		t.Fatalf("PATCH /config: %d %s", code, text)
+	}
+	down.stop()
+	wiped.stop()
+	raftDir := filepath.Join(wiped.dir, "raft")
+	if err := os.RemoveAll(raftDir); err != nil {
+		t.Fatal(err)
+	}
+	wiped.logs.mu.Lock()
+	mark := len(wiped.logs.lines) // judge only what the restarted agent logs
+	wiped.logs.mu.Unlock()
+	wiped.start()
+	waitFor(t, 60*time.Second, "the wiped node is back and streams", func() error {
+		cl, err := wiped.cluster()
+		if err != nil {
+			return err
+		}
+		if cl.SystemIdentifier != before.SystemIdentifier {
+			return fmt.Errorf("system identifier %q, want %q", cl.SystemIdentifier, before.SystemIdentifier)
+		}
+		for _, m := range cl.Members {
+			if m.Name == wiped.name && m.State != "streaming" {
+				return fmt.Errorf("%s is %s", m.Name, m.State)
+			}
+			if m.Role == "leader" && m.Name != primary.name {
+				return fmt.Errorf("leader is %s, want %s", m.Name, primary.name)
+			}
+		}
+		return nil
+	})
+	var cfg struct {
+		PostgreSQL struct {
+			Parameters map[string]any `json:"parameters"`
+		} `json:"postgresql"`
+	}
+	if _, err := getJSONWith(wiped.http(), wiped.apiURL()+"/config", &cfg); err != nil || cfg.PostgreSQL.Parameters["work_mem"] != "7MB" {
+		t.Errorf("the wiped node's /config lacks the change committed before: %v %v", cfg.PostgreSQL.Parameters, err)
+	}
+	wiped.logs.mu.Lock()
+	after := strings.Join(wiped.logs.lines[mark:], "\n")
+	wiped.logs.mu.Unlock()
+	if !strings.Contains(after, "catch_up_index") {
+		t.Errorf("%s did not report joining with a catch-up index", wiped.name)
+	}
+	if strings.Contains(after, "bootstrapped the cluster") {
+		t.Errorf("%s bootstrapped a cluster of its own", wiped.name)
+	}
+	down.start()
+	leader := b.finish(noLoss)
+	if leader != primary {
+		t.Errorf("primary changed from %s to %s", primary.name, leader.name)
+	}
+	waitRoles(t, primary, 30*time.Second, map[string]int{"leader": 1, "voter": 2}, nil)
+}

@@ -1,0 +1,139 @@
+//go:build integration
+
+package integration
+
+// A witness (issue 11): a Raft voter without PostgreSQL, so two database
+// nodes plus a witness keep a quorum and fail over.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// makeWitness rewrites n's configuration without a postgresql: section and
+// makes the harness start it with `conclave witness`.
+func makeWitness(c *cluster, n *node) {
+	c.t.Helper()
+	var partners []string
+	for _, o := range c.nodes {
+		if o != n {
+			partners = append(partners, fmt.Sprintf("    - %s:%d", o.host, o.raftPort))
+		}
+	}
+	cfg := fmt.Sprintf(`scope: %s
+name: %s
+restapi:
+  listen: %s:%d
+  connect_address: %s:%d
+raft:
+  data_dir: %s/raft
+  self_addr: %s:%d
+  partner_addrs:
+%s
+`, c.scope, n.name, n.host, n.apiPort, n.host, n.apiPort, n.dir, n.host, n.raftPort, strings.Join(partners, "\n"))
+	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	chownToPostgres(c.t, n.dir)
+	n.verb = "witness"
+}
+
+// witnessView checks n's /cluster: one running leader among dbs, every other
+// db node streaming, the witness listed as witness. It returns the leader.
+func witnessView(n *node, dbs []*node, witness *node) (string, error) {
+	cl, err := n.cluster()
+	if err != nil {
+		return "", err
+	}
+	leader := ""
+	seen := 0
+	for _, m := range cl.Members {
+		switch {
+		case m.Name == witness.name:
+			if m.Role != "witness" || m.State != "running" {
+				return "", fmt.Errorf("witness shown as %s/%s", m.Role, m.State)
+			}
+		case m.Role == "leader" && m.State == "running":
+			leader = m.Name
+		case m.State != "streaming":
+			return "", fmt.Errorf("%s is %s/%s", m.Name, m.Role, m.State)
+		}
+		seen++
+	}
+	if seen != len(dbs)+1 {
+		return "", fmt.Errorf("%d members listed, want %d", seen, len(dbs)+1)
+	}
+	if leader == "" || leader == witness.name {
+		return "", fmt.Errorf("leader %q", leader)
+	}
+	return leader, nil
+}
+
+func TestWitness_TwoDatabaseNodesAndAWitness_SurviveTheLossOfThePrimarysNode(t *testing.T) {
+	c := newCluster(t, 3, clusterOptions{})
+	witness := c.nodes[2]
+	makeWitness(c, witness)
+	dbs := c.nodes[:2]
+	c.startAll()
+	var leaderName string
+	waitFor(t, 90*time.Second, "two database nodes and a witness up", func() error {
+		var err error
+		leaderName, err = witnessView(witness, dbs, witness)
+		return err
+	})
+	primary := c.byName(leaderName)
+	other := dbs[0]
+	if other == primary {
+		other = dbs[1]
+	}
+	primary.exec(t, schemaSQL)
+	w := startWriter(t, c, 2)
+	w.waitWritesResume(t, time.Now(), 15*time.Second)
+
+	out, err := primary.conclave("list", "-e")
+	if err != nil || !strings.Contains(out, "Witness") {
+		t.Errorf("list -e does not show the witness: %v\n%s", err, out)
+	}
+	t.Logf("list -e:\n%s", out)
+	if slots, err := primary.queryString("SELECT coalesce(string_agg(slot_name, ','), '') FROM pg_replication_slots"); err != nil || strings.Contains(slots, witness.name) {
+		t.Errorf("slots on the primary: %q (%v); want none for the witness", slots, err)
+	}
+	roles, err := raftRoles(primary)
+	if err != nil || (roles[witness.name] != "voter" && roles[witness.name] != "leader") {
+		t.Errorf("witness Raft role %q (%v), want a voter", roles[witness.name], err)
+	}
+
+	// The primary's host dies: the other database node takes over with the
+	// witness's vote.
+	t0 := crashNode(t, primary)
+	waitFor(t, 60*time.Second, other.name+" leads", func() error {
+		cl, err := other.cluster()
+		if err != nil {
+			return err
+		}
+		for _, m := range cl.Members {
+			if m.Role == "leader" && m.State == "running" {
+				if m.Name != other.name {
+					return fmt.Errorf("leader is %s", m.Name)
+				}
+				return nil
+			}
+		}
+		return errors.New("no running leader")
+	})
+	rto := w.waitWritesOn(t, other, t0, 60*time.Second)
+	t.Logf("failover with a witness: writes resumed on %s %v after the crash", other.name, rto.Round(time.Millisecond))
+
+	// The old primary comes back as a replica; nothing acknowledged is lost
+	// beyond what asynchronous replication allows (reported).
+	primary.start()
+	waitFor(t, 90*time.Second, primary.name+" streams again", func() error {
+		_, err := witnessView(other, dbs, witness)
+		return err
+	})
+	checkLedger(t, &cluster{t: t, nodes: dbs}, other, w, asyncMode)
+}

@@ -1,0 +1,42 @@
+package raftstore_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/conclave-ha/conclave/raftstore"
+	"github.com/conclave-ha/conclave/raftstore/rafttest"
+)
+
+// `raft recover` on survivors one of which still withholds its vote (it
+// joined and had not caught up when the majority was lost): without ending
+// the withholding, the two survivors could never elect a leader.
+func TestRecover_SurvivorThatWithholds_VotesAgain(t *testing.T) {
+	c := rafttest.New(t, 3)
+	idx, err := c.Leader(t).Propose(testCtx(t), upsert("kept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WaitApplied(t, idx)
+	for _, i := range []int{2, 0, 1} { // node 2 is lost for good
+		c.Stop(i)
+	}
+	if err := os.WriteFile(filepath.Join(c.DataDir(1), "catchup.json"), []byte(`{"index":1099511627776}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	survivors := []string{c.Addr(0), c.Addr(1)}
+	for _, i := range []int{0, 1} {
+		if err := raftstore.Recover(c.DataDir(i), c.Addr(i), survivors, nil); err != nil {
+			t.Fatalf("recover node %d: %v", i, err)
+		}
+	}
+	c.Restart(0)
+	c.Restart(1)
+	if err := hasMember(c.Leader(t), "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if withholding, _ := c.Store(1).Withholding(); withholding {
+		t.Error("the recovered survivor still withholds its vote")
+	}
+}

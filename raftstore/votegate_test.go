@@ -1,0 +1,65 @@
+package raftstore_test
+
+import (
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/conclave-ha/conclave/fsm"
+	"github.com/conclave-ha/conclave/raftstore/rafttest"
+)
+
+// A wiped voter is brought back by a leader in batches (64 entries by
+// default). Counting it formed at its first entry let it vote after the
+// first batch, on a log that still lacks what the leader had committed: a
+// candidate with that much of the log, and none of the rest, won its vote.
+// The leader's commit index comes with every batch; the node votes only
+// once its log reaches the highest one it was sent.
+//
+// Here a "leader" (a raw Raft transport) sends the wiped node entries 1..5
+// saying it committed up to 10, then stops; a candidate holding exactly
+// those five entries asks for the vote.
+func TestWipedVoter_PartlyCaughtUp_DoesNotVoteForACandidateMissingCommittedEntries(t *testing.T) {
+	ln := rafttest.Listener(t, "127.0.0.1:0")
+	leader, candidate := rafttest.DeadAddr(t), rafttest.DeadAddr(t)
+	cfg := rafttest.Config(t, "w", ln, []string{ln.Addr().String(), leader, candidate})
+	w := rafttest.OpenStore(t, cfg, fsm.New()) // no state, no majority: never bootstraps
+	if w.Formed() {
+		t.Fatal("setup: the wiped node has state")
+	}
+	client, err := raft.NewTCPTransport("127.0.0.1:0", nil, 2, time.Second, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	target := raft.ServerAddress(ln.Addr().String())
+	hdr := func(addr string) raft.RPCHeader {
+		return raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(addr), Addr: []byte(addr)}
+	}
+	var entries []*raft.Log
+	for i := uint64(1); i <= 5; i++ {
+		entries = append(entries, &raft.Log{Index: i, Term: 2, Type: raft.LogNoop})
+	}
+	var ar raft.AppendEntriesResponse
+	if err := client.AppendEntries(raft.ServerID(w.Addr()), target, &raft.AppendEntriesRequest{
+		RPCHeader: hdr(leader), Term: 2, Entries: entries, LeaderCommitIndex: 10,
+	}, &ar); err != nil || !ar.Success {
+		t.Fatalf("first batch: %v, success %v", err, ar.Success)
+	}
+	rafttest.WaitFor(t, rafttest.Scaled(2*time.Second), func() error {
+		if !w.Formed() {
+			return errors.New("no entry stored yet")
+		}
+		return nil
+	})
+	var vr raft.RequestVoteResponse
+	err = client.RequestVote(raft.ServerID(w.Addr()), target, &raft.RequestVoteRequest{
+		RPCHeader: hdr(candidate), Term: 3, LastLogIndex: 5, LastLogTerm: 2, LeadershipTransfer: true,
+	}, &vr)
+	if err == nil && vr.Granted {
+		t.Fatal("the wiped node, sent 5 of the 10 entries its leader had committed, voted for a candidate holding only those 5")
+	}
+}
