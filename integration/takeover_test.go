@@ -465,21 +465,28 @@ func TestTakeover_TwoPrimariesOfOneSystem_RefusedAndUntouched(t *testing.T) {
 }
 
 // The primary's agent seeds the cluster and is stopped before it took the
-// key (the operator stops it while another agent is still missing): its
-// server keeps running as it was, the replicas wait for it, a manual
-// failover is refused, and the takeover completes once it returns.
+// key (the operator stops it while another agent is still missing): a
+// manual failover is refused while it waits, its server keeps running as it
+// was, the replicas wait for it, and the takeover completes once it returns.
+// node3, started while node1's agent is down, has no Raft state: it
+// withholds its vote until it caught up with a Raft leader (a new node looks
+// like a wiped one, raftstore/voteguard.go), so node2 and node3 elect no
+// Raft leader and nothing can change until node1 is back.
 func TestTakeover_PrimaryAgentStoppedMidTakeover_NothingChangesUntilItReturns(t *testing.T) {
 	c, h := seededWithoutKey(t)
 	p, r2, r3 := c.nodes[0], c.nodes[1], c.nodes[2]
-	p.stop()
-	checkUntouched(t, p, h.facts[p.name], "false")
-	r3.start()
-	waitListWithoutLeader(t, r2, "waiting for node1 to take the leader key", 2)
+	waitListWithoutLeader(t, r2, "waiting for node1 to take the leader key", 1)
 	out, err := r2.conclave("failover", "--candidate", r2.name, "--force")
 	if err == nil || !strings.Contains(out, "no member has taken the leader key yet") {
 		t.Errorf("failover during the takeover: %v\n%s", err, out)
 	}
+	p.stop()
+	checkUntouched(t, p, h.facts[p.name], "false")
+	r3.start()
 	holdsNoLeader(t, r2, r2, r3)
+	if out, err := r2.conclave("failover", "--candidate", r2.name, "--force"); err == nil {
+		t.Errorf("failover accepted while node1's agent is down mid-takeover:\n%s", out)
+	}
 	started := time.Now()
 	p.start()
 	checkTakenOver(t, c, h, started)
