@@ -227,13 +227,11 @@ func TestLease_RaftLeaderKilledOnAReplica_PrimaryStays(t *testing.T) {
 		}
 		killAgent(t, rl)
 		rl.start()
-		waitFor(t, 30*time.Second, "the Raft leader on a replica's node", func() (err error) {
-			if rl, err = b.c.raftLeader(); err == nil && rl == b.leader {
-				err = errors.New("still on the primary's node")
-			}
+		b.leader = waitConverged(b.c, 60*time.Second)
+		waitFor(t, 30*time.Second, "a Raft leader after the restart", func() (err error) {
+			rl, err = b.c.raftLeader()
 			return err
 		})
-		b.leader = waitConverged(b.c, 60*time.Second)
 	}
 	primary := b.leader
 	_, _, tlBefore, err := primary.member(primary.name)

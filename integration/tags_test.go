@@ -122,6 +122,24 @@ func TestTags_FailoverPriority_HigherPriorityWinsAmongEqualReplicas(t *testing.T
 				return nil
 			})
 		}
+		// The candidates compare their own position with the others'
+		// reports: wait until both replicas have reported it (lag 0 on the
+		// leader's /cluster through more than a loop turn, so the leader's
+		// own report is fresh too).
+		reportedLagZero := func() error {
+			cl, err := leader.cluster()
+			if err != nil {
+				return err
+			}
+			for _, m := range cl.Members {
+				if (m.Name == a.name || m.Name == b.name) && m.Lag != float64(0) {
+					return fmt.Errorf("%s lag %v", m.Name, m.Lag)
+				}
+			}
+			return nil
+		}
+		waitFor(t, 15*time.Second, "both replicas reporting lag 0", reportedLagZero)
+		holdsFor(t, 2*time.Second, "both replicas reporting lag 0", reportedLagZero)
 		t0 := crashNode(t, leader)
 		got := waitLeaderAmong(t, c, []*node{a, b}, leader, 30*time.Second)
 		loser := a

@@ -111,6 +111,7 @@ func (s *Store) learnCatchUp(ctx context.Context) {
 		s.limit.info(s, "catch-up", "asking the leader for a catch-up index failed; retrying", "error", err)
 		return
 	}
+	s.logger.Info("learned the catch-up index from the leader; withholding this node's vote until its log reaches it", "node", s.cfg.Addr, "catch_up_index", idx)
 	s.catchUp.setTarget(idx)
 }
 
