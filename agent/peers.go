@@ -27,9 +27,10 @@ func newPeers(cfg *config.Config) *peers {
 }
 
 // Failsafe returns nil only if every member in to accepted the heartbeat.
+// The body names every member asked: a member whose state names one more
+// refuses (api.acceptFailsafe).
 func (p *peers) Failsafe(ctx context.Context, self fsm.Member, to []fsm.Member) error {
-	body, err := json.Marshal(map[string]string{"name": self.Name, "api_url": self.APIURL,
-		"conn_url": fmt.Sprintf("postgres://%s:%d/postgres", self.Host, self.Port)})
+	body, err := heartbeatBody(self, to)
 	if err != nil {
 		return err
 	}
@@ -53,6 +54,16 @@ func (p *peers) Failsafe(ctx context.Context, self fsm.Member, to []fsm.Member) 
 		return fmt.Errorf("failsafe heartbeat refused or unanswered: %s", strings.Join(failed, "; "))
 	}
 	return nil
+}
+
+// heartbeatBody is Patroni's POST /failsafe body plus the members asked.
+func heartbeatBody(self fsm.Member, to []fsm.Member) ([]byte, error) {
+	asked := make([]string, 0, len(to))
+	for _, m := range to {
+		asked = append(asked, m.Name)
+	}
+	return json.Marshal(map[string]any{"name": self.Name, "api_url": self.APIURL,
+		"conn_url": fmt.Sprintf("postgres://%s:%d/postgres", self.Host, self.Port), "members": asked})
 }
 
 func (p *peers) post(ctx context.Context, m fsm.Member, body []byte) error {

@@ -88,3 +88,14 @@ func (a *Agent) StatusKey() api.StatusKey {
 func (a *Agent) FreshCluster(ctx context.Context) (fsm.State, error) {
 	return a.store.LinearizableState(ctx)
 }
+
+// FailsafeState implements api.FailsafeStateReader: a Raft read-index when
+// this node is in contact with a Raft leader, else (cut off from Raft
+// itself) the local state, at once rather than after waiting for a leader
+// that may not come.
+func (a *Agent) FailsafeState(ctx context.Context) (fsm.State, error) {
+	if !a.store.InContact() {
+		return a.store.State(), nil
+	}
+	return a.store.LinearizableState(ctx)
+}

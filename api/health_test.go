@@ -255,11 +255,13 @@ func TestParseLag_AcceptsBytesAndUnits(t *testing.T) {
 
 type fakeFailsafe struct {
 	leaders []string
+	states  []fsm.State // the state each heartbeat was decided on
 	err     error
 }
 
-func (f *fakeFailsafe) FailsafeHeartbeat(leader string) error {
+func (f *fakeFailsafe) FailsafeHeartbeat(leader string, st fsm.State) error {
 	f.leaders = append(f.leaders, leader)
+	f.states = append(f.states, st)
 	return f.err
 }
 

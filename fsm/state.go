@@ -172,6 +172,21 @@ func (s State) MemberNames() []string {
 	return names
 }
 
+// MemberNotIn returns a member of s whose name is not in names, "" when
+// every member is (a failsafe heartbeat names the members its sender asked).
+func (s State) MemberNotIn(names ...string) string {
+	in := make(map[string]bool, len(names))
+	for _, n := range names {
+		in[n] = true
+	}
+	for _, n := range s.MemberNames() {
+		if !in[n] {
+			return n
+		}
+	}
+	return ""
+}
+
 // IsSync reports whether name is recorded as a synchronous standby.
 func (s State) IsSync(name string) bool {
 	for _, m := range s.Sync.Members {

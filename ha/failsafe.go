@@ -32,6 +32,12 @@ import (
 // compare-and-swap has seen the last committed renewal, so it holds off for
 // at least that ttl after the heartbeat.
 //
+// A member that joined after the holder was cut off is never asked: the
+// members refuse a heartbeat that does not list a member their Raft
+// read-index names (api.acceptFailsafe), and a member takes no key within a
+// ttl of first seeing its own record (newMemberHoldoff; DESIGN "Failsafe
+// mode").
+//
 // Accepting a heartbeat and starting a takeover are one step under Loop.mu
 // (issue 6 item 8): FailsafeHeartbeat refuses once a takeover began
 // (acquiringAt within ttl), and beginTakeover refuses while a heartbeat from
@@ -65,12 +71,13 @@ type Peers interface {
 // ErrHoldsKey refuses a failsafe heartbeat on the member that holds the key.
 var ErrHoldsKey = errors.New("this member holds the leader key")
 
-// FailsafeHeartbeat records a heartbeat from leader (POST /failsafe).
-func (l *Loop) FailsafeHeartbeat(leader string) error {
+// FailsafeHeartbeat records a heartbeat from leader (POST /failsafe),
+// decided on st: the state the API read for it, a Raft read-index when this
+// member reaches a Raft leader, else its local state.
+func (l *Loop) FailsafeHeartbeat(leader string, st fsm.State) error {
 	if leader == l.cfg.Name {
 		return fmt.Errorf("%w: a heartbeat from itself", ErrHoldsKey)
 	}
-	st := l.cluster.State()
 	if st.Leader != nil && st.Leader.Member == l.cfg.Name {
 		return ErrHoldsKey
 	}
@@ -139,9 +146,48 @@ func (l *Loop) beginTakeover(o Observation) string {
 		now.Sub(l.failsafeAt) < time.Duration(prev.TTL)*time.Second {
 		return fmt.Sprintf("a failsafe heartbeat from %s was accepted %v ago", prev.Member, now.Sub(l.failsafeAt))
 	}
+	if why := l.newMemberHoldoff(o, now); why != "" {
+		return why
+	}
 	l.acquiringAt = now
 	l.takeover = takeover{pending: true, expect: o.State.LeaderIndex}
 	return ""
+}
+
+// newMemberHoldoff refuses a takeover from a holder within the key's ttl
+// after this member first saw its own record ("" = go ahead; under Loop.mu).
+// A holder cut off from Raft before the record committed does not know this
+// member and cannot ask it: heartbeats it sent before the record committed
+// give it trust for less than a ttl after that, and any later one is refused
+// by every member whose read-index sees the record (api.acceptFailsafe).
+// Whatever failsafe_mode says now: the holder may have extended its trust
+// under an earlier value.
+func (l *Loop) newMemberHoldoff(o Observation, now time.Time) string {
+	prev := o.State.Leader
+	if prev == nil || prev.Member == o.Self {
+		return ""
+	}
+	ttl := time.Duration(prev.TTL) * time.Second
+	if l.ownRecordSince.IsZero() {
+		return "this member's record is not in the state yet"
+	}
+	if seen := now.Sub(l.ownRecordSince); seen < ttl {
+		return fmt.Sprintf("this member's record was first seen %v ago, less than the key's ttl: %s may not have asked it for failsafe heartbeats", seen, prev.Member)
+	}
+	return ""
+}
+
+// ownRecordSince returns when self's record was first seen in the state:
+// since if it was seen before and still is, now on its first sight, zero
+// while it is absent (a record removed and added again counts anew).
+func ownRecordSince(since time.Time, st fsm.State, self string, now time.Time) time.Time {
+	if _, ok := st.Members[self]; !ok {
+		return time.Time{}
+	}
+	if since.IsZero() {
+		return now
+	}
+	return since
 }
 
 // failsafeLeader returns the member whose heartbeat arrived within ttl.

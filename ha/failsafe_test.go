@@ -61,7 +61,7 @@ func TestLoop_TakeoverOutcomeUnknown_HeartbeatsRefusedUntilDefinite(t *testing.T
 	}
 	c.setDown(false)
 	clock.advance(3100 * time.Millisecond)
-	if err := l.FailsafeHeartbeat("n1"); err == nil {
+	if err := l.FailsafeHeartbeat("n1", c.State()); err == nil {
 		t.Fatal("accepted n1's heartbeat while its own takeover could still commit")
 	}
 	// n1 renews: the key changed, the old CAS can never match.
@@ -69,7 +69,7 @@ func TestLoop_TakeoverOutcomeUnknown_HeartbeatsRefusedUntilDefinite(t *testing.T
 	if _, err := c.Propose(context.Background(), fsm.RenewLeader{Member: "n1", Epoch: st.Leader.Epoch, TTL: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.FailsafeHeartbeat("n1"); err != nil {
+	if err := l.FailsafeHeartbeat("n1", c.State()); err != nil {
 		t.Fatalf("heartbeat refused after the key changed: %v", err)
 	}
 }
@@ -81,7 +81,7 @@ func TestLoop_HeartbeatAcceptedThenKeyOurs_NoPromotionWithinItsTTL(t *testing.T)
 	l, c, clock, o := takeoverLoop(t)
 	pg := l.pg.(*fakePG)
 	l.cfg.Boottime = noBoot
-	if err := l.FailsafeHeartbeat("n1"); err != nil {
+	if err := l.FailsafeHeartbeat("n1", c.State()); err != nil {
 		t.Fatal(err)
 	}
 	hb := clock.Now()
@@ -132,10 +132,10 @@ func TestLoop_FailsafeHeartbeatFromAFormerHolder_Refused(t *testing.T) {
 	if _, err := c.Propose(context.Background(), fsm.AcquireLeader{Member: "n3", ExpectIndex: st.LeaderIndex, TTL: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.FailsafeHeartbeat("n1"); err == nil {
+	if err := l.FailsafeHeartbeat("n1", c.State()); err == nil {
 		t.Fatal("accepted a heartbeat from n1 while n3 holds the key here")
 	}
-	if err := l.FailsafeHeartbeat("n3"); err != nil {
+	if err := l.FailsafeHeartbeat("n3", c.State()); err != nil {
 		t.Fatalf("heartbeat from the holder refused: %v", err)
 	}
 }
@@ -154,5 +154,53 @@ func TestLoop_FailsafeRound_AsksMembersOfTheFreshState(t *testing.T) {
 	}
 	if got := peers.asked; len(got) != 1 || len(got[0]) != 1 || got[0][0] != "n2" {
 		t.Fatalf("asked %v, want [[n2]]", got)
+	}
+}
+
+// The hole found by the adversarial review: n1 holds the key (ttl 3) and is
+// cut off from Raft; n2 joins after the cut, so n1's failsafe rounds never
+// ask it. A round n1 sent before n2's record committed was accepted (n3's
+// read-index did not show n2 yet) and n1 trusts until sent + ttl -
+// FenceMargin; n2, which observed the key before its record committed, must
+// not take the key before then. Later rounds are refused by every member
+// whose read-index shows n2 (api: TestFailsafe_FreshStateNamesAMember...).
+func TestLoop_FailsafeRound_MemberUnknownToTheHolder_DoesNotTakeOverWithinItsTrust(t *testing.T) {
+	ctx := context.Background()
+	o := scenario()
+	joined := o.State.Members["n2"]
+	st := o.State.Clone()
+	delete(st.Members, "n2")
+	st.Config = map[string]any{"ttl": 3, "loop_wait": 1, "retry_timeout": 1, "failsafe_mode": true}
+	c := newFakeCluster()
+	c.st, c.index = st, st.LeaderIndex
+	clock := &fakeClock{now: t0}
+	l := New(Config{Name: "n2", Clock: clock, Boottime: noBoot}, c, &fakePG{st: o.PG})
+	l.observe(ctx) // n2's agent sees the key before its own record commits
+
+	clock.advance(time.Second)
+	sent := clock.Now() // n1's round: n3 accepts, n2 is not asked
+	holderTrust := sent.Add(3*time.Second - l.cfg.FenceMargin)
+	clock.advance(500 * time.Millisecond)
+	if _, err := c.Propose(ctx, fsm.UpsertMember{Member: joined}); err != nil {
+		t.Fatal(err)
+	}
+	for clock.Now().Before(holderTrust) {
+		clock.advance(250 * time.Millisecond)
+		if _, err := l.turn(ctx); err != nil {
+			t.Logf("turn: %v", err)
+		}
+		if got := c.State().LeaderName(); got != "n1" {
+			t.Fatalf("%s took the key at %v, inside n1's failsafe trust (until %v) from a round that did not ask n2",
+				got, clock.Now().Sub(t0), holderTrust.Sub(t0))
+		}
+	}
+	for i := 0; i < 20 && c.State().LeaderName() == "n1"; i++ {
+		clock.advance(250 * time.Millisecond)
+		if _, err := l.turn(ctx); err != nil {
+			t.Logf("turn: %v", err)
+		}
+	}
+	if got := c.State().LeaderName(); got != "n2" {
+		t.Fatalf("leader %q %v after t0; want n2 once its hold-off passed", got, clock.Now().Sub(t0))
 	}
 }

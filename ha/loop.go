@@ -131,6 +131,7 @@ type Loop struct {
 	acquiringAt       time.Time     // last AcquireLeader attempt (failsafe refuses heartbeats after it)
 	takeover          takeover      // an AcquireLeader whose outcome is not known yet (failsafe.go)
 	failsafeTTL       time.Duration // the key's ttl when failsafeAt's heartbeat was accepted
+	ownRecordSince    time.Time     // this member's record first seen in the state, zero while absent (failsafe.go)
 	progress          progress      // renewer's view of the loop's liveness (renew.go)
 	syncAdded         syncAdded     // owned by the loop goroutine (ha/sync.go)
 	syncFence         syncFence     // owned by the loop goroutine (ha/sync.go)
@@ -332,6 +333,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	l.syncAdded.observed(pgs)
 	ttl := time.Duration(dyn.TTL) * time.Second
 	l.mu.Lock()
+	l.ownRecordSince = ownRecordSince(l.ownRecordSince, st, l.cfg.Name, now)
 	leads := st.Leader != nil && st.Leader.Member == l.cfg.Name
 	if pgs.Running {
 		l.progress.pgStepFailed = false // Shutdown's Stop will find it

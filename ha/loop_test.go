@@ -292,8 +292,8 @@ func TestLoop_FailsafeMode_AMemberDoesNotAnswer_Fences(t *testing.T) {
 }
 
 func TestLoop_FailsafeHeartbeat_HolderRefusesIt(t *testing.T) {
-	l, _, _, _ := newLeader(t, nil, nil)
-	if err := l.FailsafeHeartbeat("n2"); !errors.Is(err, ErrHoldsKey) {
+	l, c, _, _ := newLeader(t, nil, nil)
+	if err := l.FailsafeHeartbeat("n2", c.State()); !errors.Is(err, ErrHoldsKey) {
 		t.Fatalf("holder accepted a heartbeat: %v", err)
 	}
 }

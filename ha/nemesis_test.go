@@ -429,6 +429,31 @@ func (h *harness) startClients() (stop func()) {
 	return func() { once.Do(func() { cancel(); <-done }) }
 }
 
+// answer is the agent's POST /failsafe (api.acceptFailsafe): decided on
+// a Raft read-index when agent j is in contact with a Raft leader, else on
+// its local state; refused when that state names a member the sender did
+// not ask.
+func (p peers) answer(ctx context.Context, j int, a *agentRun, sender string, to []fsm.Member) error {
+	store := p.h.c.Store(j)
+	st := store.State()
+	if store.InContact() {
+		rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		var err error
+		if st, err = store.LinearizableState(rctx); err != nil {
+			return fmt.Errorf("no fresh read of the Raft state: %w", err)
+		}
+	}
+	names := []string{sender}
+	for _, m := range to {
+		names = append(names, m.Name)
+	}
+	if name := st.MemberNotIn(names...); name != "" {
+		return fmt.Errorf("%s did not ask member %s", sender, name)
+	}
+	return a.loop.FailsafeHeartbeat(sender, st)
+}
+
 // peers delivers failsafe heartbeats to the other agents over the
 // simulated network; a paused, dead or cut-off agent does not answer.
 type peers struct {
@@ -451,7 +476,7 @@ func (p peers) Failsafe(ctx context.Context, self fsm.Member, to []fsm.Member) e
 			return fmt.Errorf("%s: no answer", m.Name)
 		}
 		errc := make(chan error, 1)
-		go func() { errc <- a.loop.FailsafeHeartbeat(self.Name) }()
+		go func() { errc <- p.answer(ctx, j, a, self.Name, to) }()
 		select {
 		case err := <-errc:
 			if err != nil {

@@ -23,6 +23,7 @@ func prePromoteLoop(t *testing.T, veto error) (*Loop, *fakeCluster, *fakePG, *fa
 	hook := func(context.Context) error { pg.record("pre_promote"); return veto }
 	l := New(Config{Name: "n2", Clock: clock, Boottime: fakeBoottime(clock), PrePromote: hook,
 		Member: fsm.Member{Tags: map[string]any{"failover_priority": 1}}}, c, pg)
+	o.Now = pastNewMemberHoldoff(l, clock)
 	return l, c, pg, clock, o
 }
 

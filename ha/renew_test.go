@@ -379,14 +379,24 @@ func takeoverLoop(t *testing.T) (*Loop, *fakeCluster, *fakeClock, Observation) {
 	c.index = o.State.LeaderIndex
 	clock := &fakeClock{now: t0}
 	l := New(Config{Name: "n2", Clock: clock, Boottime: fakeBoottime(clock)}, c, &fakePG{st: o.PG})
+	o.Now = pastNewMemberHoldoff(l, clock)
 	return l, c, clock, o
+}
+
+// pastNewMemberHoldoff lets l see its own record and a ttl (3 s, the
+// scenario's key) pass: its takeovers are no longer held off as a new
+// member's (failsafe.go). It returns the time then.
+func pastNewMemberHoldoff(l *Loop, clock *fakeClock) time.Time {
+	l.observe(context.Background())
+	clock.advance(3 * time.Second)
+	return clock.Now()
 }
 
 // Item 8: a heartbeat accepted after Decide looked (so the plan says take
 // over) stops the takeover; once its ttl passed the takeover goes ahead.
 func TestLoop_FailsafeHeartbeatAcceptedBeforeTakeover_TakeoverRefused(t *testing.T) {
 	l, c, clock, o := takeoverLoop(t)
-	if err := l.FailsafeHeartbeat("n1"); err != nil {
+	if err := l.FailsafeHeartbeat("n1", c.State()); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.acquire(context.Background(), o, o.State.LeaderIndex); err != nil {
@@ -406,11 +416,11 @@ func TestLoop_FailsafeHeartbeatAcceptedBeforeTakeover_TakeoverRefused(t *testing
 
 // Item 8: once a takeover began, no heartbeat is accepted.
 func TestLoop_TakeoverBegun_FailsafeHeartbeatRefused(t *testing.T) {
-	l, _, _, o := takeoverLoop(t)
+	l, c, _, o := takeoverLoop(t)
 	if why := l.beginTakeover(o); why != "" {
 		t.Fatal(why)
 	}
-	if err := l.FailsafeHeartbeat("n1"); err == nil {
+	if err := l.FailsafeHeartbeat("n1", c.State()); err == nil {
 		t.Fatal("a heartbeat was accepted after a takeover began")
 	}
 }

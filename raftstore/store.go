@@ -248,6 +248,17 @@ func (s *Store) Leader() string {
 	return string(addr)
 }
 
+// InContact reports whether this node leads or is a follower that heard
+// from its leader within HeartbeatTimeout: a follower cut off from the
+// leader keeps its address until its own election timer fires.
+func (s *Store) InContact() bool {
+	if s.IsLeader() {
+		return true
+	}
+	lc := s.raft.LastContact()
+	return s.Leader() != "" && !lc.IsZero() && time.Since(lc) < s.cfg.HeartbeatTimeout
+}
+
 // Formed tells whether this node has Raft state: it had some at Open, it
 // bootstrapped, or it received entries from a leader.
 func (s *Store) Formed() bool {
