@@ -41,7 +41,8 @@ type Store struct {
 	bolt      *raftboltdb.BoltStore
 	mux       *muxListener
 	transport *raft.NetworkTransport
-	sec       security // Raft port authentication (auth.go)
+	guarded   *guardedTransport // set when raft was created; Close stops its heartbeats before raft.db closes
+	sec       security          // Raft port authentication (auth.go)
 
 	hadState     bool        // Raft state existed at Open
 	bootstrapped atomic.Bool // this process called BootstrapCluster successfully
@@ -196,7 +197,8 @@ func (s *Store) open() error {
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("raftstore: raft config: %w", err)
 	}
-	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, newGuardedTransport(s.transport, s.catchUp, cfg.Addr, s.baseCtx.Done()))
+	s.guarded = newGuardedTransport(s.transport, s.catchUp, cfg.Addr, s.baseCtx.Done())
+	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, s.guarded)
 	if err != nil {
 		return fmt.Errorf("raftstore: start raft: %w", err)
 	}
@@ -344,6 +346,9 @@ func (s *Store) closeResources() {
 	}
 	if s.mux != nil {
 		s.mux.wait()
+	}
+	if s.guarded != nil {
+		s.guarded.stopHeartbeats()
 	}
 	if s.bolt != nil {
 		if err := s.bolt.Close(); err != nil && s.closeErr == nil {

@@ -163,6 +163,44 @@ type guardedTransport struct {
 	guard *catchUp
 	self  raft.RPCHeader
 	out   chan raft.RPC
+	beats heartbeatGate
+}
+
+// heartbeatGate lets Close wait for heartbeats in progress. hashicorp/raft
+// handles a heartbeat on the transport's connection goroutine, not its
+// main loop: one that passed its shutdown check just before Shutdown can
+// still write the term after raft.db was closed, and raft panics ("failed
+// to save current term: database not open"). Once closed, heartbeats are
+// refused.
+type heartbeatGate struct {
+	mu     sync.RWMutex
+	closed bool
+}
+
+var errTransportClosed = errors.New("raft transport closed")
+
+// SetHeartbeatHandler wraps raft's heartbeat handler with the gate.
+func (g *guardedTransport) SetHeartbeatHandler(cb func(rpc raft.RPC)) {
+	if cb == nil {
+		g.NetworkTransport.SetHeartbeatHandler(nil)
+		return
+	}
+	g.NetworkTransport.SetHeartbeatHandler(func(rpc raft.RPC) {
+		g.beats.mu.RLock()
+		defer g.beats.mu.RUnlock()
+		if g.beats.closed {
+			rpc.Respond(nil, errTransportClosed)
+			return
+		}
+		cb(rpc)
+	})
+}
+
+// stopHeartbeats waits for the heartbeats in progress and refuses later ones.
+func (g *guardedTransport) stopHeartbeats() {
+	g.beats.mu.Lock()
+	g.beats.closed = true
+	g.beats.mu.Unlock()
 }
 
 var (
