@@ -46,7 +46,7 @@ func joinCluster(ctx context.Context, store *raftstore.Store, cfg *config.Config
 		switch {
 		case live == nil:
 			return api.JoinAnswer{}, fmt.Errorf("%w: a member named %s is at %s, and a witness cannot tell whether it still runs: "+
-				"join through a database member, or evict it first (conclave leave %s --force)", api.ErrMembershipConflict, req.Name, old.RaftAddr, req.Name)
+				"join through a database member, or evict it first (conclave leave %s --evict)", api.ErrMembershipConflict, req.Name, old.RaftAddr, req.Name)
 		case live(req.Name):
 			return api.JoinAnswer{}, fmt.Errorf("%w: a live member named %s already runs at %s", api.ErrMembershipConflict, req.Name, old.RaftAddr)
 		}

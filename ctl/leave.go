@@ -16,9 +16,15 @@ import (
 // and the member disappearing from the cluster.
 const leaveTimeout = 3 * time.Minute
 
-// Leave takes a member out of the cluster for good (this node by default);
-// force evicts a dead member.
-func Leave(ctx context.Context, env Env, force bool) error {
+// LeaveOptions are leave's flags.
+type LeaveOptions struct {
+	Evict bool // MEMBER is dead and will not return: remove it through any member
+	Force bool // do not ask for confirmation
+}
+
+// Leave takes a member out of the cluster for good (this node by default),
+// once the operator confirmed it; Evict removes a dead member.
+func Leave(ctx context.Context, env Env, o LeaveOptions) error {
 	cfg, rest, err := env.verbConfig(1)
 	if err != nil {
 		return err
@@ -27,12 +33,12 @@ func Leave(ctx context.Context, env Env, force bool) error {
 	if len(rest) == 1 {
 		name = rest[0]
 	}
-	if force && len(rest) == 0 {
-		return UsageError{errors.New("leave: --force needs the MEMBER to evict")}
+	if o.Evict && len(rest) == 0 {
+		return UsageError{errors.New("leave: --evict needs the MEMBER to evict")}
 	}
-	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
-	defer cancel()
-	view, err := readCluster(ctx, cfg, env.Err)
+	readCtx, cancelRead := context.WithTimeout(ctx, leaveTimeout)
+	view, err := readCluster(readCtx, cfg, env.Err)
+	cancelRead()
 	if err != nil {
 		return err
 	}
@@ -40,22 +46,64 @@ func Leave(ctx context.Context, env Env, force bool) error {
 	if !ok {
 		return fmt.Errorf("leave: no member %s in cluster %s", name, cfg.Scope)
 	}
-	start := time.Now()
-	body := map[string]any{"member": name, "force": force}
-	if force {
-		_, err := askAnyMember(ctx, cfg, env.Err, func(a *apiClient) error {
-			return a.send(ctx, http.MethodPost, "/leave", body, nil)
-		})
-		if err != nil {
-			return fmt.Errorf("leave: %w", err)
-		}
-		fmt.Fprintf(env.Out, "%s evicted from cluster %s\n", name, cfg.Scope)
+	if err := confirmLeave(env, m, cfg.Scope, o); err != nil {
+		return err
+	}
+	// Counted from the answer: the question waits for the operator.
+	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+	defer cancel()
+	if o.Evict {
+		return evict(ctx, env, cfg, name)
+	}
+	return leaveGracefully(ctx, env, cfg, m)
+}
+
+// confirmLeave asks as patronictl's destructive verbs do, unless Force;
+// no is an error.
+func confirmLeave(env Env, m clusterMember, scope string, o LeaveOptions) error {
+	if o.Force {
 		return nil
 	}
+	question := fmt.Sprintf("Are you sure you want to take member %s out of cluster %s?", m.Name, scope)
+	switch {
+	case o.Evict:
+		question = fmt.Sprintf("Are you sure you want to evict member %s from cluster %s?", m.Name, scope)
+	case isPrimary(m):
+		question = fmt.Sprintf("Are you sure you want to take member %s out of cluster %s, switching over first?", m.Name, scope)
+	}
+	ok, err := newTerminal(env.In, env.Out).confirm(question)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("Aborted leave")
+	}
+	return nil
+}
+
+func isPrimary(m clusterMember) bool { return m.Role == "leader" || m.Role == "standby_leader" }
+
+// evict removes a dead member through any member that answers.
+func evict(ctx context.Context, env Env, cfg *config.Config, name string) error {
+	body := map[string]any{"member": name, "force": true}
+	_, err := askAnyMember(ctx, cfg, env.Err, func(a *apiClient) error {
+		return a.send(ctx, http.MethodPost, "/leave", body, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	fmt.Fprintf(env.Out, "%s evicted from cluster %s\n", name, cfg.Scope)
+	return nil
+}
+
+// leaveGracefully asks the member itself to leave, after a switchover when
+// it is the primary, and waits until it is no longer listed.
+func leaveGracefully(ctx context.Context, env Env, cfg *config.Config, m clusterMember) error {
+	start, name := time.Now(), m.Name
 	member := newAPIClient(cfg)
 	member.base = strings.TrimSuffix(m.APIURL, "/patroni")
 	member.http.Timeout = time.Minute // a switchover waits for its outcome
-	if m.Role == "leader" || m.Role == "standby_leader" {
+	if isPrimary(m) {
 		fmt.Fprintf(env.Out, "%s is the primary: switching over first\n", name)
 		var answer string
 		if err := member.send(ctx, http.MethodPost, "/switchover", map[string]any{"leader": name}, &answer); err != nil {
@@ -63,7 +111,11 @@ func Leave(ctx context.Context, env Env, force bool) error {
 		}
 		fmt.Fprintf(env.Out, "%s\n", answer)
 	}
-	if err := member.send(ctx, http.MethodPost, "/leave", body, nil); err != nil {
+	if err := member.send(ctx, http.MethodPost, "/leave", map[string]any{"member": name, "force": false}, nil); err != nil {
+		var refused *apiError
+		if name != cfg.Name && !errors.As(err, &refused) { // --force evicted before --evict existed
+			return fmt.Errorf("leave: %w (if %s is dead for good, evict it: conclave leave %s --evict)", err, name, name)
+		}
 		return fmt.Errorf("leave: %w", err)
 	}
 	if err := waitGone(ctx, cfg, name); err != nil {

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -8,9 +9,17 @@ import (
 )
 
 // ValidateConfig is `patroni --validate-config FILE`: it reads and checks
-// the file at path as `run` would, without starting or writing anything;
-// the problems go to env.Err, one a line.
-func ValidateConfig(env Env, path string) error {
+// the file (the one positional, else -c's configFlag) as `run` would,
+// without starting or writing anything; the problems go to env.Err, one a
+// line.
+func ValidateConfig(env Env, configFlag string) error {
+	path := configFlag
+	if len(env.Args) > 0 && env.Args[0] != "" {
+		path = env.Args[0]
+	}
+	if path == "" || len(env.Args) > 1 {
+		return UsageError{errors.New("validate-config: give one file: conclave validate-config FILE")}
+	}
 	cfg, err := config.Load(path)
 	if err == nil {
 		err = cfg.CheckEnvironment() // each line names file:line already

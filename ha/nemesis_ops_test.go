@@ -169,14 +169,14 @@ func (h *harness) opStep(s int, kind, when string) bool {
 		}()
 		h.hold(h.dur(), when)
 	case "evict-rejoin":
-		// leave NAME --force, then the node joins again with its Raft data
+		// leave NAME --evict, then the node joins again with its Raft data
 		// gone: its agent stops (PostgreSQL kept, as after a crash), its
 		// Raft server and member record are removed, and it comes back as
 		// a non-voter that withholds its vote until caught up and is
 		// promoted once it has.
 		i := h.other(h.primary())
 		name := h.w.names[i]
-		h.note("step %d: evict %s (leave --force), wipe its Raft data and let it join again", s, name)
+		h.note("step %d: evict %s (leave --evict), wipe its Raft data and let it join again", s, name)
 		h.killAgent(i)
 		err := h.removeServer(i)
 		if err == nil {

@@ -113,11 +113,11 @@ func maxWriteGap(w *writer, t0 time.Time) time.Duration {
 	return gap
 }
 
-// leave runs `conclave leave [member]` on from and waits for the leaving
-// agent to exit 0.
+// leave runs `conclave leave [member] --force` (no question) on from and
+// waits for the leaving agent to exit 0.
 func (b *bed) leave(from, member *node) {
 	b.t.Helper()
-	args := []string{"leave"}
+	args := []string{"leave", "--force"}
 	if from != member {
 		args = append(args, member.name)
 	}

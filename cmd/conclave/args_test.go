@@ -1,56 +1,12 @@
 package main
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/conclave-ha/conclave/ctl/cliargs"
 )
-
-func TestInterspersed_FlagsAfterPositionalsMoveInFront(t *testing.T) {
-	app := &cli.App{
-		Flags: []cli.Flag{&cli.StringFlag{Name: "config", Aliases: []string{"c"}}, &cli.BoolFlag{Name: "log-json"}},
-		Commands: withConfigFlag([]*cli.Command{{Name: "restart", Aliases: []string{"rs"}, Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "pending"}, &cli.StringFlag{Name: "role", Aliases: []string{"r"}},
-		}}}),
-	}
-	for _, c := range []struct{ in, want []string }{
-		{[]string{"conclave", "-c", "f.yml", "restart", "demo", "node2", "--pending"},
-			[]string{"conclave", "-c", "f.yml", "restart", "--pending", "demo", "node2"}},
-		{[]string{"conclave", "restart", "node2", "-c", "f.yml", "-r", "replica"},
-			[]string{"conclave", "restart", "-c", "f.yml", "-r", "replica", "node2"}},
-		{[]string{"conclave", "--log-json", "rs", "node2", "--role=any"},
-			[]string{"conclave", "--log-json", "rs", "--role=any", "node2"}},
-		{[]string{"conclave", "restart", "node2", "--", "--pending"},
-			[]string{"conclave", "restart", "node2", "--", "--pending"}},
-		{[]string{"conclave", "nosuch", "x", "-y"}, []string{"conclave", "nosuch", "x", "-y"}},
-		{[]string{"conclave"}, []string{"conclave"}},
-	} {
-		if got := interspersed(app, c.in); !reflect.DeepEqual(got, c.want) {
-			t.Errorf("interspersed(%q)\n got %q\nwant %q", c.in, got, c.want)
-		}
-	}
-}
-
-func TestConfigFlag_AfterTheVerbOrBefore_BothReachTheVerb(t *testing.T) {
-	for _, args := range [][]string{
-		{"conclave", "-c", "a.yml", "show"},
-		{"conclave", "show", "-c", "a.yml"},
-		{"conclave", "-c", "b.yml", "show", "--config", "a.yml"},
-	} {
-		var got string
-		app := &cli.App{
-			Flags:    []cli.Flag{&cli.StringFlag{Name: "config", Aliases: []string{"c"}}},
-			Commands: withConfigFlag([]*cli.Command{{Name: "show", Action: func(c *cli.Context) error { got = configPath(c); return nil }}}),
-		}
-		if err := app.Run(interspersed(app, args)); err != nil {
-			t.Fatal(err)
-		}
-		if got != "a.yml" {
-			t.Errorf("%q: config %q, want a.yml", args, got)
-		}
-	}
-}
 
 func TestConfigFlag_FromEnvironment_ReachesTheVerb(t *testing.T) {
 	for _, env := range []string{"CONCLAVE_CONFIG", "PATRONICTL_CONFIG_FILE"} {
@@ -58,7 +14,7 @@ func TestConfigFlag_FromEnvironment_ReachesTheVerb(t *testing.T) {
 			t.Setenv(env, "e.yml")
 			var got string
 			app := newApp()
-			app.Commands = withConfigFlag([]*cli.Command{{Name: "show", Action: func(c *cli.Context) error { got = configPath(c); return nil }}})
+			app.Commands = cliargs.WithConfigFlag([]*cli.Command{{Name: "show", Action: func(c *cli.Context) error { got = cliargs.ConfigPath(c); return nil }}})
 			if err := app.Run([]string{"conclave", "show"}); err != nil {
 				t.Fatal(err)
 			}

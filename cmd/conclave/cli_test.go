@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/conclave-ha/conclave/ctl"
+	"github.com/conclave-ha/conclave/ctl/cliargs"
 	"github.com/conclave-ha/conclave/dynconfig"
 )
 
@@ -145,7 +146,7 @@ func runCLI(t *testing.T, stdin string, args ...string) (string, string, error) 
 	var out, errOut bytes.Buffer
 	app := newApp()
 	app.Reader, app.Writer, app.ErrWriter = strings.NewReader(stdin), &out, &errOut
-	err := app.Run(interspersed(app, append([]string{"conclave"}, args...)))
+	err := app.Run(cliargs.Interspersed(app, append([]string{"conclave"}, args...)))
 	return out.String(), errOut.String(), err
 }
 

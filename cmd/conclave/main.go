@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/conclave-ha/conclave/buildinfo"
 	"github.com/conclave-ha/conclave/ctl"
+	"github.com/conclave-ha/conclave/ctl/cliargs"
 )
 
 // version is Conclave's release; revision is the commit the binary was
@@ -24,43 +24,8 @@ var (
 )
 
 // buildVersion is what `conclave version`, the REST API's "patroni":
-// {"version"} field and list -e show: the release with the commit,
-// "0.1.0+1a2b3c4d5e6f" (".dirty" after it for a modified tree), so the
-// builds of a rolling upgrade tell apart. Without -X, Go's VCS stamp gives
-// the commit; without either (go test, -buildvcs=false), the release alone.
-var buildVersion = withRevision(version, revision)
-
-func withRevision(release, rev string) string {
-	if rev == "" {
-		rev = vcsRevision()
-	}
-	if rev == "" || strings.Contains(release, "+") {
-		return release
-	}
-	return release + "+" + rev
-}
-
-// vcsRevision is Go's VCS stamp: the commit's first 12 hex digits, with
-// ".dirty" when the tree was modified; "" without a stamp.
-func vcsRevision() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	rev, dirty := "", ""
-	for _, s := range info.Settings {
-		switch {
-		case s.Key == "vcs.revision" && len(s.Value) >= 12:
-			rev = s.Value[:12]
-		case s.Key == "vcs.modified" && s.Value == "true":
-			dirty = ".dirty"
-		}
-	}
-	if rev == "" {
-		return ""
-	}
-	return rev + dirty
-}
+// {"version"} field and list -e show (package buildinfo).
+var buildVersion = buildinfo.Version(version, revision)
 
 // Exit codes: 1 operation failed, 2 usage error.
 const (
@@ -72,7 +37,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp()
-	if err := app.RunContext(ctx, interspersed(app, os.Args)); err != nil {
+	if err := app.RunContext(ctx, cliargs.Interspersed(app, os.Args)); err != nil {
 		if !errors.As(err, new(alreadyLogged)) {
 			fmt.Fprintf(os.Stderr, "conclave: %v\n", err)
 		}
@@ -95,7 +60,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log-level", Usage: "DEBUG, INFO, WARNING or ERROR (overrides log.level)", EnvVars: []string{"CONCLAVE_LOG_LEVEL"}},
 			&cli.BoolFlag{Name: "log-json", Usage: "JSON log lines (overrides log.type)", EnvVars: []string{"CONCLAVE_LOG_JSON"}},
 		},
-		Commands: append(withConfigFlag([]*cli.Command{
+		Commands: append(cliargs.WithConfigFlag([]*cli.Command{
 			runCommand(),
 			witnessCommand(),
 			listCommand(),
@@ -122,7 +87,7 @@ func newApp() *cli.App {
 
 			removeCommand(),
 			watchdogCommand(), // hidden: the agent's fencing sidecar
-		}), tlsCommand(), withConfigFlag([]*cli.Command{raftCommand()})[0]),
+		}), tlsCommand(), cliargs.WithConfigFlag([]*cli.Command{raftCommand()})[0]),
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return ctl.Usage(err)
 		},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/conclave-ha/conclave/ctl"
+	"github.com/conclave-ha/conclave/ctl/cliargs"
 	"github.com/urfave/cli/v2"
 )
 
@@ -10,10 +11,10 @@ func raftCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "raft",
 		Usage: "back up, restore and recover the Raft state",
-		Subcommands: withConfigFlag([]*cli.Command{{
+		Subcommands: cliargs.WithConfigFlag([]*cli.Command{{
 			Name:  "snapshot",
 			Usage: "save or restore the replicated state",
-			Subcommands: withConfigFlag([]*cli.Command{{
+			Subcommands: cliargs.WithConfigFlag([]*cli.Command{{
 				Name:      "save",
 				Usage:     "write the replicated state to FILE (through this node's Raft port)",
 				ArgsUsage: "FILE",

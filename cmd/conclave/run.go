@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -13,46 +14,45 @@ import (
 
 func runCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "run",
-		Usage: "run the agent: Raft peer, HA loop and REST API beside one PostgreSQL",
-		Action: func(c *cli.Context) error {
-			ac, err := agentConfig(c, func(cfg agent.Config) error {
-				if cfg.File.Witness {
-					return ctl.Usage(fmt.Errorf("%s has no postgresql: section: it configures a witness; start it with conclave -c %s witness", cfg.File.Path, cfg.File.Path))
-				}
-				if os.Geteuid() == 0 {
-					return fmt.Errorf("PostgreSQL refuses to run as root: run the agent as the postgres OS user (runuser -u postgres -- conclave -c %s run)", cfg.File.Path)
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			a, err := agent.New(ac)
-			if err != nil {
-				return loggedExit(ac, err)
-			}
-			return loggedExit(ac, a.Run(c.Context))
-		},
+		Name:   "run",
+		Usage:  "run the agent: Raft peer, HA loop and REST API beside one PostgreSQL",
+		Action: func(c *cli.Context) error { return runNode(c, checkRun, agent.New) },
 	}
 }
 
 func witnessCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "witness",
-		Usage: "run a witness: a Raft voter without PostgreSQL (a configuration without a postgresql: section)",
-		Action: func(c *cli.Context) error {
-			ac, err := agentConfig(c, nil)
-			if err != nil {
-				return err
-			}
-			w, err := agent.NewWitness(ac)
-			if err != nil {
-				return loggedExit(ac, err)
-			}
-			return loggedExit(ac, w.Run(c.Context))
-		},
+		Name:   "witness",
+		Usage:  "run a witness: a Raft voter without PostgreSQL (a configuration without a postgresql: section)",
+		Action: func(c *cli.Context) error { return runNode(c, nil, agent.NewWitness) },
 	}
+}
+
+// checkRun refuses, before anything starts, what run cannot do: a
+// witness's configuration, or running as root.
+func checkRun(cfg agent.Config) error {
+	if cfg.File.Witness {
+		return ctl.Usage(fmt.Errorf("%s has no postgresql: section: it configures a witness; start it with conclave -c %s witness", cfg.File.Path, cfg.File.Path))
+	}
+	if os.Geteuid() == 0 {
+		return fmt.Errorf("PostgreSQL refuses to run as root: run the agent as the postgres OS user (runuser -u postgres -- conclave -c %s run)", cfg.File.Path)
+	}
+	return nil
+}
+
+// runNode builds the node's configuration (agentConfig, with check), the
+// node with build (an agent or a witness), and runs it until the context
+// ends.
+func runNode[T interface{ Run(context.Context) error }](c *cli.Context, check func(agent.Config) error, build func(agent.Config) (T, error)) error {
+	ac, err := agentConfig(c, check)
+	if err != nil {
+		return err
+	}
+	node, err := build(ac)
+	if err != nil {
+		return loggedExit(ac, err)
+	}
+	return loggedExit(ac, node.Run(c.Context))
 }
 
 // loggedExit logs the error the agent stops with as a log line (one JSON

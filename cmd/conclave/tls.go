@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,12 +26,11 @@ func tlsCommand() *cli.Command {
 				Usage: "create PREFIX-ca.pem and PREFIX-ca-key.pem (keep the key offline; give every node PREFIX-ca.pem as raft.cafile)",
 				Flags: []cli.Flag{dir, days, name},
 				Action: func(c *cli.Context) error {
-					ca := certs.CAFiles(c.String("dir"), c.String("name-prefix"))
-					if err := certs.CreateCA(ca, c.String("name-prefix")+" Raft CA", c.Int("days")); err != nil {
+					ca, err := certs.CreateCAIn(c.String("dir"), c.String("name-prefix"), c.Int("days"))
+					if err != nil {
 						return fmt.Errorf("tls ca create: %w", err)
 					}
-					fmt.Fprintf(c.App.Writer, "==> Saved %s\n==> Saved %s\n", ca.CertFile, ca.KeyFile)
-					return nil
+					return saved(c, ca.CertFile, ca.KeyFile)
 				},
 			}},
 		}, {
@@ -53,30 +50,22 @@ func tlsCommand() *cli.Command {
 					if c.NArg() != 1 || c.Args().First() == "" {
 						return ctl.Usage(fmt.Errorf("tls cert create: name the node: conclave tls cert create NODE"))
 					}
-					node := c.Args().First()
-					ca := certs.CAFiles(c.String("dir"), c.String("name-prefix"))
-					if v := c.String("ca"); v != "" {
-						ca.CertFile = v
-					}
-					if v := c.String("key"); v != "" {
-						ca.KeyFile = v
-					}
-					hosts := c.StringSlice("host")
-					if len(hosts) == 0 {
-						hosts = []string{node, "localhost", "127.0.0.1"}
-					}
-					n := certs.Node{CertFile: filepath.Join(c.String("dir"), node+".pem"), KeyFile: filepath.Join(c.String("dir"), node+"-key.pem"),
-						CommonName: node, Hosts: hosts, Days: c.Int("days")}
-					if _, err := os.Stat(ca.KeyFile); err != nil {
-						return fmt.Errorf("tls cert create: CA key %s: %w (run conclave tls ca create first, or pass --ca and --key)", ca.KeyFile, err)
-					}
-					if err := certs.CreateNode(ca, n); err != nil {
+					n, err := certs.CreateNodeIn(certs.NodeRequest{Dir: c.String("dir"), Prefix: c.String("name-prefix"), Name: c.Args().First(),
+						CAFile: c.String("ca"), CAKeyFile: c.String("key"), Hosts: c.StringSlice("host"), Days: c.Int("days")})
+					if err != nil {
 						return fmt.Errorf("tls cert create: %w", err)
 					}
-					fmt.Fprintf(c.App.Writer, "==> Saved %s\n==> Saved %s\n", n.CertFile, n.KeyFile)
-					return nil
+					return saved(c, n.CertFile, n.KeyFile)
 				},
 			}},
 		}},
 	}
+}
+
+// saved says which files a tls verb wrote, as consul tls does.
+func saved(c *cli.Context, files ...string) error {
+	for _, f := range files {
+		fmt.Fprintf(c.App.Writer, "==> Saved %s\n", f)
+	}
+	return nil
 }

@@ -1,9 +1,8 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/conclave-ha/conclave/ctl"
+	"github.com/conclave-ha/conclave/ctl/cliargs"
 	"github.com/urfave/cli/v2"
 )
 
@@ -16,15 +15,6 @@ func validateConfigCommand() *cli.Command {
 		Name:      "validate-config",
 		Usage:     "check a configuration file without starting anything (patroni --validate-config)",
 		ArgsUsage: "FILE",
-		Action: func(c *cli.Context) error {
-			path := c.Args().First()
-			if path == "" {
-				path = configPath(c)
-			}
-			if path == "" || c.NArg() > 1 {
-				return ctl.Usage(errors.New("validate-config: give one file: conclave validate-config FILE"))
-			}
-			return ctl.ValidateConfig(verbEnv(c), path)
-		},
+		Action:    func(c *cli.Context) error { return ctl.ValidateConfig(verbEnv(c), cliargs.ConfigPath(c)) },
 	}
 }

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"io"
-	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/conclave-ha/conclave/logfile"
@@ -30,17 +27,10 @@ func watchdogCommand() *cli.Command {
 			&cli.BoolFlag{Name: "log-json", Usage: "JSON lines as log.type: json (one object per line)"},
 		},
 		Action: func(c *cli.Context) error {
-			var out io.Writer = os.Stderr
-			if c.Bool("log-json") {
-				out = logfile.ShippingJSON(out)
+			logger, err := logfile.NewRoot(logfile.Options{Name: "watchdog", Level: "INFO", JSON: c.Bool("log-json")})
+			if err != nil {
+				return err
 			}
-			logger := hclog.New(&hclog.LoggerOptions{
-				Name:       "watchdog",
-				Level:      hclog.Info,
-				Output:     out,
-				JSONFormat: c.Bool("log-json"),
-				TimeFormat: logTimeFormat,
-			})
 			// Its own session has no terminal, but a stray SIGHUP must not end it.
 			signal.Ignore(syscall.SIGHUP)
 			opts, err := vip.WatchdogOptions(c.String("vip"), c.String("vip-interface"), logger)

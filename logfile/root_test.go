@@ -1,9 +1,7 @@
-package main
+package logfile
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,20 +10,12 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	"github.com/urfave/cli/v2"
-
-	"github.com/conclave-ha/conclave/agent"
-	"github.com/conclave-ha/conclave/config"
 )
 
-// rootLogger builds the agent's root logger for cfg as `run` does, without
-// command-line overrides.
-func rootLogger(t *testing.T, cfg *config.Config) hclog.Logger {
+// rootLogger builds the agent's root logger for o as `run` does.
+func rootLogger(t *testing.T, o Options) hclog.Logger {
 	t.Helper()
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.String("log-level", "", "")
-	fs.Bool("log-json", false, "")
-	log, err := newLogger(cli.NewContext(newApp(), fs, nil), cfg)
+	log, err := NewRoot(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,32 +24,31 @@ func rootLogger(t *testing.T, cfg *config.Config) hclog.Logger {
 
 // loggerTo logs one line through rootLogger and returns what it wrote to
 // log.dir.
-func loggerTo(t *testing.T, cfg *config.Config) string {
+func loggerTo(t *testing.T, o Options) string {
 	t.Helper()
-	log := rootLogger(t, cfg)
+	log := rootLogger(t, o)
 	log.Named("ha").Info("promoted", "timeline", 2, "reason", "failover")
-	raw, err := os.ReadFile(filepath.Join(cfg.Log.Dir, logFileName))
+	raw, err := os.ReadFile(filepath.Join(o.Dir, FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(raw)
 }
 
-func logConfig(t *testing.T, typ, format string) *config.Config {
-	return &config.Config{Name: "node1", Log: config.Log{Level: "INFO", Type: typ, Format: format,
-		Dir: t.TempDir(), FileSize: 1 << 20, FileNum: 2}}
+func logOptions(t *testing.T, jsonLines bool, format string) Options {
+	return Options{Name: "node1", Level: "INFO", JSON: jsonLines, Format: format, Dir: t.TempDir(), FileSize: 1 << 20, FileNum: 2}
 }
 
 // log.dir with log.type json: one object per line with the shipping keys
 // first; with log.format: Patroni's layout; nothing goes to stderr.
-func TestLogger_DirTypeAndFormat(t *testing.T) {
-	line := strings.TrimSpace(loggerTo(t, logConfig(t, "json", "")))
+func TestNewRoot_DirTypeAndFormat(t *testing.T) {
+	line := strings.TrimSpace(loggerTo(t, logOptions(t, true, "")))
 	var m map[string]any
 	if err := json.Unmarshal([]byte(line), &m); err != nil || m["logger"] != "node1.ha" || m["message"] != "promoted" ||
 		m["level"] != "info" || m["reason"] != "failover" || !strings.HasPrefix(line, `{"time":`) {
 		t.Fatalf("json line %q (%v)", line, err)
 	}
-	line = strings.TrimSpace(loggerTo(t, logConfig(t, "plain", "%(levelname)s %(name)s: %(message)s")))
+	line = strings.TrimSpace(loggerTo(t, logOptions(t, false, "%(levelname)s %(name)s: %(message)s")))
 	if line != "INFO node1.ha: promoted reason=failover timeline=2" {
 		t.Fatalf("format line %q", line)
 	}
@@ -67,21 +56,21 @@ func TestLogger_DirTypeAndFormat(t *testing.T) {
 
 // log.dateformat dates plain lines and %(asctime)s; log.loggers sets a
 // module's level apart from log.level.
-func TestLogger_DateformatAndLoggers(t *testing.T) {
-	cfg := logConfig(t, "plain", "")
-	cfg.Log.DateFormat = "%Y/%m/%d"
+func TestNewRoot_DateformatAndLoggers(t *testing.T) {
+	o := logOptions(t, false, "")
+	o.DateFormat = "%Y/%m/%d"
 	year := time.Now().Format("2006/")
-	if line := loggerTo(t, cfg); !strings.HasPrefix(line, year) || !strings.Contains(line, " [INFO]  node1.ha: promoted: ") {
+	if line := loggerTo(t, o); !strings.HasPrefix(line, year) || !strings.Contains(line, " [INFO]  node1.ha: promoted: ") {
 		t.Fatalf("plain line with dateformat %q", line)
 	}
-	cfg = logConfig(t, "plain", "%(asctime)s %(message)s")
-	cfg.Log.DateFormat = "%Y/%m/%d"
-	if line := loggerTo(t, cfg); !strings.HasPrefix(line, year) || strings.Count(line, " ") != 3 {
+	o = logOptions(t, false, "%(asctime)s %(message)s")
+	o.DateFormat = "%Y/%m/%d"
+	if line := loggerTo(t, o); !strings.HasPrefix(line, year) || strings.Count(line, " ") != 3 {
 		t.Fatalf("format line with dateformat %q", line)
 	}
-	cfg = logConfig(t, "plain", "")
-	cfg.Log.Loggers = map[string]string{"ha": "WARNING"}
-	if line := loggerTo(t, cfg); line != "" {
+	o = logOptions(t, false, "")
+	o.Loggers = map[string]string{"ha": "WARNING"}
+	if line := loggerTo(t, o); line != "" {
 		t.Fatalf("ha at WARNING logged an info line: %q", line)
 	}
 }
@@ -91,10 +80,10 @@ func TestLogger_DateformatAndLoggers(t *testing.T) {
 // Raft), net/http's error log (StandardLogger, as the REST API wires it),
 // a callback's output, a multi-line error and a stack trace, a value JSON
 // cannot encode.
-func TestLogger_JSON_EveryLineOneObjectWithFixedKeys(t *testing.T) {
-	cfg := logConfig(t, "json", "")
-	cfg.Log.Level = "DEBUG"
-	log := rootLogger(t, cfg)
+func TestNewRoot_JSON_EveryLineOneObjectWithFixedKeys(t *testing.T) {
+	o := logOptions(t, true, "")
+	o.Level = "DEBUG"
+	log := rootLogger(t, o)
 	rc := raft.DefaultConfig()
 	rc.LocalID = "n1"
 	rc.Logger = log.Named("raft")
@@ -119,7 +108,7 @@ func TestLogger_JSON_EveryLineOneObjectWithFixedKeys(t *testing.T) {
 	log.Named("ha").Error("action failed", "error", "promote: pg_ctl: exit status 1\nFATAL:  lock file exists\nHINT: is another postmaster running?",
 		"stack", "goroutine 1 [running]:\nmain.main()\n\t/src/main.go:12 +0x1d")
 	log.Named("ha").Info("odd value", "fn", func() {})
-	raw, err := os.ReadFile(filepath.Join(cfg.Log.Dir, logFileName))
+	raw, err := os.ReadFile(filepath.Join(o.Dir, FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +124,7 @@ func TestLogger_JSON_EveryLineOneObjectWithFixedKeys(t *testing.T) {
 				t.Fatalf("line without %q: %s", k, line)
 			}
 		}
-		if _, err := time.Parse(logTimeFormat, m["time"].(string)); err != nil {
+		if _, err := time.Parse(TimeFormat, m["time"].(string)); err != nil {
 			t.Fatalf("time %q: %v", m["time"], err)
 		}
 		modules[m["logger"].(string)] = true
@@ -144,25 +133,5 @@ func TestLogger_JSON_EveryLineOneObjectWithFixedKeys(t *testing.T) {
 		if !modules[want] {
 			t.Errorf("no line from %s in %d lines: %v", want, len(lines), modules)
 		}
-	}
-}
-
-// The error the agent stops with is a log line (JSON under log.type: json);
-// main prints it on stderr only when the log goes to log.dir.
-func TestLoggedExit_TheLastErrorIsALogLine(t *testing.T) {
-	var buf strings.Builder
-	log := hclog.New(&hclog.LoggerOptions{Name: "node1", JSONFormat: true, Output: &buf})
-	cfg := &config.Config{}
-	err := loggedExit(agent.Config{File: cfg, Logger: log}, errors.New("refusing to continue: system identifier differs"))
-	if !errors.As(err, new(alreadyLogged)) || !strings.Contains(buf.String(), `"@message":"agent stopped"`) ||
-		!strings.Contains(buf.String(), "system identifier differs") {
-		t.Fatalf("err %v, log %q", err, buf.String())
-	}
-	cfg.Log.Dir = t.TempDir()
-	if err := loggedExit(agent.Config{File: cfg, Logger: log}, errors.New("x")); err == nil || errors.As(err, new(alreadyLogged)) {
-		t.Fatalf("with log.dir: %v, want printed by main too", err)
-	}
-	if loggedExit(agent.Config{File: cfg, Logger: log}, nil) != nil {
-		t.Fatal("nil error became one")
 	}
 }
