@@ -19,7 +19,7 @@ const leaveTimeout = 3 * time.Minute
 // LeaveOptions are leave's flags.
 type LeaveOptions struct {
 	Evict bool // MEMBER is dead and will not return: remove it through any member
-	Force bool // do not ask for confirmation
+	Force bool // do not ask for confirmation; evict MEMBER if it does not answer
 }
 
 // Leave takes a member out of the cluster for good (this node by default),
@@ -55,8 +55,23 @@ func Leave(ctx context.Context, env Env, o LeaveOptions) error {
 	if o.Evict {
 		return evict(ctx, env, cfg, name)
 	}
-	return leaveGracefully(ctx, env, cfg, m)
+	err = leaveGracefully(ctx, env, cfg, m)
+	var unreachable memberUnreachable
+	if o.Force && errors.As(err, &unreachable) {
+		// `leave MEMBER --force` evicts a member that cannot answer (the
+		// issue's and earlier releases' meaning); the cluster still refuses
+		// while it reports within ttl or holds the leader key.
+		fmt.Fprintf(env.Err, "%s does not answer (%v): evicting it\n", name, unreachable.err)
+		return evict(ctx, env, cfg, name)
+	}
+	return err
 }
+
+// memberUnreachable: the member's own API did not answer the leave.
+type memberUnreachable struct{ err error }
+
+func (e memberUnreachable) Error() string { return e.err.Error() }
+func (e memberUnreachable) Unwrap() error { return e.err }
 
 // confirmLeave asks as patronictl's destructive verbs do, unless Force;
 // no is an error.
@@ -113,8 +128,8 @@ func leaveGracefully(ctx context.Context, env Env, cfg *config.Config, m cluster
 	}
 	if err := member.send(ctx, http.MethodPost, "/leave", map[string]any{"member": name, "force": false}, nil); err != nil {
 		var refused *apiError
-		if name != cfg.Name && !errors.As(err, &refused) { // --force evicted before --evict existed
-			return fmt.Errorf("leave: %w (if %s is dead for good, evict it: conclave leave %s --evict)", err, name, name)
+		if name != cfg.Name && !errors.As(err, &refused) {
+			return fmt.Errorf("leave: %w (if %s is dead for good, evict it: conclave leave %s --evict)", memberUnreachable{err}, name, name)
 		}
 		return fmt.Errorf("leave: %w", err)
 	}

@@ -8,11 +8,11 @@ import (
 func leaveCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "leave",
-		Usage:     "take a member out of the cluster for good (this node by default); --evict removes a dead member",
+		Usage:     "take a member out of the cluster for good (this node by default); --evict (or --force) removes a dead member",
 		ArgsUsage: "[CLUSTER_NAME] [MEMBER]",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "evict", Usage: "evict MEMBER, which is dead and will not return", EnvVars: []string{"CONCLAVE_LEAVE_EVICT"}},
-			&cli.BoolFlag{Name: "force", Usage: "do not ask for confirmation", EnvVars: []string{"CONCLAVE_FORCE"}},
+			&cli.BoolFlag{Name: "force", Usage: "do not ask for confirmation; a MEMBER that does not answer is evicted", EnvVars: []string{"CONCLAVE_FORCE"}},
 		},
 		Action: func(c *cli.Context) error {
 			return ctl.Leave(c.Context, verbEnv(c), ctl.LeaveOptions{Evict: c.Bool("evict"), Force: c.Bool("force")})

@@ -12,8 +12,10 @@ import (
 
 // leaveAgent is an opsAgent over selfCluster that also answers POST /leave
 // and from then on lists the cluster without the member that left.
-func leaveAgent(t *testing.T) (*opsAgent, string) {
-	a, conf := opsCluster(t, selfCluster)
+func leaveAgent(t *testing.T) (*opsAgent, string) { return leaveAgentOf(t, selfCluster) }
+
+func leaveAgentOf(t *testing.T, cluster string) (*opsAgent, string) {
+	a, conf := opsCluster(t, cluster)
 	inner := a.srv.Config.Handler
 	var mu sync.Mutex
 	gone := ""
@@ -32,7 +34,7 @@ func leaveAgent(t *testing.T) (*opsAgent, string) {
 			w.WriteHeader(http.StatusAccepted)
 			io.WriteString(w, "leaving the cluster")
 		case r.URL.Path == "/cluster" && gone != "":
-			io.WriteString(w, strings.ReplaceAll(clusterWithout(selfCluster, gone), "SELF", a.addr()))
+			io.WriteString(w, strings.ReplaceAll(clusterWithout(cluster, gone), "SELF", a.addr()))
 		default:
 			inner.ServeHTTP(w, r)
 		}
@@ -112,5 +114,24 @@ func TestLeave_YesOrForce_LeavesOrEvicts(t *testing.T) {
 		if got := a.recorded(); !reflect.DeepEqual(got, c.sent) {
 			t.Errorf("%v: requests %q, want %q", c.args, got, c.sent)
 		}
+	}
+}
+
+// `leave MEMBER --force` evicts a member whose own API does not answer
+// (issue 11's meaning of --force), through a member that does.
+func TestLeave_ForceOnAMemberThatDoesNotAnswer_Evicts(t *testing.T) {
+	deadNode3 := strings.Replace(selfCluster, `"name": "node3", "role": "replica", "state": "streaming", "api_url": "http://SELF/patroni"`,
+		`"name": "node3", "role": "replica", "state": "stopped", "api_url": "http://127.0.0.1:1/patroni"`, 1)
+	if deadNode3 == selfCluster {
+		t.Fatal("selfCluster changed: node3's line not found")
+	}
+	a, conf := leaveAgentOf(t, deadNode3)
+	out, errOut, err := runCLI(t, "", "-c", conf, "leave", "node3", "--force")
+	if err != nil {
+		t.Fatalf("leave node3 --force: %v\n%s%s", err, out, errOut)
+	}
+	wantInOrder(t, out, "node3 evicted from cluster demo\n")
+	if got, want := a.recorded(), []string{`POST /leave {"force":true,"member":"node3"}`}; !reflect.DeepEqual(got, want) {
+		t.Errorf("requests %q, want %q", got, want)
 	}
 }
