@@ -171,8 +171,14 @@ func (m witnessMembership) Join(ctx context.Context, req api.JoinRequest) (api.J
 }
 
 func (m witnessMembership) Leave(ctx context.Context, req api.LeaveRequest) error {
+	if req.Check {
+		return checkLeave(ctx, m.w.store, m.w.cfg, req)
+	}
 	if req.Force || (req.Member != "" && req.Member != m.w.cfg.Name) {
 		return fmt.Errorf("%w: a witness only leaves itself; evict other members through a database member", api.ErrMembershipInvalid)
+	}
+	if err := m.w.store.CheckRemove(ctx, m.w.cfg.Raft.SelfAddr); err != nil {
+		return refusedAsConflict(err)
 	}
 	m.w.leaveOnce.Do(func() { close(m.w.leaving) })
 	return nil
