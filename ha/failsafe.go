@@ -65,13 +65,14 @@ type Peers interface {
 // ErrHoldsKey refuses a failsafe heartbeat on the member that holds the key.
 var ErrHoldsKey = errors.New("this member holds the leader key")
 
-// FailsafeHeartbeat records a heartbeat from leader (POST /failsafe).
-func (l *Loop) FailsafeHeartbeat(leader string) error {
-	if leader == l.cfg.Name {
+// CheckFailsafeSender is what every receiver of a failsafe heartbeat
+// checks first, a database member or a witness: the sender must hold the
+// leader key in the receiver's own state (st), and the receiver must not.
+func CheckFailsafeSender(st fsm.State, self, leader string) error {
+	if leader == self {
 		return fmt.Errorf("%w: a heartbeat from itself", ErrHoldsKey)
 	}
-	st := l.cluster.State()
-	if st.Leader != nil && st.Leader.Member == l.cfg.Name {
+	if st.Leader != nil && st.Leader.Member == self {
 		return ErrHoldsKey
 	}
 	if st.Leader == nil || st.Leader.Member != leader {
@@ -79,6 +80,15 @@ func (l *Loop) FailsafeHeartbeat(leader string) error {
 		// the sender's view is stale, and accepting would let it stay
 		// writable beside the holder this member knows (review item 10).
 		return fmt.Errorf("%s does not hold the leader key here (holder: %q)", leader, st.LeaderName())
+	}
+	return nil
+}
+
+// FailsafeHeartbeat records a heartbeat from leader (POST /failsafe).
+func (l *Loop) FailsafeHeartbeat(leader string) error {
+	st := l.cluster.State()
+	if err := CheckFailsafeSender(st, l.cfg.Name, leader); err != nil {
+		return err
 	}
 	now := l.cfg.Clock.Now()
 	ttl := time.Duration(fsm.DefaultTTLSeconds) * time.Second
