@@ -100,16 +100,12 @@ func New(c Config) (*Agent, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	cfg, logger := a.cfg, a.log
 	var err error
-	sysid := a.localSystemID(ctx)
-	peerTLS, err := raftTLS(cfg)
+	rc, err := raftConfig(cfg, logger)
 	if err != nil {
 		return err
 	}
-	a.store, err = raftstore.Open(ctx, raftstore.Config{
-		Scope: cfg.Scope, Name: cfg.Name, DataDir: cfg.Raft.DataDir, Addr: cfg.Raft.SelfAddr,
-		Partners: cfg.Raft.PartnerAddrs, Secret: cfg.Raft.Password, TLS: peerTLS, Logger: logger,
-		SystemID: sysid, ValidateJoin: validateJoin, PrepareReplace: a.prepareReplace,
-	}, fsm.New())
+	rc.SystemID, rc.PrepareReplace = a.localSystemID(ctx), a.prepareReplace
+	a.store, err = raftstore.Open(ctx, rc, fsm.New())
 	if errors.Is(err, raftstore.ErrLeft) {
 		logger.Info("not starting", "reason", err.Error())
 		return nil
@@ -241,6 +237,22 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 func (a *Agent) localSystemID(ctx context.Context) string {
 	st := a.pg.Observe(ctx)
 	return st.SystemID
+}
+
+// raftConfig is what a database node and a witness both open Raft with:
+// the same address, partners, password and mutual TLS from raft:, and the
+// same join validation (a witness may be the Raft leader that answers a
+// join).
+func raftConfig(cfg *config.Config, logger hclog.Logger) (raftstore.Config, error) {
+	peerTLS, err := raftTLS(cfg)
+	if err != nil {
+		return raftstore.Config{}, err
+	}
+	return raftstore.Config{
+		Scope: cfg.Scope, Name: cfg.Name, DataDir: cfg.Raft.DataDir, Addr: cfg.Raft.SelfAddr,
+		Partners: cfg.Raft.PartnerAddrs, Secret: cfg.Raft.Password, TLS: peerTLS, Logger: logger,
+		ValidateJoin: validateJoin,
+	}, nil
 }
 
 // validateJoin runs on the Raft leader: a node whose data directory belongs

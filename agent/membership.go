@@ -52,11 +52,8 @@ func joinCluster(ctx context.Context, store *raftstore.Store, cfg *config.Config
 		}
 	}
 	idx, err := store.Join(ctx, raftstore.JoinRequest{ID: req.RaftAddr, Addr: req.RaftAddr, Name: req.Name, Scope: req.Scope})
-	if errors.Is(err, raftstore.ErrRejected) {
-		return api.JoinAnswer{}, fmt.Errorf("%w: %v", api.ErrMembershipConflict, err)
-	}
 	if err != nil {
-		return api.JoinAnswer{}, err
+		return api.JoinAnswer{}, refusedAsConflict(err)
 	}
 	servers, err := store.Servers(ctx)
 	if err != nil {
@@ -72,9 +69,13 @@ func joinCluster(ctx context.Context, store *raftstore.Store, cfg *config.Config
 	return ans, nil
 }
 
-// Leave starts this node's exit, or evicts a dead member (Force).
+// Leave starts this node's exit, or evicts a dead member (Force), or only
+// checks the quorum (Check).
 func (m membership) Leave(ctx context.Context, req api.LeaveRequest) error {
 	a := m.a
+	if req.Check {
+		return checkLeave(ctx, a.store, a.cfg, req)
+	}
 	if req.Force {
 		return a.evict(ctx, req.Member)
 	}
@@ -88,8 +89,43 @@ func (m membership) Leave(ctx context.Context, req api.LeaveRequest) error {
 	if a.store.Stats().Voters <= 1 && a.isVoter() {
 		return fmt.Errorf("%w: %s is the last Raft voter", api.ErrMembershipConflict, a.cfg.Name)
 	}
+	// Before PostgreSQL stops: a leave the voters that remain cannot
+	// commit is refused while nothing has changed yet.
+	if err := a.store.CheckRemove(ctx, a.cfg.Raft.SelfAddr); err != nil {
+		return refusedAsConflict(err)
+	}
 	a.leaveOnce.Do(func() { close(a.leaving) })
 	return nil
+}
+
+// checkLeave answers POST /leave with check: the leader's quorum check for
+// the Raft server of req.Member (this node when empty), nothing changed.
+func checkLeave(ctx context.Context, store *raftstore.Store, cfg *config.Config, req api.LeaveRequest) error {
+	addr := cfg.Raft.SelfAddr
+	if req.Member != "" && req.Member != cfg.Name {
+		rec, ok := store.State().Members[req.Member]
+		if !ok {
+			return fmt.Errorf("%w: no member %s", api.ErrMembershipInvalid, req.Member)
+		}
+		addr = rec.RaftAddr
+	}
+	if addr == "" {
+		return nil
+	}
+	return refusedAsConflict(store.CheckRemove(ctx, addr))
+}
+
+// refusedAsConflict maps a Raft membership change the leader refused
+// (ErrRejected, ErrQuorumLoss: nothing changed) to 409; other errors
+// (no leader, timeouts) pass through.
+func refusedAsConflict(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, raftstore.ErrRejected) || errors.Is(err, raftstore.ErrQuorumLoss) {
+		return fmt.Errorf("%w: %v", api.ErrMembershipConflict, err)
+	}
+	return err
 }
 
 // live tells whether member name reported within ttl, as observed here.
@@ -119,7 +155,7 @@ func (a *Agent) evict(ctx context.Context, name string) error {
 	}
 	if rec.RaftAddr != "" {
 		if err := a.store.Remove(ctx, rec.RaftAddr); err != nil {
-			return err
+			return refusedAsConflict(err)
 		}
 	}
 	if _, err := a.store.Propose(ctx, fsm.RemoveMember{Name: name}); err != nil {
@@ -140,9 +176,14 @@ func (a *Agent) finishLeave(ctx context.Context) error {
 }
 
 // leaveCluster removes this node's member record, then its Raft server,
-// then writes left.json (a database node or a witness).
+// then writes left.json (a database node or a witness). The quorum check
+// comes first again (a voter may have gone down since POST /leave), so a
+// refused leave keeps the record too.
 func leaveCluster(ctx context.Context, store *raftstore.Store, cfg *config.Config, log hclog.Logger) error {
 	name := cfg.Name
+	if err := store.CheckRemove(ctx, cfg.Raft.SelfAddr); err != nil {
+		return fmt.Errorf("leave: %w; this node is still a member", err)
+	}
 	if _, err := store.Propose(ctx, fsm.RemoveMember{Name: name}); err != nil {
 		return fmt.Errorf("leave: remove the member record: %w", err)
 	}

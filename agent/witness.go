@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -13,6 +14,7 @@ import (
 	"github.com/conclave-ha/conclave/api"
 	"github.com/conclave-ha/conclave/config"
 	"github.com/conclave-ha/conclave/fsm"
+	"github.com/conclave-ha/conclave/ha"
 	"github.com/conclave-ha/conclave/raftstore"
 )
 
@@ -22,7 +24,9 @@ import (
 // never becomes primary. It publishes a member record with role witness
 // and tags nofailover and nosync (never a candidate, never a synchronous
 // standby; the primary keeps no slot for it) every loop_wait, and serves
-// the REST API's read endpoints, POST /members and POST /leave.
+// the REST API's read endpoints, POST /members, POST /leave and POST
+// /failsafe. It opens Raft with the settings a database node uses
+// (raftConfig: password, mutual TLS, join validation).
 type Witness struct {
 	cfg     *config.Config
 	log     hclog.Logger
@@ -31,7 +35,11 @@ type Witness struct {
 
 	leaving   chan struct{}
 	leaveOnce sync.Once
+	lastTurn  atomic.Int64 // UnixNano of Run's last loop turn, for /liveness
 }
+
+// witnessTurn is how often the witness's loop turns (its /liveness).
+const witnessTurn = time.Second
 
 // NewWitness checks that the file is a witness's (no postgresql: section).
 func NewWitness(c Config) (*Witness, error) {
@@ -41,6 +49,9 @@ func NewWitness(c Config) (*Witness, error) {
 	if _, _, err := apiSecurity(c.File); err != nil {
 		return nil, err
 	}
+	if _, err := raftTLS(c.File); err != nil { // refused before anything starts, as run does
+		return nil, err
+	}
 	return &Witness{cfg: c.File, log: c.Logger, version: c.Version, leaving: make(chan struct{})}, nil
 }
 
@@ -48,11 +59,11 @@ func NewWitness(c Config) (*Witness, error) {
 // ctx ends or a leave completes.
 func (w *Witness) Run(ctx context.Context) error {
 	cfg := w.cfg
-	var err error
-	w.store, err = raftstore.Open(ctx, raftstore.Config{
-		Scope: cfg.Scope, Name: cfg.Name, DataDir: cfg.Raft.DataDir, Addr: cfg.Raft.SelfAddr,
-		Partners: cfg.Raft.PartnerAddrs, Secret: cfg.Raft.Password, Logger: w.log,
-	}, fsm.New())
+	rc, err := raftConfig(cfg, w.log)
+	if err != nil {
+		return err
+	}
+	w.store, err = raftstore.Open(ctx, rc, fsm.New())
 	if errors.Is(err, raftstore.ErrLeft) {
 		w.log.Info("not starting", "reason", err.Error())
 		return nil
@@ -85,7 +96,7 @@ func (w *Witness) Run(ctx context.Context) error {
 	srv, err := api.New(api.Config{
 		Listen: cfg.RestAPI.Listen, Source: w, Config: configWriter{w.store}, Logger: w.log,
 		Registry: prometheus.NewRegistry(), Auth: basicAuth(cfg), Access: access, TLS: tlsCfg,
-		Membership: witnessMembership{w},
+		Membership: witnessMembership{w}, Failsafe: w,
 	})
 	if err != nil {
 		return err
@@ -95,10 +106,11 @@ func (w *Witness) Run(ctx context.Context) error {
 	errs := make(chan error, 1)
 	go func() { errs <- srv.ListenAndServe(runCtx) }()
 	w.log.Info("witness running: a Raft voter without PostgreSQL", "node", cfg.Name)
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(witnessTurn)
 	defer t.Stop()
 	var last time.Time
 	for {
+		w.lastTurn.Store(time.Now().UnixNano())
 		if every := w.publishEvery(); time.Since(last) >= every {
 			pctx, pcancel := context.WithTimeout(runCtx, 5*time.Second)
 			if _, err := w.store.Propose(pctx, fsm.UpsertMember{Member: w.record()}); err != nil {
@@ -146,6 +158,7 @@ func (w *Witness) Status(ctx context.Context) api.NodeStatus {
 	rs := w.store.Stats()
 	st := api.NodeStatus{
 		Name: w.cfg.Name, Scope: w.cfg.Scope, Version: w.version, State: "running", Role: fsm.RoleWitness,
+		LoopLastRun: w.lastTurnAt(), LoopInterval: witnessTurn,
 		Raft: api.RaftStatus{State: rs.State, Term: rs.Term, CommitIndex: rs.CommitIndex, AppliedIndex: rs.AppliedIndex,
 			Leader: rs.Leader, Voters: rs.Voters, LastContact: rs.LastContact, Healthy: rs.Leader != "", Roles: w.store.Roles()},
 	}
@@ -153,6 +166,33 @@ func (w *Witness) Status(ctx context.Context) api.NodeStatus {
 		st.DCSLastSeen = time.Now()
 	}
 	return st
+}
+
+// lastTurnAt is when Run's loop last turned (zero before it started).
+func (w *Witness) lastTurnAt() time.Time {
+	if n := w.lastTurn.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// FailsafeHeartbeat implements api.FailsafeReceiver (POST /failsafe). A
+// member that accepts a heartbeat promises not to take the leader key for
+// a ttl after it (ha/failsafe.go); the witness never takes the key, so the
+// promise holds with nothing to record. It accepts only from the member its
+// own state names as holder (ha.CheckFailsafeSender, as a database member).
+func (w *Witness) FailsafeHeartbeat(leader string, st fsm.State) error {
+	return ha.CheckFailsafeSender(st, w.cfg.Name, leader)
+}
+
+// FailsafeState implements api.FailsafeStateReader as a database member
+// does: a Raft read-index when in contact with a Raft leader, else the
+// local state (so a member added after the sender was cut off is seen).
+func (w *Witness) FailsafeState(ctx context.Context) (fsm.State, error) {
+	if !w.store.InContact() {
+		return w.store.State(), nil
+	}
+	return w.store.LinearizableState(ctx)
 }
 
 // Cluster implements api.Source.
@@ -171,8 +211,14 @@ func (m witnessMembership) Join(ctx context.Context, req api.JoinRequest) (api.J
 }
 
 func (m witnessMembership) Leave(ctx context.Context, req api.LeaveRequest) error {
+	if req.Check {
+		return checkLeave(ctx, m.w.store, m.w.cfg, req)
+	}
 	if req.Force || (req.Member != "" && req.Member != m.w.cfg.Name) {
 		return fmt.Errorf("%w: a witness only leaves itself; evict other members through a database member", api.ErrMembershipInvalid)
+	}
+	if err := m.w.store.CheckRemove(ctx, m.w.cfg.Raft.SelfAddr); err != nil {
+		return refusedAsConflict(err)
 	}
 	m.w.leaveOnce.Do(func() { close(m.w.leaving) })
 	return nil

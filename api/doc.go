@@ -17,7 +17,7 @@
 //	                  /read-only                                 primary or replica check
 //	                  /synchronous /sync, /asynchronous /async   replica check plus sync membership
 //	                  /standby-leader /standby_leader            503 with the /patroni body: Conclave runs no standby clusters (Patroni's answer outside one)
-//	                  /health                                    200 when PostgreSQL is running
+//	                  /health                                    200 when PostgreSQL is running (never on a witness)
 //	                  /liveness /readiness                       status code only, empty body
 //	                  /patroni /cluster /history                 always 200
 //	GET|HEAD|OPTIONS  /config   PATCH /config   PUT /config

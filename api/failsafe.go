@@ -76,7 +76,7 @@ var errFailsafeOff = errors.New("failsafe_mode is not enabled")
 
 // failsafe answers as Patroni's do_POST_failsafe: 200 "Accepted", 500 with
 // the reason as plain text when this member refuses the heartbeat, 502 when
-// failsafe_mode is off (or this node takes no heartbeats, a witness).
+// failsafe_mode is off (or this server has no receiver).
 // Refusing is always safe: the leader then stops trusting its lease.
 func (s *Server) failsafe(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Failsafe == nil || !dynamicConfig(s.cfg.Source.Cluster().Config).FailsafeMode {

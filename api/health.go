@@ -68,7 +68,10 @@ func checkAsynchronous(v view, q url.Values) bool {
 	return !v.isSync(v.node.Name) && checkReplica(v, q)
 }
 
-func checkHealth(v view, _ url.Values) bool { return v.running() }
+// checkHealth: PostgreSQL runs (Patroni's /health). A witness runs none,
+// so it answers 503 although its state is "running": a load balancer that
+// checks /health on every member's host must never send clients to it.
+func checkHealth(v view, _ url.Values) bool { return v.running() && v.node.Role != fsm.RoleWitness }
 
 func replicaUsable(v view, q url.Values) bool {
 	if !v.running() || !v.isReplicaRole() || tagBool(v.node.Tags, "noloadbalance") {
@@ -176,8 +179,8 @@ func parseLag(s string) (uint64, bool) {
 	return uint64(math.Round(f)), true
 }
 
-// liveness: the HA loop ran within max(3*loop interval, 10s). Status code
-// only, as Patroni.
+// liveness: the HA loop (a witness: its publishing loop) ran within
+// max(3*loop interval, 10s). Status code only, as Patroni.
 func (s *Server) liveness(w http.ResponseWriter, r *http.Request) error {
 	n := s.current(r.Context()).v.node
 	limit := max(3*n.LoopInterval, 10*time.Second)

@@ -54,6 +54,8 @@ func TestEndpoints_StatusCodesPerScenario(t *testing.T) {
 	noLB.Tags = map[string]any{"noloadbalance": true}
 	notHolding := leaderNode()
 	notHolding.HoldsLeaderKey = false
+	witness := NodeStatus{Name: "witness", Scope: "anchor", State: "running", Role: fsm.RoleWitness,
+		LoopLastRun: testNow.Add(-time.Second), LoopInterval: time.Second}
 
 	standby := []string{"/standby-leader", "/standby_leader"}
 	cases := []struct {
@@ -81,6 +83,10 @@ func TestEndpoints_StatusCodesPerScenario(t *testing.T) {
 		{"primary without trusted leader key", notHolding, compatCluster,
 			expectCodes(append(append(standby, primaryPaths...), "/replica", "/read-only", "/synchronous", "/sync",
 				"/asynchronous", "/async", "/readiness")...)},
+		// No PostgreSQL: no database check and no /health, but alive.
+		{"witness", witness, compatCluster,
+			expectCodes(append(append(standby, primaryPaths...), "/replica", "/read-only", "/synchronous", "/sync",
+				"/asynchronous", "/async", "/health", "/readiness")...)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -296,7 +302,7 @@ func TestFailsafe_AnswersAsPatroni(t *testing.T) {
 	if code, body := post(s, `{"name": "node1"}`); code != 500 || body != "this member holds the leader key" {
 		t.Errorf("refused heartbeat: %d %q, want 500 with the reason", code, body)
 	}
-	// failsafe_mode off, or no receiver (a witness): 502 as Patroni.
+	// failsafe_mode off, or no receiver: 502 as Patroni.
 	src.mu.Lock()
 	src.state.Config = map[string]any{"failsafe_mode": false}
 	src.mu.Unlock()

@@ -17,7 +17,9 @@ type Membership interface {
 	// leader promotes once it caught up.
 	Join(ctx context.Context, req JoinRequest) (JoinAnswer, error)
 	// Leave starts this member's graceful exit (Member empty or this
-	// node's name), or, with Force, evicts a dead member.
+	// node's name), or, with Force, evicts a dead member. With Check it
+	// only tells whether the Raft voters that would remain answer, and
+	// changes nothing.
 	Leave(ctx context.Context, req LeaveRequest) error
 }
 
@@ -35,10 +37,13 @@ type JoinAnswer struct {
 	CatchUpIndex uint64   `json:"catch_up_index"`
 }
 
-// LeaveRequest is POST /leave.
+// LeaveRequest is POST /leave. Check asks only whether removing the
+// member's Raft server keeps a quorum that answers (the CLI asks before it
+// switches a primary over; an older agent refuses the unknown field: 400).
 type LeaveRequest struct {
 	Member string `json:"member,omitempty"`
 	Force  bool   `json:"force,omitempty"`
+	Check  bool   `json:"check,omitempty"`
 }
 
 // Errors a Membership returns, mapped by statusFor: the request is wrong
@@ -77,6 +82,9 @@ func (s *Server) postLeave(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	if err := s.cfg.Membership.Leave(ctx, req); err != nil {
 		return err
+	}
+	if req.Check {
+		return writeText(w, http.StatusOK, "the voters that would remain answer")
 	}
 	if req.Force {
 		return writeText(w, http.StatusOK, "member "+req.Member+" evicted")

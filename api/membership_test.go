@@ -44,6 +44,9 @@ func TestMembership_JoinAndLeave_MapAnswersAndErrors(t *testing.T) {
 	if rec := ts.do(http.MethodPost, "/leave", `{"member":"n3","force":true}`); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "n3 evicted") {
 		t.Errorf("POST /leave force: %d %s", rec.Code, rec.Body)
 	}
+	if rec := ts.do(http.MethodPost, "/leave", `{"member":"n3","check":true}`); rec.Code != http.StatusOK || !m.leave[len(m.leave)-1].Check {
+		t.Errorf("POST /leave check: %d %s %+v", rec.Code, rec.Body, m.leave)
+	}
 	for _, c := range []struct {
 		err  error
 		code int

@@ -55,7 +55,7 @@ type Config struct {
 	Logger hclog.Logger
 	// Registry receives the /metrics collector. Nil: a new registry.
 	Registry *prometheus.Registry
-	// Failsafe receives POST /failsafe; nil answers 503.
+	// Failsafe receives POST /failsafe; nil answers 502.
 	Failsafe FailsafeReceiver
 	// Auth, when set, is required for POST, PUT, PATCH and DELETE.
 	Auth *BasicAuth

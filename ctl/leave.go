@@ -119,6 +119,9 @@ func leaveGracefully(ctx context.Context, env Env, cfg *config.Config, m cluster
 	member.base = strings.TrimSuffix(m.APIURL, "/patroni")
 	member.http.Timeout = time.Minute // a switchover waits for its outcome
 	if isPrimary(m) {
+		if err := checkQuorum(ctx, member, name); err != nil {
+			return fmt.Errorf("leave: %w; nothing changed", err)
+		}
 		fmt.Fprintf(env.Out, "%s is the primary: switching over first\n", name)
 		var answer string
 		if err := member.send(ctx, http.MethodPost, "/switchover", map[string]any{"leader": name}, &answer); err != nil {
@@ -138,6 +141,19 @@ func leaveGracefully(ctx context.Context, env Env, cfg *config.Config, m cluster
 	}
 	fmt.Fprintf(env.Out, "%s left cluster %s in %.1f s\n", name, cfg.Scope, time.Since(start).Seconds())
 	return nil
+}
+
+// checkQuorum asks the member whether the Raft voters that would remain
+// answer, before a switchover that the leave would otherwise do for
+// nothing. An older agent does not know the check (400): the leave goes on
+// as before.
+func checkQuorum(ctx context.Context, member *apiClient, name string) error {
+	err := member.send(ctx, http.MethodPost, "/leave", map[string]any{"member": name, "check": true}, nil)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		return nil
+	}
+	return err
 }
 
 func findMember(view clusterView, name string) (clusterMember, bool) {

@@ -71,14 +71,14 @@ type Peers interface {
 // ErrHoldsKey refuses a failsafe heartbeat on the member that holds the key.
 var ErrHoldsKey = errors.New("this member holds the leader key")
 
-// FailsafeHeartbeat records a heartbeat from leader (POST /failsafe),
-// decided on st: the state the API read for it, a Raft read-index when this
-// member reaches a Raft leader, else its local state.
-func (l *Loop) FailsafeHeartbeat(leader string, st fsm.State) error {
-	if leader == l.cfg.Name {
+// CheckFailsafeSender is what every receiver of a failsafe heartbeat
+// checks first, a database member or a witness: the sender must hold the
+// leader key in the receiver's state (st), and the receiver must not.
+func CheckFailsafeSender(st fsm.State, self, leader string) error {
+	if leader == self {
 		return fmt.Errorf("%w: a heartbeat from itself", ErrHoldsKey)
 	}
-	if st.Leader != nil && st.Leader.Member == l.cfg.Name {
+	if st.Leader != nil && st.Leader.Member == self {
 		return ErrHoldsKey
 	}
 	if st.Leader == nil || st.Leader.Member != leader {
@@ -86,6 +86,16 @@ func (l *Loop) FailsafeHeartbeat(leader string, st fsm.State) error {
 		// the sender's view is stale, and accepting would let it stay
 		// writable beside the holder this member knows (review item 10).
 		return fmt.Errorf("%s does not hold the leader key here (holder: %q)", leader, st.LeaderName())
+	}
+	return nil
+}
+
+// FailsafeHeartbeat records a heartbeat from leader (POST /failsafe),
+// decided on st: the state the API read for it, a Raft read-index when this
+// member reaches a Raft leader, else its local state.
+func (l *Loop) FailsafeHeartbeat(leader string, st fsm.State) error {
+	if err := CheckFailsafeSender(st, l.cfg.Name, leader); err != nil {
+		return err
 	}
 	now := l.cfg.Clock.Now()
 	ttl := time.Duration(fsm.DefaultTTLSeconds) * time.Second

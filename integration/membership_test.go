@@ -354,3 +354,73 @@ func TestMembership_RaftDataWipedWhileAnotherNodeIsDown_LosesNothing(t *testing.
 	}
 	waitRoles(t, leader, 30*time.Second, map[string]int{"leader": 1, "voter": 2}, nil)
 }
+
+// A leave the voters that remain cannot commit is refused (issue 11): with
+// one agent of three stopped, `leave` of a replica and of the primary end
+// with a non-zero exit and an HTTP 409 naming the stopped member, and
+// nothing changes (no switchover, three voters, the same primary taking
+// writes). Evicting the stopped member (leave MEMBER --force) still works:
+// the two that remain both answer.
+func TestMembership_LeaveWithAnotherVoterDown_IsRefusedAndEvictingTheDeadOneWorks(t *testing.T) {
+	b := setUp(t, clusterOptions{}, nil)
+	primary := b.leader
+	down, leaving := b.others(primary)[0], b.others(primary)[1]
+	down.stop()
+	t0 := time.Now()
+
+	for _, n := range []*node{leaving, primary} {
+		out, err := n.conclave("leave")
+		if err == nil || !strings.Contains(out, "409") || !strings.Contains(out, down.name) {
+			t.Errorf("leave of %s with %s down: %v, want a non-zero exit and a 409 naming %s\n%s", n.name, down.name, err, down.name, out)
+		}
+		t.Logf("leave of %s: %s", n.name, strings.TrimSpace(out))
+	}
+	leaving.mu.Lock()
+	done := leaving.done
+	leaving.mu.Unlock()
+	select {
+	case <-done:
+		t.Errorf("%s's agent exited after a refused leave", leaving.name)
+	default:
+	}
+	holdsFor(t, 5*time.Second, "nothing changed", func() error {
+		roles, err := raftRoles(primary)
+		if err != nil {
+			return err
+		}
+		if len(roles) != 3 || roles[down.name] == "non-voter" || roles[leaving.name] == "non-voter" {
+			return fmt.Errorf("raft roles %v, want three voters", roles)
+		}
+		cl, err := primary.cluster()
+		if err != nil {
+			return err
+		}
+		streaming := false
+		for _, m := range cl.Members {
+			switch {
+			case m.Role == "leader" && m.Name != primary.name:
+				return fmt.Errorf("%s leads", m.Name)
+			case m.Name == leaving.name:
+				streaming = m.State == "streaming"
+			}
+		}
+		if !streaming || len(cl.Members) != 3 {
+			return fmt.Errorf("members %+v, want 3 with %s streaming", cl.Members, leaving.name)
+		}
+		return nil
+	})
+	b.w.waitWritesOn(t, primary, t0, 15*time.Second)
+
+	waitFor(t, 90*time.Second, "the stopped member evicted", func() error {
+		out, err := primary.conclave("leave", down.name, "--force")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, strings.TrimSpace(out))
+		}
+		return nil
+	})
+	b.dropNode(down)
+	waitRoles(t, primary, 30*time.Second, map[string]int{"leader": 1, "voter": 1}, nil)
+	if leader := b.finish(noLoss); leader != primary {
+		t.Errorf("primary changed from %s to %s", primary.name, leader.name)
+	}
+}

@@ -8,7 +8,9 @@ package integration
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +138,74 @@ func TestWitness_TwoDatabaseNodesAndAWitness_SurviveTheLossOfThePrimarysNode(t *
 		return err
 	})
 	checkLedger(t, &cluster{t: t, nodes: dbs}, other, w, asyncMode)
+}
+
+// A witness reads raft: like a database node (issue 11): with mutual TLS
+// and a password on every node, it joins the TLS cluster as a voter and
+// does not warn that its Raft port is open. Its probes: /liveness 200 (its
+// loop runs), /health and /readiness 503 (no PostgreSQL: a load balancer
+// must never send clients to it). With failsafe_mode on it accepts POST
+// /failsafe from the key holder its state names (200) and refuses any other
+// sender (500).
+func TestWitness_WithRaftTLS_JoinsTheTLSCluster_AndAnswersProbesAndFailsafe(t *testing.T) {
+	c := newCluster(t, 3, clusterOptions{})
+	witness := c.nodes[2]
+	makeWitness(c, witness)
+	dbs := c.nodes[:2]
+	dir := filepath.Join(c.dir, "tls")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tlsCLI(t, "ca", "create", "--dir", dir)
+	tlsCLI(t, "cert", "create", "--dir", dir, "member")
+	chownToPostgres(t, dir)
+	for _, n := range c.nodes {
+		raftKeys(t, n, tlsLines(dir, "conclave", "member", "s3cret")...)
+	}
+	c.startAll()
+	var leaderName string
+	waitFor(t, 90*time.Second, "two database nodes and a TLS witness up", func() error {
+		var err error
+		leaderName, err = witnessView(witness, dbs, witness)
+		return err
+	})
+	primary := c.byName(leaderName)
+	waitFor(t, 30*time.Second, "the witness is a Raft voter", func() error {
+		roles, err := raftRoles(primary)
+		if err != nil {
+			return err
+		}
+		if r := roles[witness.name]; r != "voter" && r != "leader" {
+			return fmt.Errorf("witness Raft role %q", r)
+		}
+		return nil
+	})
+	if witness.logs.contains("the raft port is open to anyone") {
+		t.Errorf("the witness warns that its Raft port is open although TLS and a password are set")
+	}
+
+	client := witness.http()
+	for path, want := range map[string]int{"/liveness": 200, "/health": 503, "/readiness": 503, "/primary": 503, "/replica": 503} {
+		if code, _, err := restRequest(client, http.MethodGet, witness.apiURL()+path, "", nil); err != nil || code != want {
+			t.Errorf("witness GET %s: %d %v, want %d", path, code, err, want)
+		}
+	}
+
+	if code, text := postText(t, primary, http.MethodPatch, "/config", `{"failsafe_mode":true}`); code != 200 {
+		t.Fatalf("PATCH /config failsafe_mode: %d %s", code, text)
+	}
+	waitFor(t, 30*time.Second, "the witness accepts the holder's failsafe heartbeat", func() error {
+		code, text := postText(t, witness, http.MethodPost, "/failsafe", fmt.Sprintf(`{"name":%q}`, primary.name))
+		if code != 200 || text != "Accepted" {
+			return fmt.Errorf("%d %s", code, text)
+		}
+		return nil
+	})
+	other := dbs[0]
+	if other == primary {
+		other = dbs[1]
+	}
+	if code, text := postText(t, witness, http.MethodPost, "/failsafe", fmt.Sprintf(`{"name":%q}`, other.name)); code != 500 {
+		t.Errorf("witness POST /failsafe from %s, which does not hold the key: %d %s, want 500", other.name, code, text)
+	}
 }

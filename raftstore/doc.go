@@ -18,8 +18,8 @@
 // 4 MiB) and gets one JSON response. The listener peeks at the first byte
 // of each accepted connection in its own goroutine (with a deadline), so a
 // silent or garbage-sending client never blocks Accept or crashes anything.
-// Operations: hello, propose, join, remove, read_index, snapshot_save,
-// replace_state. With Config.Secret or Config.TLS set, every connection is
+// Operations: hello, propose, join, remove, check_remove, read_index,
+// snapshot_save, replace_state. With Config.Secret or Config.TLS set, every connection is
 // authenticated before its first byte is classified (auth.go), Raft's own
 // replication traffic included.
 //

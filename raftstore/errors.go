@@ -39,6 +39,10 @@ var (
 	// ValidateJoin), the shared secret did not match, or removing the last
 	// voter was asked.
 	ErrRejected = errors.New("rejected")
+	// ErrQuorumLoss: removing a voter was refused because a majority of
+	// the voters that would remain does not answer (removecheck.go).
+	// Nothing was changed.
+	ErrQuorumLoss = errors.New("removing this voter would lose the raft quorum")
 )
 
 // NothingAppended reports whether a failed Propose certainly appended
@@ -84,6 +88,7 @@ var errorCodes = []struct {
 	{"timeout", ErrTimeout},
 	{"unknown_outcome", ErrUnknownOutcome},
 	{"rejected", ErrRejected},
+	{"quorum_loss", ErrQuorumLoss},
 }
 
 func errorCode(err error) string {

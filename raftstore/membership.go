@@ -45,7 +45,8 @@ func (s *Store) Join(ctx context.Context, req JoinRequest) (uint64, error) {
 
 // Remove removes server id from the Raft configuration, on the leader.
 // Removing an id that is not in the configuration is a no-op; removing the
-// last voter is ErrRejected.
+// last voter is ErrRejected, and removing a voter when a majority of the
+// voters that remain does not answer is ErrQuorumLoss (removecheck.go).
 func (s *Store) Remove(ctx context.Context, id string) error {
 	if _, err := s.route(ctx, rpcRequest{Op: opRemove, ID: id}); err != nil {
 		return fmt.Errorf("remove %s: %w", id, err)
@@ -53,10 +54,14 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
-// Leave removes this node from the cluster (for `conclave leave`). A leader
-// first hands leadership to another voter. The node keeps running, outside
-// the configuration, until Close.
+// Leave removes this node from the cluster (for `conclave leave`). It is
+// refused (ErrQuorumLoss) before anything changes when the voters that
+// remain could not commit. A leader first hands leadership to another
+// voter. The node keeps running, outside the configuration, until Close.
 func (s *Store) Leave(ctx context.Context) error {
+	if err := s.CheckRemove(ctx, s.cfg.Addr); err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
 	if s.IsLeader() {
 		if s.otherVoters() == 0 {
 			return fmt.Errorf("leave: %w: this node is the last voter", ErrRejected)
@@ -164,6 +169,9 @@ func (s *Store) removeLocal(ctx context.Context, id string) error {
 	}
 	if isVoter && voters == 1 {
 		return fmt.Errorf("%w: %s is the last voter", ErrRejected, id)
+	}
+	if err := s.checkRemoveLocal(ctx, servers, raft.ServerID(id)); err != nil {
+		return err
 	}
 	if err := waitFuture(ctx, s.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout)); err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // Conclave RPC: on the Raft port, a connection that starts with rpcMagic
@@ -30,6 +32,8 @@ const (
 	opJoin      = "join"
 	opRemove    = "remove"
 	opReadIndex = "read_index"
+	// check_remove (removecheck.go): an older leader answers "unknown rpc op".
+	opCheckRemove = "check_remove"
 )
 
 type rpcRequest struct {
@@ -39,7 +43,7 @@ type rpcRequest struct {
 	Forwarded bool         `json:"forwarded,omitempty"`  // already forwarded once: do not forward again
 	Command   []byte       `json:"command,omitempty"`    // propose: fsm.Encode bytes
 	Join      *JoinRequest `json:"join,omitempty"`       // join
-	ID        string       `json:"id,omitempty"`         // remove
+	ID        string       `json:"id,omitempty"`         // remove, check_remove
 	Replace   string       `json:"replace,omitempty"`    // replace_state: ReplaceRestore or ReplaceForget
 	Snapshot  []byte       `json:"snapshot,omitempty"`   // replace_state: a SavedSnapshot file
 }
@@ -235,6 +239,13 @@ func (s *Store) leaderOps() map[string]leaderOp {
 		},
 		opRemove: func(ctx context.Context, req rpcRequest) (uint64, error) {
 			return 0, s.removeLocal(ctx, req.ID)
+		},
+		opCheckRemove: func(ctx context.Context, req rpcRequest) (uint64, error) {
+			servers, err := s.configuration(ctx)
+			if err != nil {
+				return 0, err
+			}
+			return 0, s.checkRemoveLocal(ctx, servers, raft.ServerID(req.ID))
 		},
 		opReadIndex: func(ctx context.Context, _ rpcRequest) (uint64, error) {
 			return s.readIndexLocal(ctx)

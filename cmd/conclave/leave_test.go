@@ -96,7 +96,7 @@ func TestLeave_YesOrForce_LeavesOrEvicts(t *testing.T) {
 		{"y\n", []string{"leave", "node2"}, []string{"Are you sure you want to take member node2 out of cluster demo? [y/N]: ", "node2 left cluster demo in "},
 			[]string{`POST /leave {"force":false,"member":"node2"}`}},
 		{"", []string{"leave", "node1", "--force"}, []string{"node1 is the primary: switching over first\n", "node1 left cluster demo in "},
-			[]string{`POST /switchover {"leader":"node1"}`, `POST /leave {"force":false,"member":"node1"}`}},
+			[]string{`POST /leave {"check":true,"member":"node1"}`, `POST /switchover {"leader":"node1"}`, `POST /leave {"force":false,"member":"node1"}`}},
 		{"yes\n", []string{"leave", "node3", "--evict"}, []string{"Are you sure you want to evict member node3 from cluster demo? [y/N]: ", "node3 evicted from cluster demo\n"},
 			[]string{`POST /leave {"force":true,"member":"node3"}`}},
 		{"", []string{"leave", "--force", "--evict", "node3"}, []string{"node3 evicted from cluster demo\n"},
