@@ -154,14 +154,29 @@ func (l *Loop) beginTakeover(o Observation) string {
 	defer l.mu.Unlock()
 	if prev := o.State.Leader; prev != nil && l.failsafeFrom == prev.Member &&
 		now.Sub(l.failsafeAt) < time.Duration(prev.TTL)*time.Second {
+		l.holdoffEnds = l.failsafeAt.Add(time.Duration(prev.TTL) * time.Second)
 		return fmt.Sprintf("a failsafe heartbeat from %s was accepted %v ago", prev.Member, now.Sub(l.failsafeAt))
 	}
 	if why := l.newMemberHoldoff(o, now); why != "" {
+		if prev := o.State.Leader; !l.ownRecordSince.IsZero() {
+			l.holdoffEnds = l.ownRecordSince.Add(time.Duration(prev.TTL) * time.Second)
+		}
 		return why
 	}
 	l.acquiringAt = now
 	l.takeover = takeover{pending: true, expect: o.State.LeaderIndex}
 	return ""
+}
+
+// untilHoldoffEnds is how long until the hold-off that last refused a
+// takeover ends (<= 0: none pending).
+func (l *Loop) untilHoldoffEnds() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.holdoffEnds.IsZero() {
+		return 0
+	}
+	return l.holdoffEnds.Sub(l.cfg.Clock.Now())
 }
 
 // newMemberHoldoff refuses a takeover from a holder within the key's ttl

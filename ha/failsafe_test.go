@@ -204,3 +204,44 @@ func TestLoop_FailsafeRound_MemberUnknownToTheHolder_DoesNotTakeOverWithinItsTru
 		t.Fatalf("leader %q %v after t0; want n2 once its hold-off passed", got, clock.Now().Sub(t0))
 	}
 }
+
+// A takeover refused by the new-member hold-off is tried again when the
+// hold-off ends, not a loop_wait later (ttl 30, loop_wait 10: the record
+// first seen at 2 s, the key expiring at 30 s; the key is taken at 32 s,
+// not at 40 s).
+func TestLoop_NewMemberHoldoff_TakeoverTriedWhenItEnds(t *testing.T) {
+	ctx := context.Background()
+	o := scenario()
+	joined := o.State.Members["n2"]
+	st := o.State.Clone()
+	delete(st.Members, "n2")
+	st.Config = map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10}
+	st.Leader.TTL = 30
+	c := newFakeCluster()
+	c.st, c.index = st, st.LeaderIndex
+	clock := &fakeClock{now: t0}
+	l := New(Config{Name: "n2", Clock: clock, Boottime: noBoot}, c, &fakePG{st: o.PG})
+	l.observe(ctx) // the key seen at t0; n1 never renews it again
+	clock.advance(2 * time.Second)
+	if _, err := c.Propose(ctx, fsm.UpsertMember{Member: joined}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20 && c.State().LeaderName() == "n1"; i++ {
+		next, err := l.turn(ctx)
+		if err != nil {
+			t.Logf("turn: %v", err)
+		}
+		if next <= 0 {
+			next = 10 * time.Millisecond
+		}
+		if c.State().LeaderName() == "n1" {
+			clock.advance(next)
+		}
+	}
+	if got := c.State().LeaderName(); got != "n2" {
+		t.Fatalf("leader %q at %v; want n2", got, clock.Now().Sub(t0))
+	}
+	if took := clock.Now().Sub(t0); took < 32*time.Second || took > 33*time.Second {
+		t.Errorf("n2 took the key at %v; want when the hold-off ends, 32 s (record seen at 2 s + ttl)", took)
+	}
+}

@@ -132,6 +132,7 @@ type Loop struct {
 	takeover          takeover      // an AcquireLeader whose outcome is not known yet (failsafe.go)
 	failsafeTTL       time.Duration // the key's ttl when failsafeAt's heartbeat was accepted
 	ownRecordSince    time.Time     // this member's record first seen in the state, zero while absent (failsafe.go)
+	holdoffEnds       time.Time     // when the hold-off that last refused a takeover ends: the next turn comes then (failsafe.go)
 	progress          progress      // renewer's view of the loop's liveness (renew.go)
 	syncAdded         syncAdded     // owned by the loop goroutine (ha/sync.go)
 	syncFence         syncFence     // owned by the loop goroutine (ha/sync.go)
@@ -441,6 +442,10 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 		if d := o.Lease.ExpiresAt.Sub(l.cfg.Clock.Now()); d > 0 && d < next {
 			next = d + 10*time.Millisecond
 		}
+	}
+	// A takeover refused by a failsafe hold-off is tried again when it ends.
+	if d := l.untilHoldoffEnds(); d > 0 && d < next {
+		next = d + 10*time.Millisecond
 	}
 	next = nextTurnAfterPending(o, next)
 
