@@ -194,3 +194,31 @@ func (r *reports) unconfirmed() map[string]bool {
 func (l *Loop) UnconfirmedMembers() map[string]bool {
 	return l.reports.unconfirmed()
 }
+
+// MemberWatch is rule 6's view of the members for an agent that runs no
+// Loop (a witness, whose /cluster and metrics must not show a dead member
+// as it last published either): each member's silence on this node's
+// monotonic clock, and which members have not reported since it was made.
+type MemberWatch struct {
+	lease   *Lease
+	reports reports
+}
+
+// NewMemberWatch notes the records as the agent starts (st, at now).
+func NewMemberWatch(st fsm.State, now time.Time) *MemberWatch {
+	w := &MemberWatch{lease: NewLease(0)}
+	w.Observe(st, now)
+	return w
+}
+
+// Observe notes st as applied here at now; call it at every change.
+func (w *MemberWatch) Observe(st fsm.State, now time.Time) {
+	w.lease.Observe(st, now)
+	w.reports.observe(st)
+}
+
+// Silence is how long each member has not reported as of now.
+func (w *MemberWatch) Silence(now time.Time) map[string]time.Duration { return w.lease.silence(now) }
+
+// Unconfirmed lists the members that have not reported since the watch was made.
+func (w *MemberWatch) Unconfirmed() map[string]bool { return w.reports.unconfirmed() }

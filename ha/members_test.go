@@ -234,3 +234,28 @@ func TestLoop_UnconfirmedMembers_OwnRecordFromBeforeTheRestartUntilItPublishes(t
 		t.Errorf("after its own publish: unconfirmed %v, want n3 confirmed", got)
 	}
 }
+
+// A witness runs no Loop; its MemberWatch gives /cluster and the metrics
+// the same rule 6 view: records from before the start unconfirmed until
+// they change, silence on this node's clock from the last change seen.
+func TestMemberWatch_RecordsFromBeforeTheStartUnconfirmedUntilTheyChange(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	st := fsm.State{Members: map[string]fsm.Member{
+		"n1": {Name: "n1", State: "running", UpdatedIndex: 5},
+		"n2": {Name: "n2", State: "streaming", UpdatedIndex: 6}, // dead for hours, perhaps
+	}}
+	w := NewMemberWatch(st, clock.Now())
+	if got := w.Unconfirmed(); !reflect.DeepEqual(got, map[string]bool{"n1": true, "n2": true}) {
+		t.Fatalf("at start: unconfirmed %v, want n1 and n2", got)
+	}
+	clock.advance(2 * time.Second)
+	st.Members["n1"] = fsm.Member{Name: "n1", State: "running", UpdatedIndex: 9}
+	w.Observe(st, clock.Now())
+	clock.advance(2 * time.Second)
+	if got := w.Unconfirmed(); !reflect.DeepEqual(got, map[string]bool{"n2": true}) {
+		t.Errorf("after n1 reported: unconfirmed %v, want only n2", got)
+	}
+	if got := w.Silence(clock.Now()); got["n1"] != 2*time.Second || got["n2"] != 4*time.Second {
+		t.Errorf("silence %v, want n1 2s and n2 4s", got)
+	}
+}

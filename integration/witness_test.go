@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,7 @@ func TestWitness_TwoDatabaseNodesAndAWitness_SurviveTheLossOfThePrimarysNode(t *
 	})
 	rto := w.waitWritesOn(t, other, t0, 60*time.Second)
 	t.Logf("failover with a witness: writes resumed on %s %v after the crash", other.name, rto.Round(time.Millisecond))
+	witnessShowsGone(t, witness, primary)
 
 	// The old primary comes back as a replica; nothing acknowledged is lost
 	// beyond what asynchronous replication allows (reported).
@@ -136,4 +138,32 @@ func TestWitness_TwoDatabaseNodesAndAWitness_SurviveTheLossOfThePrimarysNode(t *
 		return err
 	})
 	checkLedger(t, &cluster{t: t, nodes: dbs}, other, w, asyncMode)
+}
+
+// witnessShowsGone checks rule 6 on the witness, which runs no HA loop: the
+// dead member is shown stopped in its /cluster and not reporting in its
+// metrics once silent for ttl (the witness used to show it as it last
+// published, for ever).
+func witnessShowsGone(t *testing.T, witness, dead *node) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the witness shows "+dead.name+" stopped", func() error {
+		cl, err := witness.cluster()
+		if err != nil {
+			return err
+		}
+		for _, m := range cl.Members {
+			if m.Name == dead.name && (m.State != "stopped" || m.Lag != "unknown") {
+				return fmt.Errorf("%s shown %s with lag %v", m.Name, m.State, m.Lag)
+			}
+		}
+		return nil
+	})
+	metrics, err := metricsOf(witness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^conclave_member_reporting\{[^}]*member="` + dead.name + `"[^}]*\} (\S+)$`)
+	if m := re.FindStringSubmatch(metrics); m == nil || m[1] != "0" {
+		t.Errorf("witness's conclave_member_reporting for %s = %v, want 0", dead.name, m)
+	}
 }
