@@ -32,6 +32,7 @@ type Witness struct {
 	log     hclog.Logger
 	version string
 	store   *raftstore.Store
+	members *ha.MemberWatch // rule 6 for /cluster and the member metrics
 
 	leaving   chan struct{}
 	leaveOnce sync.Once
@@ -89,6 +90,7 @@ func (w *Witness) Run(ctx context.Context) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	w.members = ha.NewMemberWatch(w.store.State(), time.Now()) // before the API answers
 	access, tlsCfg, err := apiSecurity(cfg)
 	if err != nil {
 		return err
@@ -105,6 +107,7 @@ func (w *Witness) Run(ctx context.Context) error {
 	defer cancel()
 	errs := make(chan error, 1)
 	go func() { errs <- srv.ListenAndServe(runCtx) }()
+	go w.watchMembers(runCtx)
 	w.log.Info("witness running: a Raft voter without PostgreSQL", "node", cfg.Name)
 	t := time.NewTicker(witnessTurn)
 	defer t.Stop()
@@ -159,6 +162,7 @@ func (w *Witness) Status(ctx context.Context) api.NodeStatus {
 	st := api.NodeStatus{
 		Name: w.cfg.Name, Scope: w.cfg.Scope, Version: w.version, State: "running", Role: fsm.RoleWitness,
 		LoopLastRun: w.lastTurnAt(), LoopInterval: witnessTurn,
+		MemberSilence: w.members.Silence(time.Now()), MemberUnconfirmed: w.members.Unconfirmed(),
 		Raft: api.RaftStatus{State: rs.State, Term: rs.Term, CommitIndex: rs.CommitIndex, AppliedIndex: rs.AppliedIndex,
 			Leader: rs.Leader, Voters: rs.Voters, LastContact: rs.LastContact, Healthy: rs.Leader != "", Roles: w.store.Roles()},
 	}
@@ -193,6 +197,20 @@ func (w *Witness) FailsafeState(ctx context.Context) (fsm.State, error) {
 		return w.store.State(), nil
 	}
 	return w.store.LinearizableState(ctx)
+}
+
+// watchMembers notes every change as soon as it is applied here, so a
+// member's silence counts from its last report's arrival (rule 6).
+func (w *Witness) watchMembers(ctx context.Context) {
+	for {
+		changed := w.store.Changed()
+		w.members.Observe(w.store.State(), time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
 }
 
 // Cluster implements api.Source.

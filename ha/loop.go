@@ -136,7 +136,7 @@ type Loop struct {
 	progress          progress      // renewer's view of the loop's liveness (renew.go)
 	syncAdded         syncAdded     // owned by the loop goroutine (ha/sync.go)
 	syncFence         syncFence     // owned by the loop goroutine (ha/sync.go)
-	reports           reports       // written by the loop goroutine (ha/members.go)
+	reports           reports       // noted by New, then by the loop goroutine (ha/members.go)
 	pendingFailed     pendingFailed // request this holder failed to carry out (ha/handover.go)
 	operations        operations    // operator requests and the scheduled restart (ha/operations.go)
 	local             *Local        // reloaded local settings not applied yet (ha/reload.go)
@@ -168,12 +168,14 @@ type Snapshot struct {
 // New builds a Loop.
 func New(cfg Config, cluster Cluster, pg Postgres) *Loop {
 	cfg = cfg.withDefaults()
-	return &Loop{
+	l := &Loop{
 		cfg: cfg, cluster: cluster, pg: pg,
 		lease: NewLease(cfg.FenceMargin),
 		log:   cfg.Logger.Named("ha"),
 		wake:  make(chan struct{}, 1),
 	}
+	l.reports.observe(cluster.State()) // the records as this agent starts (ha/members.go)
+	return l
 }
 
 // Snapshot returns the last observation summary. HoldsLeaderKey is checked
@@ -328,7 +330,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	now := l.cfg.Clock.Now()
 	l.lease.Observe(st, now)
 	l.watchKey(st) // logging.go
-	l.reports.observe(st, l.cfg.Name)
+	l.reports.observe(st)
 	dyn := l.dynamicConfig(st, true)
 	pgs := l.pg.Observe(ctx)
 	l.syncAdded.observed(pgs)

@@ -136,6 +136,13 @@ func (l *Loop) syncSlots(ctx context.Context, o Observation, a Action) error {
 // the restart look live for up to ttl; for display only (rule 6), such a
 // member counts as gone until its record changes once. Elections, slots and
 // removals keep using the silence as measured (LiveMembers, MemberSilence).
+//
+// This node's own record is no exception: until its first publish it is
+// what the agent last published before it stopped (a replica restarted after
+// a Raft data wipe was shown streaming while its PostgreSQL was still down).
+// The records are noted when the loop is made (New), before the API answers:
+// noted only at the first turn, every record would count as confirmed until
+// that turn's observation.
 type reports struct {
 	mu        sync.Mutex
 	started   bool
@@ -143,7 +150,7 @@ type reports struct {
 	confirmed map[string]bool   // reported since start
 }
 
-func (r *reports) observe(st fsm.State, self string) {
+func (r *reports) observe(st fsm.State) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.first == nil {
@@ -155,7 +162,7 @@ func (r *reports) observe(st fsm.State, self string) {
 		case !ok:
 			r.first[name] = m.UpdatedIndex
 			// Listed only after start: its record is new.
-			r.confirmed[name] = r.started || name == self
+			r.confirmed[name] = r.started
 		case idx != m.UpdatedIndex:
 			r.confirmed[name] = true
 		}
@@ -169,16 +176,49 @@ func (r *reports) observe(st fsm.State, self string) {
 	r.started = true
 }
 
-// UnconfirmedMembers lists the members that have not reported since this
-// agent started (for the API: shown stopped, rule 6).
-func (l *Loop) UnconfirmedMembers() map[string]bool {
-	l.reports.mu.Lock()
-	defer l.reports.mu.Unlock()
+// unconfirmed lists the members that have not reported since start.
+func (r *reports) unconfirmed() map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	out := map[string]bool{}
-	for name := range l.reports.first {
-		if !l.reports.confirmed[name] {
+	for name := range r.first {
+		if !r.confirmed[name] {
 			out[name] = true
 		}
 	}
 	return out
 }
+
+// UnconfirmedMembers lists the members that have not reported since this
+// agent started (for the API: shown stopped, rule 6).
+func (l *Loop) UnconfirmedMembers() map[string]bool {
+	return l.reports.unconfirmed()
+}
+
+// MemberWatch is rule 6's view of the members for an agent that runs no
+// Loop (a witness, whose /cluster and metrics must not show a dead member
+// as it last published either): each member's silence on this node's
+// monotonic clock, and which members have not reported since it was made.
+type MemberWatch struct {
+	lease   *Lease
+	reports reports
+}
+
+// NewMemberWatch notes the records as the agent starts (st, at now).
+func NewMemberWatch(st fsm.State, now time.Time) *MemberWatch {
+	w := &MemberWatch{lease: NewLease(0)}
+	w.Observe(st, now)
+	return w
+}
+
+// Observe notes st as applied here at now; call it at every change.
+func (w *MemberWatch) Observe(st fsm.State, now time.Time) {
+	w.lease.Observe(st, now)
+	w.reports.observe(st)
+}
+
+// Silence is how long each member has not reported as of now.
+func (w *MemberWatch) Silence(now time.Time) map[string]time.Duration { return w.lease.silence(now) }
+
+// Unconfirmed lists the members that have not reported since the watch was made.
+func (w *MemberWatch) Unconfirmed() map[string]bool { return w.reports.unconfirmed() }

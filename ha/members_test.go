@@ -168,7 +168,7 @@ func TestLoop_RemoveStaleMember_KeepsAMemberThatCameBack(t *testing.T) {
 
 // After a restart every member's silence starts at zero; a member counts
 // as confirmed (for display) only once its record changes, or when it is
-// listed after the start, or is this node. Elections do not use it.
+// listed after the start. Elections do not use it.
 func TestLoop_UnconfirmedMembers_UntilTheirRecordChangesAfterStart(t *testing.T) {
 	ctx := context.Background()
 	c := newFakeCluster()
@@ -179,19 +179,83 @@ func TestLoop_UnconfirmedMembers_UntilTheirRecordChangesAfterStart(t *testing.T)
 	}
 	l := New(Config{Name: "n1", Clock: &fakeClock{now: t0}}, c, &fakePG{st: PGStatus{DataDir: DataDirMissing}})
 	o := l.observe(ctx)
-	if got := l.UnconfirmedMembers(); !reflect.DeepEqual(got, map[string]bool{"n2": true, "n3": true}) {
-		t.Fatalf("after start: unconfirmed %v, want n2 and n3", got)
+	if got := l.UnconfirmedMembers(); !reflect.DeepEqual(got, map[string]bool{"n1": true, "n2": true, "n3": true}) {
+		t.Fatalf("after start: unconfirmed %v, want n1, n2 and n3", got)
 	}
 	if !o.LiveMembers["n2"] || !o.LiveMembers["n3"] {
 		t.Errorf("live members %v: elections must still count n2, n3 as live", o.LiveMembers)
 	}
-	for _, m := range []fsm.Member{{Name: "n2"}, {Name: "n4"}} {
+	for _, m := range []fsm.Member{{Name: "n1"}, {Name: "n2"}, {Name: "n4"}} {
 		if _, err := c.Propose(ctx, fsm.UpsertMember{Member: m}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	l.observe(ctx)
 	if got := l.UnconfirmedMembers(); !reflect.DeepEqual(got, map[string]bool{"n3": true}) {
-		t.Errorf("after n2 reported and n4 joined: unconfirmed %v, want only n3", got)
+		t.Errorf("after n1, n2 reported and n4 joined: unconfirmed %v, want only n3", got)
+	}
+}
+
+// Rule 6 for the answering node's own record: after a restart (here a Raft
+// data wipe: the record came back with the leader's log) it says what the
+// agent published before it stopped, "streaming", while PostgreSQL is down.
+// It is shown as unconfirmed from the moment the loop exists (the API
+// answers before the first turn) until this agent's own first publish.
+func TestLoop_UnconfirmedMembers_OwnRecordFromBeforeTheRestartUntilItPublishes(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster()
+	for _, n := range []string{"n1", "n3"} {
+		m := fsm.Member{Name: n, Role: fsm.RoleReplica, State: "streaming"}
+		if n == "n1" {
+			m.Role, m.State = fsm.RolePrimary, "running"
+		}
+		if _, err := c.Propose(ctx, fsm.UpsertMember{Member: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stopped := PGStatus{DataDir: DataDirValid, InRecovery: true}
+	l := New(Config{Name: "n3", Clock: &fakeClock{now: t0}}, c, &fakePG{st: stopped})
+	want := map[string]bool{"n1": true, "n3": true}
+	if got := l.UnconfirmedMembers(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("before the first turn: unconfirmed %v, want %v", got, want)
+	}
+	l.observe(ctx) // the first turn's observation, before its publish
+	if got := l.UnconfirmedMembers(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("before its first publish: unconfirmed %v, want %v", got, want)
+	}
+	if _, err := l.turn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.observe(ctx)
+	if m := c.State().Members["n3"]; m.State == "streaming" {
+		t.Fatalf("n3 published %q with PostgreSQL stopped", m.State)
+	}
+	if got := l.UnconfirmedMembers(); got["n3"] {
+		t.Errorf("after its own publish: unconfirmed %v, want n3 confirmed", got)
+	}
+}
+
+// A witness runs no Loop; its MemberWatch gives /cluster and the metrics
+// the same rule 6 view: records from before the start unconfirmed until
+// they change, silence on this node's clock from the last change seen.
+func TestMemberWatch_RecordsFromBeforeTheStartUnconfirmedUntilTheyChange(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	st := fsm.State{Members: map[string]fsm.Member{
+		"n1": {Name: "n1", State: "running", UpdatedIndex: 5},
+		"n2": {Name: "n2", State: "streaming", UpdatedIndex: 6}, // dead for hours, perhaps
+	}}
+	w := NewMemberWatch(st, clock.Now())
+	if got := w.Unconfirmed(); !reflect.DeepEqual(got, map[string]bool{"n1": true, "n2": true}) {
+		t.Fatalf("at start: unconfirmed %v, want n1 and n2", got)
+	}
+	clock.advance(2 * time.Second)
+	st.Members["n1"] = fsm.Member{Name: "n1", State: "running", UpdatedIndex: 9}
+	w.Observe(st, clock.Now())
+	clock.advance(2 * time.Second)
+	if got := w.Unconfirmed(); !reflect.DeepEqual(got, map[string]bool{"n2": true}) {
+		t.Errorf("after n1 reported: unconfirmed %v, want only n2", got)
+	}
+	if got := w.Silence(clock.Now()); got["n1"] != 2*time.Second || got["n2"] != 4*time.Second {
+		t.Errorf("silence %v, want n1 2s and n2 4s", got)
 	}
 }

@@ -262,6 +262,34 @@ func TestMembership_LeaveOfThePrimary_SwitchesOverFirst_AndDoesNotComeBack(t *te
 // its vote from a log it cannot check) until the other node returns: the
 // test then checks that nobody leads meanwhile and that everything is there
 // once it is back.
+const walReceiverStatus = "SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'none')"
+
+// shownStreaming checks rule 6 on a restarted replica, sample by sample: its
+// own /cluster may show it streaming only once its WAL receiver was seen
+// streaming. /cluster is read first, so a publish that said streaming (it
+// saw the receiver streaming) came before the query that follows it.
+type shownStreaming struct {
+	n      *node
+	seen   bool   // the WAL receiver was seen streaming
+	untrue string // the first sample that broke the rule
+}
+
+func (s *shownStreaming) sample() {
+	state := "unanswered"
+	if cl, err := s.n.cluster(); err == nil {
+		for _, m := range cl.Members {
+			if m.Name == s.n.name {
+				state = m.State
+			}
+		}
+	}
+	v, err := s.n.queryString(walReceiverStatus)
+	s.seen = s.seen || (err == nil && v == "streaming")
+	if state == "streaming" && !s.seen && s.untrue == "" {
+		s.untrue = fmt.Sprintf("%s's /cluster showed it streaming while its WAL receiver was %q (%v)", s.n.name, v, err)
+	}
+}
+
 func TestMembership_RaftDataWipedWhileAnotherNodeIsDown_LosesNothing(t *testing.T) {
 	b := setUp(t, clusterOptions{}, nil)
 	primary := b.leader
@@ -283,8 +311,10 @@ func TestMembership_RaftDataWipedWhileAnotherNodeIsDown_LosesNothing(t *testing.
 	mark := len(wiped.logs.lines) // judge only what the restarted agent logs
 	wiped.logs.mu.Unlock()
 	wiped.start()
+	shown := &shownStreaming{n: wiped}
 	stepDown := false
 	waitFor(t, 60*time.Second, "the wiped node is back, or waiting for a Raft leader", func() error {
+		shown.sample()
 		if _, err := wiped.cluster(); err == nil {
 			return nil
 		}
@@ -308,7 +338,8 @@ func TestMembership_RaftDataWipedWhileAnotherNodeIsDown_LosesNothing(t *testing.
 		down.start()
 	}
 	waitFor(t, 60*time.Second, "the wiped node is back and streams", func() error {
-		if v, err := wiped.queryString("SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'none')"); err != nil || v != "streaming" {
+		shown.sample()
+		if v, err := wiped.queryString(walReceiverStatus); err != nil || v != "streaming" {
 			return fmt.Errorf("%s's walreceiver %q %v", wiped.name, v, err)
 		}
 		cl, err := wiped.cluster()
@@ -328,6 +359,9 @@ func TestMembership_RaftDataWipedWhileAnotherNodeIsDown_LosesNothing(t *testing.
 		}
 		return nil
 	})
+	if shown.untrue != "" {
+		t.Errorf("rule 6: %s", shown.untrue)
+	}
 	var cfg struct {
 		PostgreSQL struct {
 			Parameters map[string]any `json:"parameters"`

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,7 @@ func TestWitness_TwoDatabaseNodesAndAWitness_SurviveTheLossOfThePrimarysNode(t *
 	})
 	rto := w.waitWritesOn(t, other, t0, 60*time.Second)
 	t.Logf("failover with a witness: writes resumed on %s %v after the crash", other.name, rto.Round(time.Millisecond))
+	witnessShowsGone(t, witness, primary)
 
 	// The old primary comes back as a replica; nothing acknowledged is lost
 	// beyond what asynchronous replication allows (reported).
@@ -194,18 +196,51 @@ func TestWitness_WithRaftTLS_JoinsTheTLSCluster_AndAnswersProbesAndFailsafe(t *t
 	if code, text := postText(t, primary, http.MethodPatch, "/config", `{"failsafe_mode":true}`); code != 200 {
 		t.Fatalf("PATCH /config failsafe_mode: %d %s", code, text)
 	}
+	other := dbs[0]
+	if other == primary {
+		other = dbs[1]
+	}
+	// A heartbeat names the members its sender asked (DESIGN "Failsafe mode").
+	asked := fmt.Sprintf(`"members":[%q,%q]`, other.name, witness.name)
 	waitFor(t, 30*time.Second, "the witness accepts the holder's failsafe heartbeat", func() error {
-		code, text := postText(t, witness, http.MethodPost, "/failsafe", fmt.Sprintf(`{"name":%q}`, primary.name))
+		code, text := postText(t, witness, http.MethodPost, "/failsafe", fmt.Sprintf(`{"name":%q,%s}`, primary.name, asked))
 		if code != 200 || text != "Accepted" {
 			return fmt.Errorf("%d %s", code, text)
 		}
 		return nil
 	})
-	other := dbs[0]
-	if other == primary {
-		other = dbs[1]
+	if code, text := postText(t, witness, http.MethodPost, "/failsafe", fmt.Sprintf(`{"name":%q}`, primary.name)); code != 500 || !strings.Contains(text, "did not ask member") {
+		t.Errorf("witness POST /failsafe from the holder without the members it asked: %d %s, want 500 naming an unasked member", code, text)
 	}
-	if code, text := postText(t, witness, http.MethodPost, "/failsafe", fmt.Sprintf(`{"name":%q}`, other.name)); code != 500 {
+	if code, text := postText(t, witness, http.MethodPost, "/failsafe", fmt.Sprintf(`{"name":%q,"members":[%q,%q]}`, other.name, primary.name, witness.name)); code != 500 {
 		t.Errorf("witness POST /failsafe from %s, which does not hold the key: %d %s, want 500", other.name, code, text)
+	}
+}
+
+// witnessShowsGone checks rule 6 on the witness, which runs no HA loop: the
+// dead member is shown stopped in its /cluster and not reporting in its
+// metrics once silent for ttl (the witness used to show it as it last
+// published, for ever).
+func witnessShowsGone(t *testing.T, witness, dead *node) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the witness shows "+dead.name+" stopped", func() error {
+		cl, err := witness.cluster()
+		if err != nil {
+			return err
+		}
+		for _, m := range cl.Members {
+			if m.Name == dead.name && (m.State != "stopped" || m.Lag != "unknown") {
+				return fmt.Errorf("%s shown %s with lag %v", m.Name, m.State, m.Lag)
+			}
+		}
+		return nil
+	})
+	metrics, err := metricsOf(witness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^conclave_member_reporting\{[^}]*member="` + dead.name + `"[^}]*\} (\S+)$`)
+	if m := re.FindStringSubmatch(metrics); m == nil || m[1] != "0" {
+		t.Errorf("witness's conclave_member_reporting for %s = %v, want 0", dead.name, m)
 	}
 }
