@@ -55,7 +55,9 @@ func TestWitness_FailsafeHeartbeat_AcceptsOnlyTheHolderItsStateNames(t *testing.
 // before the loop turned, the last turn after.
 func TestWitness_Status_ReportsItsLoopForLiveness(t *testing.T) {
 	c := rafttest.New(t, 1)
-	w := &Witness{cfg: &config.Config{Scope: rafttest.Scope, Name: "witness"}, log: hclog.NewNullLogger(), store: c.Leader(t)}
+	store := c.Leader(t)
+	w := &Witness{cfg: &config.Config{Scope: rafttest.Scope, Name: "witness"}, log: hclog.NewNullLogger(), store: store,
+		members: ha.NewMemberWatch(store.State(), time.Now())}
 	if st := w.Status(context.Background()); !st.LoopLastRun.IsZero() {
 		t.Errorf("LoopLastRun %v before the loop turned, want zero", st.LoopLastRun)
 	}
