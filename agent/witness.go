@@ -147,7 +147,8 @@ func (w *Witness) Status(ctx context.Context) api.NodeStatus {
 	st := api.NodeStatus{
 		Name: w.cfg.Name, Scope: w.cfg.Scope, Version: w.version, State: "running", Role: fsm.RoleWitness,
 		Raft: api.RaftStatus{State: rs.State, Term: rs.Term, CommitIndex: rs.CommitIndex, AppliedIndex: rs.AppliedIndex,
-			Leader: rs.Leader, Voters: rs.Voters, LastContact: rs.LastContact, Healthy: rs.Leader != "", Roles: w.store.Roles()},
+			Leader: rs.Leader, Voters: rs.Voters, LastContact: rs.LastContact, Healthy: rs.Leader != "", ClusterID: rs.ClusterID,
+			Roles: w.store.Roles()},
 	}
 	if rs.Leader != "" {
 		st.DCSLastSeen = time.Now()
