@@ -30,7 +30,7 @@ func (a *Agent) Status(ctx context.Context) api.NodeStatus {
 		VIP: a.vipStatus(), Backup: a.backupStatus(),
 		Raft: api.RaftStatus{State: rs.State, Term: rs.Term, CommitIndex: rs.CommitIndex, AppliedIndex: rs.AppliedIndex,
 			Leader: rs.Leader, Voters: rs.Voters, LastContact: rs.LastContact, Healthy: rs.Leader != "", LeaderChanges: rs.LeaderChanges,
-			Roles: a.store.Roles()},
+			ClusterID: rs.ClusterID, Roles: a.store.Roles()},
 	}
 	switch st.State {
 	case "":

@@ -164,7 +164,8 @@ func (w *Witness) Status(ctx context.Context) api.NodeStatus {
 		LoopLastRun: w.lastTurnAt(), LoopInterval: witnessTurn,
 		MemberSilence: w.members.Silence(time.Now()), MemberUnconfirmed: w.members.Unconfirmed(),
 		Raft: api.RaftStatus{State: rs.State, Term: rs.Term, CommitIndex: rs.CommitIndex, AppliedIndex: rs.AppliedIndex,
-			Leader: rs.Leader, Voters: rs.Voters, LastContact: rs.LastContact, Healthy: rs.Leader != "", Roles: w.store.Roles()},
+			Leader: rs.Leader, Voters: rs.Voters, LastContact: rs.LastContact, Healthy: rs.Leader != "", ClusterID: rs.ClusterID,
+			Roles: w.store.Roles()},
 	}
 	if rs.Leader != "" {
 		st.DCSLastSeen = time.Now()

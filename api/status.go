@@ -104,6 +104,7 @@ type RaftStatus struct {
 	LastContact                     time.Duration
 	LeaderChanges                   uint64 // new leaders this node learned of
 	Healthy                         bool
+	ClusterID                       string // "" until minted (raftstore/clusterid.go)
 	// Roles maps each Raft server ID (raft.self_addr) to leader, voter or
 	// non-voter, as this node's configuration says.
 	Roles map[string]string
@@ -300,6 +301,7 @@ type raftJSON struct {
 	CommitIndex  uint64 `json:"commit_index"`
 	AppliedIndex uint64 `json:"applied_index"`
 	Voters       int    `json:"voters"`
+	ClusterID    string `json:"cluster_id,omitempty"`
 }
 
 func (v view) patroni() patroniJSON {
@@ -354,6 +356,7 @@ func (v view) patroni() patroniJSON {
 			CommitIndex:  n.Raft.CommitIndex,
 			AppliedIndex: n.Raft.AppliedIndex,
 			Voters:       n.Raft.Voters,
+			ClusterID:    n.Raft.ClusterID,
 		}
 	}
 	if n.VIP != nil {

@@ -44,7 +44,8 @@ var handlers = map[CommandType]handler{
 	CmdRenewLeaderCAS:      {decodeAs[RenewLeaderCAS], applyRenewLeaderCAS},
 	CmdSwapSyncSealed:      {decodeAs[SwapSyncSealed], applySwapSyncSealed},
 
-	CmdHandOver: {decodeAs[HandOver], applyHandOver},
+	CmdHandOver:     {decodeAs[HandOver], applyHandOver},
+	CmdSetClusterID: {decodeAs[SetClusterID], applySetClusterID},
 }
 
 // FSM implements raft.FSM over State.

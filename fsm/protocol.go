@@ -27,8 +27,12 @@ const (
 	// switchover's release of the key to a named candidate.
 	ProtocolHandOver = 5
 
+	// ProtocolClusterID: the agent applies SetClusterID and checks the
+	// cluster ID on its Raft port's connections (raftstore/clusterid.go).
+	ProtocolClusterID = 6
+
 	// Protocol is the level this build applies and publishes.
-	Protocol = ProtocolHandOver
+	Protocol = ProtocolClusterID
 )
 
 // AllServersSupport is AllSupport with the Raft configuration too: servers

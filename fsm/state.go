@@ -36,6 +36,9 @@ type State struct {
 	Sync        Sync           `json:"sync"`
 	History     []HistoryEntry `json:"history,omitempty"`
 	Pending     *Pending       `json:"pending,omitempty"`
+	// ClusterID names this Raft history (fsm/clusterid.go); "" until the
+	// first SetClusterID is applied.
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // Initialize is the initialize key. SystemID is empty while the claiming

@@ -189,6 +189,11 @@ func assertGatesClosed(t testing.TB, c *cluster) {
 				t.Fatalf("%s saw protocol level %d while an older agent still runs", n.name, level)
 			}
 		}
+		// No cluster ID either: its preamble is what an older agent's Raft
+		// port cannot read (DESIGN.md, "Cluster ID").
+		if n.logs.contains("cluster id recorded") {
+			t.Fatalf("%s recorded a cluster id while an older agent still runs", n.name)
+		}
 	}
 }
 
@@ -284,6 +289,7 @@ func TestUpgrade_RollingFromAnOlderRelease_ReplicasThenThePrimary_UnderWrites(t 
 		})
 	}
 	waitLevelLogged(t, c)
+	waitClusterID(t, c.nodes...) // minted once the last older agent is gone
 
 	// The hand-over (level 5) is in use now.
 	code, body = postText(t, next, "POST", "/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, next.name, leader.name))

@@ -131,6 +131,9 @@ type Stats struct {
 	// LeaderChanges counts the leaders this node learned of since it
 	// started (each new known leader once).
 	LeaderChanges uint64
+	// ClusterID names the cluster whose log this node holds ("" until one
+	// is minted; clusterid.go).
+	ClusterID string
 }
 
 func (c Config) withDefaults() Config {

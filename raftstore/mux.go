@@ -29,7 +29,10 @@ type muxListener struct {
 	serveRPC  func(net.Conn) // called in its own goroutine for 0xC7 connections
 	// secure authenticates an accepted connection before its first byte is
 	// classified (auth.go); nil conn: refused, reason already logged.
-	secure    func(net.Conn) net.Conn
+	secure func(net.Conn) net.Conn
+	// checkID runs the cluster ID handshake's server side on a connection
+	// that starts with idMagic (clusterid.go); false: refused, logged.
+	checkID   func(net.Conn) bool
 	dial      func(ctx context.Context, addr string) (net.Conn, error)
 	raftConns chan net.Conn
 	closed    chan struct{}
@@ -40,10 +43,11 @@ type muxListener struct {
 var _ raft.StreamLayer = (*muxListener)(nil)
 
 func newMuxListener(ln net.Listener, advertise string, serveRPC func(net.Conn), secure func(net.Conn) net.Conn,
-	dial func(context.Context, string) (net.Conn, error)) *muxListener {
+	checkID func(net.Conn) bool, dial func(context.Context, string) (net.Conn, error)) *muxListener {
 	m := &muxListener{
 		ln:        ln,
 		secure:    secure,
+		checkID:   checkID,
 		dial:      dial,
 		advertise: tcpAddr(advertise),
 		serveRPC:  serveRPC,
@@ -111,18 +115,22 @@ func (m *muxListener) classify(raw net.Conn) {
 		return
 	}
 	br := bufio.NewReader(conn)
-	_ = conn.SetReadDeadline(time.Now().Add(peekTimeout))
-	b, err := br.Peek(1)
-	if err != nil {
-		var ne net.Error
-		if !(errors.As(err, &ne) && ne.Timeout()) {
+	pc := &peekedConn{Conn: conn, r: br}
+	b, err := peekFirst(conn, br)
+	if err == nil && b == idMagic {
+		if !m.checkID(pc) {
 			unwatch()
-			conn.Close() // closed before saying anything
+			conn.Close()
 			return
 		}
+		b, err = peekFirst(conn, br) // then Raft's or RPC's first byte
 	}
-	pc := &peekedConn{Conn: conn, r: br}
-	if err == nil && b[0] == rpcMagic {
+	if err != nil && !isTimeout(err) {
+		unwatch()
+		conn.Close() // closed before saying anything
+		return
+	}
+	if err == nil && b == rpcMagic {
 		m.serveRPC(pc)
 		unwatch()
 		return
@@ -134,6 +142,21 @@ func (m *muxListener) classify(raw net.Conn) {
 	case <-m.closed:
 		conn.Close()
 	}
+}
+
+// peekFirst peeks the next byte, waiting at most peekTimeout.
+func peekFirst(conn net.Conn, br *bufio.Reader) (byte, error) {
+	_ = conn.SetReadDeadline(time.Now().Add(peekTimeout))
+	b, err := br.Peek(1)
+	if err != nil {
+		return 0, err
+	}
+	return b[0], nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // Accept hands Raft its connections.

@@ -114,6 +114,9 @@ func (s *Store) replaceLocal(ctx context.Context, req rpcRequest) error {
 		return nil
 	}
 	next.Index = current.Index
+	// The cluster stays the same cluster: its ID never comes from the hook
+	// or a file (DESIGN.md, "Cluster ID").
+	next.ClusterID = current.ClusterID
 	doc, err := fsm.EncodeSnapshot(next)
 	if err != nil {
 		return err

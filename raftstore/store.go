@@ -56,8 +56,9 @@ type Store struct {
 
 	limit *throttle // rate limit for repeated warnings
 
-	catchUp *catchUp    // votes withheld until caught up (voteguard.go)
-	joined  *joinRecord // join.json: added by `conclave join` (joinfile.go)
+	catchUp *catchUp        // votes withheld until caught up (voteguard.go)
+	savedID *savedClusterID // raft.data_dir/cluster_id (clusterid.go)
+	joined  *joinRecord     // join.json: added by `conclave join` (joinfile.go)
 
 	rejectMu sync.Mutex
 	rejected error // JoinRejected
@@ -115,8 +116,9 @@ func Open(ctx context.Context, cfg Config, f *fsm.FSM) (*Store, error) {
 		s.closeResources()
 		return nil, err
 	}
-	go s.manageVoters(s.baseCtx) // voters.go
-	s.startJoined()              // joinfile.go
+	go s.manageVoters(s.baseCtx)  // voters.go
+	go s.keepClusterID(s.baseCtx) // clusterid.go
+	s.startJoined()               // joinfile.go
 	if s.hadState {
 		s.logger.Info("raft state found: starting without bootstrap", "node", cfg.Addr)
 		close(s.formDone)
@@ -165,6 +167,9 @@ func (s *Store) open() error {
 		s.logger.Warn("raft.db holds no term and no log entry but snapshots exist: its log was lost; withholding this node's vote until it caught up",
 			"node", cfg.Addr)
 	}
+	if s.savedID, err = openSavedClusterID(cfg.DataDir, s.hadState); err != nil {
+		return err
+	}
 	if s.catchUp, err = openCatchUp(cfg.DataDir, s.hadState && logKept, s.lastIndex); err != nil {
 		return err
 	}
@@ -175,7 +180,7 @@ func (s *Store) open() error {
 			return fmt.Errorf("raftstore: listen on raft.self_addr %s: %w", cfg.Addr, err)
 		}
 	}
-	s.mux = newMuxListener(ln, cfg.Addr, s.serveRPC, s.secureAccepted, s.dial)
+	s.mux = newMuxListener(ln, cfg.Addr, s.serveRPC, s.secureAccepted, s.checkClusterID, s.dial)
 	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:          s.mux,
 		MaxPool:         transportMaxPool,
@@ -296,6 +301,7 @@ func (s *Store) Stats() Stats {
 		LastLogIndex:  s.raft.LastIndex(),
 		Leader:        s.Leader(),
 		LeaderChanges: s.leaderChanges.Load(),
+		ClusterID:     s.ClusterID(),
 	}
 	if lc := s.raft.LastContact(); !lc.IsZero() && !s.IsLeader() {
 		st.LastContact = time.Since(lc)
@@ -409,8 +415,9 @@ func (s *Store) dial(ctx context.Context, addr string) (net.Conn, error) {
 	conn, err = s.sec.secureClient(conn, addr, deadline)
 	if err != nil {
 		s.limit.error(s, "auth-out:"+addr, "raft port refused: this node could not authenticate with a peer", "peer", addr, "error", err)
+		return nil, err
 	}
-	return conn, err
+	return s.presentClusterID(conn, addr, deadline)
 }
 
 // secureAccepted authenticates an accepted connection; a refusal is logged

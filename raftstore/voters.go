@@ -41,6 +41,7 @@ func (s *Store) manageVoters(ctx context.Context) {
 		}
 		if s.IsLeader() {
 			s.promoteOne(ctx)
+			s.mintClusterID(ctx) // clusterid.go
 		}
 		s.learnCatchUp(ctx)
 	}
