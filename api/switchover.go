@@ -34,6 +34,7 @@ func (s *Server) postFailover(w http.ResponseWriter, r *http.Request) error {
 // anything is written, write the request, and wait for its outcome (a
 // scheduled one is only written: 202).
 func (s *Server) manualFailover(w http.ResponseWriter, r *http.Request, action string) error {
+	began := time.Now()
 	body, err := readJSONObject(r)
 	if err != nil {
 		return err
@@ -92,7 +93,8 @@ func (s *Server) manualFailover(w http.ResponseWriter, r *http.Request, action s
 	case action == "switchover" && v.dyn.Pause:
 		code, msg = http.StatusPreconditionFailed, "Switchover is not possible in the paused state (maintenance mode): resume first, or use failover with a candidate"
 	default:
-		if why := failoverProblem(v, leader, candidate, action); why != "" {
+		var why string
+		if v, why = s.failoverProblemFresh(r.Context(), v, leader, candidate, action); why != "" { // lagwait.go
 			code, msg = http.StatusPreconditionFailed, why
 		}
 	}
@@ -118,7 +120,7 @@ func (s *Server) manualFailover(w http.ResponseWriter, r *http.Request, action s
 		writeText(w, http.StatusAccepted, title+" scheduled")
 		return nil
 	}
-	code, msg = s.waitFailover(r.Context(), v.dyn, index, oldLeader, candidate, action)
+	code, msg = s.waitFailover(r.Context(), v.dyn, began, index, oldLeader, candidate, action)
 	writeText(w, code, msg)
 	return nil
 }
@@ -137,9 +139,9 @@ const leaderReportWait = 3 * time.Second
 // `conclave switchover` prints the table right after the answer, and showed
 // that. So success is answered once the new leader reported itself primary,
 // or s.reportWait after it took the key, whichever comes first.
-func (s *Server) waitFailover(ctx context.Context, dyn fsm.DynamicConfig, index uint64, oldLeader, candidate, action string) (int, string) {
+func (s *Server) waitFailover(ctx context.Context, dyn fsm.DynamicConfig, began time.Time, index uint64, oldLeader, candidate, action string) (int, string) {
 	timeout := max(10*time.Second, time.Duration(dyn.TTL+2*dyn.LoopWait)*time.Second)
-	timeout = min(timeout, writeTimeout-time.Second)
+	timeout = min(timeout, writeTimeout-time.Second-time.Since(began)) // a lag-only refusal may have waited (lagwait.go)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(pollEvery)
@@ -195,8 +197,7 @@ func failoverProblem(v view, leader, candidate, action string) string {
 	}
 	// A candidate must stream only while there is a running primary to
 	// stream from (a failover after the primary stopped finds it "running").
-	lm, ok := st.Members[st.LeaderName()]
-	streaming := ok && !v.gone(lm.Name) && lm.Role == fsm.RolePrimary && lm.State == "running"
+	streaming := leaderStreams(v)
 	if candidate != "" {
 		if _, ok := st.Members[candidate]; !ok {
 			return "candidate does not exists"
@@ -218,6 +219,13 @@ func failoverProblem(v view, leader, candidate, action string) string {
 		return action + " is not possible: can not find sync_standby"
 	}
 	return action + " is not possible: no good candidates have been found"
+}
+
+// leaderStreams reports whether the leader reports a running primary a
+// candidate can stream from.
+func leaderStreams(v view) bool {
+	lm, ok := v.cluster.Members[v.cluster.LeaderName()]
+	return ok && !v.gone(lm.Name) && lm.Role == fsm.RolePrimary && lm.State == "running"
 }
 
 // candidateProblem is fsm.State.CandidateProblem plus whether the member

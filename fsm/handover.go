@@ -79,6 +79,30 @@ func (p *Pending) Due(nowUnixNano int64) bool {
 // member's), and in synchronous mode a recorded synchronous standby (rule
 // 2). Whether it still reports is the caller's measure (monotonic clocks).
 func (s State) CandidateProblem(dyn DynamicConfig, name string, streaming bool) string {
+	if why := s.candidateStateProblem(dyn, name, streaming); why != "" {
+		return why
+	}
+	return s.LagProblem(dyn, name)
+}
+
+// LagOnlyProblem reports whether maximum_lag_on_failover is the only
+// reason CandidateProblem refuses name.
+func (s State) LagOnlyProblem(dyn DynamicConfig, name string, streaming bool) bool {
+	return s.candidateStateProblem(dyn, name, streaming) == "" && s.LagProblem(dyn, name) != ""
+}
+
+// ReportedBeforeLeader reports whether member name's last report is older
+// than the leader's: its lag is then measured against a position the
+// leader reached after name reported (right after a WAL segment switch up
+// to a segment), and says little until name reports again.
+func (s State) ReportedBeforeLeader(name string) bool {
+	l, okL := s.Members[s.LeaderName()]
+	m, ok := s.Members[name]
+	return okL && ok && name != s.LeaderName() && m.UpdatedIndex < l.UpdatedIndex
+}
+
+// candidateStateProblem is CandidateProblem without the lag check.
+func (s State) candidateStateProblem(dyn DynamicConfig, name string, streaming bool) string {
 	m, ok := s.Members[name]
 	switch {
 	case !ok:
@@ -96,6 +120,13 @@ func (s State) CandidateProblem(dyn DynamicConfig, name string, streaming bool) 
 	case dyn.SynchronousMode && !s.IsSync(name):
 		return fmt.Sprintf("candidate %s is not a recorded synchronous standby (synchronous_mode)", name)
 	}
+	return ""
+}
+
+// LagProblem is CandidateProblem's maximum_lag_on_failover check alone: ""
+// when name's last reported position is within it of the reference.
+func (s State) LagProblem(dyn DynamicConfig, name string) string {
+	m := s.Members[name]
 	if ref := s.referencePosition(); ref > m.WALPosition && dyn.MaximumLagOnFailover >= 0 {
 		if lag := ref - m.WALPosition; lag > uint64(dyn.MaximumLagOnFailover) {
 			return fmt.Sprintf("candidate %s lags %d bytes, more than maximum_lag_on_failover %d", name, lag, dyn.MaximumLagOnFailover)

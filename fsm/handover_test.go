@@ -120,3 +120,36 @@ func TestCandidateProblem(t *testing.T) {
 		})
 	}
 }
+
+// LagOnlyProblem and ReportedBeforeLeader tell a lag measured against a
+// newer leader report (a WAL switch between the two reports) from other
+// obstacles.
+func TestLagOnlyProblem_AndReportedBeforeLeader(t *testing.T) {
+	s := fsm.State{
+		Leader: &fsm.Leader{Member: "a", Epoch: 1, TTL: 3},
+		Members: map[string]fsm.Member{
+			"a": {Name: "a", Role: fsm.RolePrimary, State: "running", WALPosition: 64 << 20, UpdatedIndex: 20},
+			"b": {Name: "b", Role: fsm.RoleReplica, State: "streaming", WALPosition: 48 << 20, UpdatedIndex: 18},
+			"c": {Name: "c", Role: fsm.RoleReplica, State: "running", WALPosition: 48 << 20, UpdatedIndex: 21},
+			"d": {Name: "d", Role: fsm.RoleReplica, State: "streaming", WALPosition: 64 << 20, UpdatedIndex: 19},
+		},
+	}
+	d := fsm.DefaultDynamicConfig()
+	d.MaximumLagOnFailover = 1 << 20
+	for _, tc := range []struct {
+		name            string
+		lagOnly, before bool
+	}{
+		{"b", true, true},   // streaming, lags, reported before the leader
+		{"c", false, false}, // not streaming as well
+		{"d", false, true},  // within the limit
+		{"a", false, false}, // the leader itself
+	} {
+		if got := s.LagOnlyProblem(d, tc.name, true); got != tc.lagOnly {
+			t.Errorf("LagOnlyProblem(%s) = %v, want %v", tc.name, got, tc.lagOnly)
+		}
+		if got := s.ReportedBeforeLeader(tc.name); got != tc.before {
+			t.Errorf("ReportedBeforeLeader(%s) = %v, want %v", tc.name, got, tc.before)
+		}
+	}
+}

@@ -89,6 +89,13 @@ func decidePendingHolder(o Observation, p *fsm.Pending) (Plan, bool) {
 			p.Kind, fsm.ProtocolHandOver))
 	}
 	target, why := handOverTarget(o, p)
+	if target == "" && lagReportAwaited(o, p) {
+		// The holder's usual turn meanwhile (sync standbys, slots).
+		h := decideHolder(o)
+		h.Reason = fmt.Sprintf("%s: %s, measured against a newer report of this node: waiting for the candidate's next report; %s",
+			p.Kind, why, h.Reason)
+		return h, true
+	}
 	if target == "" {
 		return clear(fmt.Sprintf("%s not possible: %s: cancelling it", p.Kind, why))
 	}
@@ -124,6 +131,37 @@ func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
 	}
 	return best.name, ""
 }
+
+// lagReportAwaited reports whether a candidate refused for lag alone last
+// reported before this holder did, while the request is younger than
+// loop_wait + lagReportGrace: right after a WAL segment switch this node's
+// report can be up to a segment ahead of the candidate's older one,
+// although the candidate caught up within milliseconds. Its next report
+// (once per loop_wait) decides; a lag that persists in it cancels the
+// request as before. The request's time is another host's wall clock:
+// it only bounds a wait, nothing safety depends on it.
+func lagReportAwaited(o Observation, p *fsm.Pending) bool {
+	since := p.RequestedAt
+	if p.ScheduledAt != nil && p.ScheduledAt.After(since) {
+		since = *p.ScheduledAt
+	}
+	if o.Now.Sub(since) >= time.Duration(o.Config.LoopWait)*time.Second+lagReportGrace {
+		return false
+	}
+	names := []string{p.Candidate}
+	if p.Candidate == "" {
+		names = o.State.MemberNames()
+	}
+	for _, name := range names {
+		if name != o.Self && o.LiveMembers[name] && o.State.LagOnlyProblem(o.Config, name, true) && o.State.ReportedBeforeLeader(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// lagReportGrace is added to loop_wait for a candidate's next report.
+const lagReportGrace = 2 * time.Second
 
 // handOverOpen reports whether the key is still as HandOver left it: free,
 // and not taken since (LeaderIndex is the HandOver's own index). Once the

@@ -83,6 +83,27 @@ func TestDecide_Switchover(t *testing.T) {
 			m.WALPosition = 500
 			o.State.Members["n2"] = m
 		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_CandidateLagsAgainstANewerReportOfThisNode_WaitsForItsNextReport", switchoverScenario, func(o *Observation) {
+			o.Config.MaximumLagOnFailover = 10
+			setMember(o, "n2", func(m *fsm.Member) { m.WALPosition, m.UpdatedIndex = 500, 30 })
+			setMember(o, "n1", func(m *fsm.Member) { m.UpdatedIndex = 38 })
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_CandidateLagsInAReportNewerThanThisNodes_Cancels", switchoverScenario, func(o *Observation) {
+			o.Config.MaximumLagOnFailover = 10
+			setMember(o, "n2", func(m *fsm.Member) { m.WALPosition, m.UpdatedIndex = 500, 39 })
+			setMember(o, "n1", func(m *fsm.Member) { m.UpdatedIndex = 38 })
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_CandidateLagsAndNoNewReportWithinLoopWait_Cancels", switchoverScenario, func(o *Observation) {
+			o.Config.MaximumLagOnFailover = 10
+			setMember(o, "n2", func(m *fsm.Member) { m.WALPosition, m.UpdatedIndex = 500, 30 })
+			setMember(o, "n1", func(m *fsm.Member) { m.UpdatedIndex = 38 })
+			o.Now = t0.Add(time.Duration(o.Config.LoopWait)*time.Second + lagReportGrace)
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_CandidateLagsAndIsNotStreaming_CancelsAtOnce", switchoverScenario, func(o *Observation) {
+			o.Config.MaximumLagOnFailover = 10
+			setMember(o, "n2", func(m *fsm.Member) { m.WALPosition, m.UpdatedIndex, m.State = 500, 30, "running" })
+			setMember(o, "n1", func(m *fsm.Member) { m.UpdatedIndex = 38 })
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
 		{"Holder_SynchronousMode_CandidateNotRecorded_Cancels", switchoverScenario, func(o *Observation) {
 			o.Config.SynchronousMode = true
 			o.State.Sync = fsm.Sync{Leader: "n1", Members: []string{"n3"}}
