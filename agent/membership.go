@@ -139,32 +139,6 @@ func (a *Agent) isVoter() bool {
 	return r == raftstore.RoleVoter || r == raftstore.RoleLeader
 }
 
-// evict removes a member that will not return: its Raft server and its
-// record. A member that still reports, or holds the leader key, is refused.
-func (a *Agent) evict(ctx context.Context, name string) error {
-	st := a.store.State()
-	rec, ok := st.Members[name]
-	if !ok {
-		return fmt.Errorf("%w: no member %s", api.ErrMembershipInvalid, name)
-	}
-	if st.LeaderName() == name {
-		return fmt.Errorf("%w: %s holds the leader key; it cannot be evicted", api.ErrMembershipConflict, name)
-	}
-	if a.live(name) {
-		return fmt.Errorf("%w: %s still reports: run conclave leave on it, or stop it first", api.ErrMembershipConflict, name)
-	}
-	if rec.RaftAddr != "" {
-		if err := a.store.Remove(ctx, rec.RaftAddr); err != nil {
-			return refusedAsConflict(err)
-		}
-	}
-	if _, err := a.store.Propose(ctx, fsm.RemoveMember{Name: name}); err != nil {
-		return err
-	}
-	a.log.Info("member evicted", "node", name, "raft_addr", rec.RaftAddr)
-	return nil
-}
-
 // finishLeave runs once PostgreSQL is stopped and the loop is gone: the
 // member record goes (so the primary drops its slot), then the Raft server,
 // then left.json keeps a restarted agent from coming back.

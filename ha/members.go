@@ -222,3 +222,25 @@ func (w *MemberWatch) Silence(now time.Time) map[string]time.Duration { return w
 
 // Unconfirmed lists the members that have not reported since the watch was made.
 func (w *MemberWatch) Unconfirmed() map[string]bool { return w.reports.unconfirmed() }
+
+// reportSilence is how long ago member name's report at index was first
+// observed here; false when this node has not observed that report (a
+// newer one than it measured, or none at all).
+func (l *Lease) reportSilence(name string, index uint64, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seen, ok := l.members[name]
+	if !ok || seen.index != index {
+		return 0, false
+	}
+	return now.Sub(seen.at), true
+}
+
+// ReportSilence is how long member name has been silent since its report
+// at index, measured here (rule 6); false when this node has not observed
+// that report yet, as for a state read from the leader a moment before
+// the loop's watch notes it: the report is then newer than any silence
+// measured here.
+func (l *Loop) ReportSilence(name string, index uint64) (time.Duration, bool) {
+	return l.lease.reportSilence(name, index, l.cfg.Clock.Now())
+}

@@ -259,3 +259,23 @@ func TestMemberWatch_RecordsFromBeforeTheStartUnconfirmedUntilTheyChange(t *test
 		t.Errorf("silence %v, want n1 2s and n2 4s", got)
 	}
 }
+
+// An eviction reads the state fresh from the leader and asks how long the
+// member's report in it has been silent here: a report this node's watch
+// has not noted yet is not one it measured (so the member counts as
+// reporting), and one it noted is measured from when it did.
+func TestReportSilence_OnlyForTheReportObservedHere(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	l := NewLease(0)
+	l.Observe(fsm.State{Members: map[string]fsm.Member{"n3": {Name: "n3", UpdatedIndex: 40}}}, t0)
+	now := t0.Add(time.Minute)
+	if s, ok := l.reportSilence("n3", 40, now); !ok || s != time.Minute {
+		t.Errorf("silence of the observed report: %v %v, want 1m true", s, ok)
+	}
+	if _, ok := l.reportSilence("n3", 95, now); ok {
+		t.Error("a report not observed here has a silence")
+	}
+	if _, ok := l.reportSilence("n4", 1, now); ok {
+		t.Error("a member not observed here has a silence")
+	}
+}
