@@ -224,6 +224,14 @@ func TestFailover_PausedPrimaryStopped_NamedCandidateTakesOver(t *testing.T) {
 		t.Fatalf("pg_ctl stop: %v\n%s", err, out)
 	}
 	t0 := time.Now()
+	// A candidate must stream while the leader reports a running primary:
+	// wait, as an operator would in `list`, until the stop is reported.
+	waitFor(t, 15*time.Second, old.name+" reported stopped", func() error {
+		if _, state, _, err := cand.member(old.name); err != nil || state == "running" {
+			return fmt.Errorf("%s: %q %v", old.name, state, err)
+		}
+		return nil
+	})
 	out, err := cand.conclave("failover", "--candidate", cand.name, "--force")
 	if err != nil || !strings.Contains(out, `Successfully failed over to "`+cand.name+`"`) {
 		t.Fatalf("failover: %v\n%s", err, out)
