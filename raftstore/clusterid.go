@@ -11,7 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/conclave-ha/conclave/fsm"
 )
@@ -33,7 +36,9 @@ import (
 // client refuses when the server names a different ID. A node that knows no
 // ID (first formation, a joining or wiped node, an agent older than
 // ProtocolClusterID) sends nothing and is accepted, and accepts anyone: it
-// learns the ID by applying the log. An older agent cannot read the
+// learns the ID by applying the log; the connections it opened meanwhile
+// end once it knows the ID (untilClusterID), so that the peer checks their
+// replacements. An older agent cannot read the
 // preamble, but none is sent while the cluster has no ID, and the ID is
 // minted only once every member advertises ProtocolClusterID.
 
@@ -61,7 +66,9 @@ type savedClusterID struct {
 // openSavedClusterID reads the file. A node without Raft state drops it:
 // it has no log to protect and must be able to join whichever cluster it
 // is sent to (the documented fix is exactly to move the Raft data aside).
-func openSavedClusterID(dir string, hadState bool) (*savedClusterID, error) {
+// A corrupt file counts as a missing one (warned): the node then presents
+// the ID its FSM restores or replays, and keepClusterID rewrites the file.
+func openSavedClusterID(dir string, hadState bool, logger hclog.Logger) (*savedClusterID, error) {
 	sc := &savedClusterID{path: filepath.Join(dir, idFileName)}
 	if !hadState {
 		if err := os.Remove(sc.path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -78,7 +85,8 @@ func openSavedClusterID(dir string, hadState bool) (*savedClusterID, error) {
 	}
 	id := string(b)
 	if !fsm.ValidClusterID(id) {
-		return nil, fmt.Errorf("raftstore: %s holds %q, not a cluster id: restore the file or move raft.data_dir aside and run `conclave join`", sc.path, id)
+		logger.Warn("the cluster id file is corrupt: using the id in the raft log once it is replayed", "path", sc.path, "content", id)
+		return sc, nil
 	}
 	sc.id = id
 	return sc, nil
@@ -191,11 +199,12 @@ func (s *Store) mintClusterID(ctx context.Context) {
 }
 
 // presentClusterID runs the client side of the handshake on an outgoing
-// connection (after authentication). Without a known ID it sends nothing.
+// connection (after authentication). Without a known ID it sends nothing,
+// and the connection lasts only until the ID is known (untilClusterID).
 func (s *Store) presentClusterID(conn net.Conn, addr string, deadline time.Time) (net.Conn, error) {
 	own := s.ClusterID()
 	if own == "" {
-		return conn, nil
+		return &untilClusterID{Conn: conn, known: func() bool { return s.ClusterID() != "" }}, nil
 	}
 	if d := time.Now().Add(authTimeout); deadline.IsZero() || d.Before(deadline) {
 		deadline = d
@@ -238,21 +247,65 @@ func mismatch(own, theirs string) error {
 		"stop the agent, move its raft.data_dir aside and run `conclave join --via HOST:PORT`", ErrClusterID, own, theirs)
 }
 
+// errIDLearned ends a connection opened before this node knew its cluster
+// ID; the caller (Raft, the RPC client) redials, with the handshake.
+var errIDLearned = errors.New("raft connection opened before the cluster id was known: redialing with it")
+
+// untilClusterID wraps a connection this node opened while it knew no
+// cluster ID: it went out without the handshake, so the peer never checked
+// it, and Raft keeps such connections (its pool, its pipelines) for good. The
+// first Read or Write once the ID is known closes it, so every connection
+// that outlives the mint is redialed and checked by the peer. A Read blocked
+// meanwhile ends when the next Write (the leader's next heartbeat) closes it.
+type untilClusterID struct {
+	net.Conn
+	known func() bool
+	ended atomic.Bool
+}
+
+func (c *untilClusterID) Read(p []byte) (int, error) {
+	if err := c.check(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *untilClusterID) Write(p []byte) (int, error) {
+	if err := c.check(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *untilClusterID) check() error {
+	if c.ended.Load() {
+		return errIDLearned
+	}
+	if c.known() {
+		c.ended.Store(true)
+		c.Conn.Close()
+		return errIDLearned
+	}
+	return nil
+}
+
 // checkClusterID runs the server side on an accepted connection whose next
-// byte is idMagic; false: refused (logged) and the caller closes it.
-func (s *Store) checkClusterID(conn net.Conn) bool {
+// byte is idMagic. It returns the connection to hand on, or nil: refused
+// (logged) and the caller closes it.
+func (s *Store) checkClusterID(conn net.Conn) net.Conn {
 	_ = conn.SetDeadline(time.Now().Add(authTimeout))
 	defer conn.SetDeadline(time.Time{})
 	remote := conn.RemoteAddr().String()
+	host, _, _ := net.SplitHostPort(remote)
 	head := make([]byte, 2)
 	if _, err := io.ReadFull(conn, head); err != nil || head[1] != idVersion {
-		s.limit.error(s, "cluster-id-in:"+remote, "raft port refused a connection: unreadable cluster id handshake", "remote", remote, "error", err)
-		return false
+		s.limit.error(s, "cluster-id-in:"+host, "raft port refused a connection: unreadable cluster id handshake", "remote", remote, "error", err)
+		return nil
 	}
 	theirs, err := readID(conn)
 	if err != nil {
-		s.limit.error(s, "cluster-id-in:"+remote, "raft port refused a connection: unreadable cluster id handshake", "remote", remote, "error", err)
-		return false
+		s.limit.error(s, "cluster-id-in:"+host, "raft port refused a connection: unreadable cluster id handshake", "remote", remote, "error", err)
+		return nil
 	}
 	own := s.ClusterID()
 	status := idOK
@@ -261,25 +314,27 @@ func (s *Store) checkClusterID(conn net.Conn) bool {
 	}
 	_, werr := conn.Write(append([]byte{status, byte(len(own))}, own...))
 	if status == idRefused {
-		host, _, _ := net.SplitHostPort(remote)
 		s.limit.error(s, "cluster-id-in:"+host, "raft port refused a connection: the peer's raft log belongs to another cluster",
 			"remote", remote, "error", mismatch(own, theirs))
-		return false
+		return nil
 	}
 	if werr != nil {
-		return false
+		return nil
 	}
 	if own == "" && theirs != "" {
-		go s.closeIfOtherCluster(conn, theirs)
+		nc := &notifyClose{Conn: conn, closed: make(chan struct{})}
+		go s.closeIfOtherCluster(nc, theirs)
+		return nc
 	}
-	return true
+	return conn
 }
 
 // closeIfOtherCluster closes a connection accepted while this node knew no
 // ID once it learns one that differs from the peer's: Raft keeps its
 // connections open, and a stale peer accepted in that window must not stay
-// connected for good.
-func (s *Store) closeIfOtherCluster(conn net.Conn, theirs string) {
+// connected for good. It returns when the connection closes, so a node
+// that learns no ID keeps no goroutine per past connection.
+func (s *Store) closeIfOtherCluster(conn *notifyClose, theirs string) {
 	for {
 		changed := s.fsm.Changed()
 		if own := s.fsm.ClusterID(); own != "" {
@@ -292,10 +347,24 @@ func (s *Store) closeIfOtherCluster(conn net.Conn, theirs string) {
 		}
 		select {
 		case <-changed:
+		case <-conn.closed:
+			return
 		case <-s.baseCtx.Done():
 			return
 		}
 	}
+}
+
+// notifyClose tells closeIfOtherCluster that its connection was closed.
+type notifyClose struct {
+	net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *notifyClose) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
 }
 
 func readID(r io.Reader) (string, error) {

@@ -31,8 +31,9 @@ type muxListener struct {
 	// classified (auth.go); nil conn: refused, reason already logged.
 	secure func(net.Conn) net.Conn
 	// checkID runs the cluster ID handshake's server side on a connection
-	// that starts with idMagic (clusterid.go); false: refused, logged.
-	checkID   func(net.Conn) bool
+	// that starts with idMagic (clusterid.go) and returns the connection to
+	// hand on; nil: refused, logged.
+	checkID   func(net.Conn) net.Conn
 	dial      func(ctx context.Context, addr string) (net.Conn, error)
 	raftConns chan net.Conn
 	closed    chan struct{}
@@ -43,7 +44,7 @@ type muxListener struct {
 var _ raft.StreamLayer = (*muxListener)(nil)
 
 func newMuxListener(ln net.Listener, advertise string, serveRPC func(net.Conn), secure func(net.Conn) net.Conn,
-	checkID func(net.Conn) bool, dial func(context.Context, string) (net.Conn, error)) *muxListener {
+	checkID func(net.Conn) net.Conn, dial func(context.Context, string) (net.Conn, error)) *muxListener {
 	m := &muxListener{
 		ln:        ln,
 		secure:    secure,
@@ -115,10 +116,10 @@ func (m *muxListener) classify(raw net.Conn) {
 		return
 	}
 	br := bufio.NewReader(conn)
-	pc := &peekedConn{Conn: conn, r: br}
+	var pc net.Conn = &peekedConn{Conn: conn, r: br}
 	b, err := peekFirst(conn, br)
 	if err == nil && b == idMagic {
-		if !m.checkID(pc) {
+		if pc = m.checkID(pc); pc == nil {
 			unwatch()
 			conn.Close()
 			return
@@ -127,7 +128,7 @@ func (m *muxListener) classify(raw net.Conn) {
 	}
 	if err != nil && !isTimeout(err) {
 		unwatch()
-		conn.Close() // closed before saying anything
+		pc.Close() // closed before saying anything
 		return
 	}
 	if err == nil && b == rpcMagic {
@@ -140,7 +141,7 @@ func (m *muxListener) classify(raw net.Conn) {
 	select {
 	case m.raftConns <- pc:
 	case <-m.closed:
-		conn.Close()
+		pc.Close()
 	}
 }
 

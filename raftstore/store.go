@@ -167,7 +167,7 @@ func (s *Store) open() error {
 		s.logger.Warn("raft.db holds no term and no log entry but snapshots exist: its log was lost; withholding this node's vote until it caught up",
 			"node", cfg.Addr)
 	}
-	if s.savedID, err = openSavedClusterID(cfg.DataDir, s.hadState); err != nil {
+	if s.savedID, err = openSavedClusterID(cfg.DataDir, s.hadState, s.logger); err != nil {
 		return err
 	}
 	if s.catchUp, err = openCatchUp(cfg.DataDir, s.hadState && logKept, s.lastIndex); err != nil {
