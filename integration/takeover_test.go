@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -480,6 +481,16 @@ func TestTakeover_PrimaryAgentStoppedMidTakeover_NothingChangesUntilItReturns(t 
 	if err == nil || !strings.Contains(out, "no member has taken the leader key yet") {
 		t.Errorf("failover during the takeover: %v\n%s", err, out)
 	}
+	// node2 formed the Raft cluster with node1 moments ago: it votes once it
+	// learned its catch-up index from the leader (raftstore/voteguard.go).
+	// Stopped before that, node1 could never be elected again (DESIGN.md,
+	// "Membership"); this test is about the takeover, so it waits.
+	waitFor(t, 10*time.Second, r2.name+" votes (no catchup.json)", func() error {
+		if _, err := os.Stat(filepath.Join(r2.dir, "raft", "catchup.json")); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s withholds its vote (%v)", r2.name, err)
+		}
+		return nil
+	})
 	p.stop()
 	checkUntouched(t, p, h.facts[p.name], "false")
 	r3.start()

@@ -29,9 +29,16 @@ const MaxVoters = 5
 // voterRound is how often the leader looks at its non-voters.
 const voterRound = 500 * time.Millisecond
 
+// catchUpRound is how often a node that withholds its vote without a
+// catch-up index asks the leader for one. Until it knows it, it cannot vote
+// for a candidate with entries: if the leader is lost in that window and no
+// other voter can vote, nobody is elected again (DESIGN.md, "Membership").
+const catchUpRound = 100 * time.Millisecond
+
 // manageVoters runs on every node and acts while it leads.
 func (s *Store) manageVoters(ctx context.Context) {
-	t := time.NewTicker(voterRound)
+	lastRound := time.Time{}
+	t := time.NewTicker(catchUpRound)
 	defer t.Stop()
 	for {
 		select {
@@ -39,11 +46,15 @@ func (s *Store) manageVoters(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		s.learnCatchUp(ctx)
+		if time.Since(lastRound) < voterRound {
+			continue
+		}
+		lastRound = time.Now()
 		if s.IsLeader() {
 			s.promoteOne(ctx)
 			s.mintClusterID(ctx) // clusterid.go
 		}
-		s.learnCatchUp(ctx)
 	}
 }
 
