@@ -225,8 +225,18 @@ func TestLease_RaftLeaderKilledOnAReplica_PrimaryStays(t *testing.T) {
 		if attempt > 3 {
 			t.Fatalf("the Raft leader stayed on the primary's node %s after %d agent restarts", rl.name, attempt-1)
 		}
-		killAgent(t, rl)
-		rl.start()
+		// Restarted at once, the killed node's fresh election timer often
+		// wins again; so it comes back once the others elected a leader.
+		killed := rl
+		killAgent(t, killed)
+		waitFor(t, 10*time.Second, "a Raft leader on another node", func() error {
+			l, err := b.c.raftLeader()
+			if err == nil && l == killed {
+				err = errors.New("still " + killed.name)
+			}
+			return err
+		})
+		killed.start()
 		b.leader = waitConverged(b.c, 60*time.Second)
 		waitFor(t, 30*time.Second, "a Raft leader after the restart", func() (err error) {
 			rl, err = b.c.raftLeader()
