@@ -202,7 +202,7 @@ func (s *Store) open() error {
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("raftstore: raft config: %w", err)
 	}
-	s.guarded = newGuardedTransport(s.transport, s.catchUp, cfg.Addr, s.baseCtx.Done())
+	s.guarded = newGuardedTransport(s.transport, s.catchUp, cfg.Addr, s.logger, s.baseCtx.Done())
 	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, s.guarded)
 	if err != nil {
 		return fmt.Errorf("raftstore: start raft: %w", err)

@@ -63,3 +63,67 @@ func TestWipedVoter_PartlyCaughtUp_DoesNotVoteForACandidateMissingCommittedEntri
 		t.Fatal("the wiped node, sent 5 of the 10 entries its leader had committed, voted for a candidate holding only those 5")
 	}
 }
+
+// A first formation: node w (no state, withholding, no join answer yet)
+// lets a candidate holding only the bootstrap configuration campaign, that
+// candidate leads and sends w its entries, then stops before it could
+// answer w's join. Had w kept withholding, the candidate, back with those
+// entries, could never be elected again: w refuses a candidate with
+// entries, and a third node new to the cluster does too. A leader elected
+// with nothing past the bootstrap entry means w's vote can lose nothing,
+// so its entries end the withholding. A leader w did not see campaign
+// that way proves nothing: w keeps withholding.
+func TestFirstFormation_LeaderThatCampaignedBare_EndsWithholding(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		leader   func(bare, other string) string // who sends the entries in term 2
+		wantVote bool
+	}{
+		{"the bare candidate leads", func(bare, _ string) string { return bare }, true},
+		{"another node leads", func(_, other string) string { return other }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := rafttest.Listener(t, "127.0.0.1:0")
+			bare, other := rafttest.DeadAddr(t), rafttest.DeadAddr(t)
+			cfg := rafttest.Config(t, "w", ln, []string{ln.Addr().String(), bare, other})
+			w := rafttest.OpenStore(t, cfg, fsm.New())
+			if active, target := w.Withholding(); !active || target != 0 {
+				t.Fatalf("setup: withholding %v, catch-up index %d; want withholding without an index", active, target)
+			}
+			client, err := raft.NewTCPTransport("127.0.0.1:0", nil, 2, time.Second, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			target := raft.ServerAddress(ln.Addr().String())
+			hdr := func(addr string) raft.RPCHeader {
+				return raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(addr), Addr: []byte(addr)}
+			}
+			var vr raft.RequestVoteResponse
+			if err := client.RequestVote(raft.ServerID(w.Addr()), target, &raft.RequestVoteRequest{
+				RPCHeader: hdr(bare), Term: 2, LastLogIndex: 1, LastLogTerm: 1,
+			}, &vr); err != nil || !vr.Granted {
+				t.Fatalf("bare campaign: %v, granted %v (the first-formation exception grants it)", err, vr.Granted)
+			}
+			leader := tc.leader(bare, other)
+			entries := []*raft.Log{{Index: 1, Term: 1, Type: raft.LogNoop}}
+			for i := uint64(2); i <= 5; i++ {
+				entries = append(entries, &raft.Log{Index: i, Term: 2, Type: raft.LogNoop})
+			}
+			var ar raft.AppendEntriesResponse
+			if err := client.AppendEntries(raft.ServerID(w.Addr()), target, &raft.AppendEntriesRequest{
+				RPCHeader: hdr(leader), Term: 2, Entries: entries, LeaderCommitIndex: 5,
+			}, &ar); err != nil || !ar.Success {
+				t.Fatalf("entries from %s: %v, success %v", leader, err, ar.Success)
+			}
+			err = client.RequestVote(raft.ServerID(w.Addr()), target, &raft.RequestVoteRequest{
+				RPCHeader: hdr(leader), Term: 3, LastLogIndex: 5, LastLogTerm: 2,
+			}, &vr)
+			if granted := err == nil && vr.Granted; granted != tc.wantVote {
+				active, _ := w.Withholding()
+				t.Fatalf("vote for the returning leader %s with the same entries: granted %v (error %v, withholding %v), want %v",
+					leader, granted, err, active, tc.wantVote)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
@@ -35,6 +36,14 @@ import (
 //     entry committed so far. Its log is then a prefix of that leader's log
 //     up to there, so it holds every committed entry it may once have
 //     acknowledged, and Raft's usual argument applies again;
+//   - a candidate it let campaign under the first-formation exception
+//     below (a log holding only the bootstrap configuration) becomes leader
+//     of that term (its AppendEntries arrives): a leader elected with no
+//     entry past index 1 means nothing past index 1 had been committed
+//     before its term, or an entry was already lost by that election (the
+//     case left open below); either way this node's vote can lose nothing
+//     more, and without this a first formation whose leader stopped before
+//     answering this node's join could never elect a leader again;
 //   - formation finds every server of the configured set reachable, and
 //     none has a log entry past the bootstrap configuration (index 1): no
 //     entry was ever committed, so there is nothing its vote could lose.
@@ -56,7 +65,20 @@ type catchUp struct {
 	target   uint64 // 0 while unknown (no join answer yet)
 	lastLog  func() uint64
 	onChange func(active bool, target uint64)
+	// bare lists the recent candidates that campaigned with only the
+	// bootstrap configuration while this node withheld.
+	bare []campaign
 }
+
+// campaign is one candidate's request for votes in one term.
+type campaign struct {
+	term      uint64
+	candidate string
+}
+
+// bareCampaigns bounds catchUp.bare: split votes aside, one candidate per
+// term is enough, and only the latest terms can still produce a leader.
+const bareCampaigns = 8
 
 type catchUpRecord struct {
 	Index uint64 `json:"index"`
@@ -126,6 +148,39 @@ func (c *catchUp) setTarget(index uint64) {
 	c.notify()
 }
 
+// noteBareCampaign records a vote request from a candidate whose log holds
+// only the bootstrap configuration, passed on under the first-formation
+// exception.
+func (c *catchUp) noteBareCampaign(term uint64, candidate string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.active || candidate == "" {
+		return
+	}
+	c.bare = append(c.bare, campaign{term, candidate})
+	if len(c.bare) > bareCampaigns {
+		c.bare = c.bare[len(c.bare)-bareCampaigns:]
+	}
+}
+
+// noteLeader ends withholding when leader, sending entries in term, is a
+// candidate that campaigned in that term with only the bootstrap
+// configuration (see the comment at the top). It reports whether it did.
+func (c *catchUp) noteLeader(term uint64, leader string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.active || leader == "" {
+		return false
+	}
+	for _, b := range c.bare {
+		if b.term == term && b.candidate == leader {
+			c.endLocked()
+			return true
+		}
+	}
+	return false
+}
+
 // end stops withholding (bootstrap, or nothing was ever committed).
 func (c *catchUp) end() {
 	c.mu.Lock()
@@ -137,6 +192,7 @@ func (c *catchUp) end() {
 
 func (c *catchUp) endLocked() {
 	c.active = false
+	c.bare = nil
 	_ = os.Remove(c.path)
 	c.notify()
 }
@@ -160,10 +216,11 @@ func (c *catchUp) state() (bool, uint64) {
 // (WithPreVote, WithClose).
 type guardedTransport struct {
 	*raft.NetworkTransport
-	guard *catchUp
-	self  raft.RPCHeader
-	out   chan raft.RPC
-	beats heartbeatGate
+	guard  *catchUp
+	logger hclog.Logger
+	self   raft.RPCHeader
+	out    chan raft.RPC
+	beats  heartbeatGate
 }
 
 // heartbeatGate lets Close wait for heartbeats in progress. hashicorp/raft
@@ -209,10 +266,11 @@ var (
 	_ raft.WithClose   = (*guardedTransport)(nil)
 )
 
-func newGuardedTransport(t *raft.NetworkTransport, guard *catchUp, id string, done <-chan struct{}) *guardedTransport {
+func newGuardedTransport(t *raft.NetworkTransport, guard *catchUp, id string, logger hclog.Logger, done <-chan struct{}) *guardedTransport {
 	g := &guardedTransport{
 		NetworkTransport: t,
 		guard:            guard,
+		logger:           logger,
 		self:             raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(id), Addr: []byte(id)},
 		out:              make(chan raft.RPC),
 	}
@@ -238,6 +296,14 @@ func (g *guardedTransport) filter(done <-chan struct{}) {
 				rpc.Respond(&raft.RequestVoteResponse{RPCHeader: g.self, Term: cmd.Term, Granted: false}, nil)
 				continue
 			}
+			if cmd.LastLogIndex <= 1 {
+				g.guard.noteBareCampaign(cmd.Term, sender(cmd.RPCHeader, cmd.Candidate))
+			}
+		case *raft.AppendEntriesRequest:
+			if leader := sender(cmd.RPCHeader, cmd.Leader); g.guard.noteLeader(cmd.Term, leader) {
+				g.logger.Info("stopped withholding this node's vote: the leader elected without entries past the bootstrap configuration leads",
+					"node", string(g.self.Addr), "leader", leader, "term", cmd.Term)
+			}
 		case *raft.RequestPreVoteRequest:
 			if g.refusesVote(cmd.LastLogIndex) {
 				rpc.Respond(&raft.RequestPreVoteResponse{RPCHeader: g.self, Term: cmd.Term, Granted: false}, nil)
@@ -255,6 +321,15 @@ func (g *guardedTransport) filter(done <-chan struct{}) {
 			return
 		}
 	}
+}
+
+// sender is the address of an RPC's sender: the header's, or the older
+// field the request still carries.
+func sender(h raft.RPCHeader, legacy []byte) string {
+	if len(h.Addr) > 0 {
+		return string(h.Addr)
+	}
+	return string(legacy)
 }
 
 // refusesVote says whether a vote request from a candidate whose log ends
