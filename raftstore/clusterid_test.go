@@ -148,19 +148,7 @@ func TestClusterID_NodeWithOldLogAfterRebuild_IsRefusedThenJoins(t *testing.T) {
 	c.WaitApplied(t, proposeRetry(t, c, upsert("old-last")))
 
 	// node2 goes down; node0 and node1 lose their Raft data and form anew.
-	c.Stop(2)
-	c.Stop(0)
-	c.Stop(1)
-	for _, i := range []int{0, 1} {
-		entries, _ := os.ReadDir(c.DataDir(i))
-		for _, e := range entries {
-			if err := os.RemoveAll(filepath.Join(c.DataDir(i), e.Name())); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	c.Restart(0)
-	c.Restart(1)
+	c.RebuildWithout(2)
 	publish(t, c, fsm.Protocol, 0, 1)
 	newID := sameClusterID(t, c, 0, 1)
 	if newID == oldID {
@@ -233,19 +221,7 @@ func TestClusterID_StaleNodeFollowingBeforeTheMint_IsCutOffAfterIt(t *testing.T)
 	c.WaitApplied(t, proposeRetry(t, c, upsert("old-last")))
 	oldTerm := c.Store(2).Stats().Term
 
-	c.Stop(2)
-	c.Stop(0)
-	c.Stop(1)
-	for _, i := range []int{0, 1} {
-		entries, _ := os.ReadDir(c.DataDir(i))
-		for _, e := range entries {
-			if err := os.RemoveAll(filepath.Join(c.DataDir(i), e.Name())); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	c.Restart(0)
-	c.Restart(1)
+	c.RebuildWithout(2)
 	publish(t, c, 0, 0, 1) // records of agents too old for the ID: no mint yet
 	// The rebuilt log must be the more up to date (a later last term, or
 	// the same and longer), so that node2 follows rather than wins an

@@ -260,19 +260,47 @@ func (c *Cluster) DataDir(i int) string {
 func (c *Cluster) Wipe(i int) {
 	c.t.Helper()
 	c.Stop(i)
+	c.deleteRaftData(i)
+	c.Restart(i)
+}
+
+// RebuildWithout plays the loss of every node's Raft data but stale's:
+// stale goes down first, then the others stop, lose their Raft data and
+// start again (they form a new cluster on the same addresses); stale stays
+// down with its old log.
+func (c *Cluster) RebuildWithout(stale int) {
+	c.t.Helper()
+	c.Stop(stale)
+	var wiped []int
+	for i := range c.Len() {
+		if i != stale {
+			c.Stop(i)
+			wiped = append(wiped, i)
+		}
+	}
+	for _, i := range wiped {
+		c.deleteRaftData(i)
+	}
+	for _, i := range wiped {
+		c.Restart(i)
+	}
+}
+
+// deleteRaftData empties stopped node i's Raft data directory.
+func (c *Cluster) deleteRaftData(i int) {
+	c.t.Helper()
 	c.mu.Lock()
 	dir := c.nodes[i].cfg.DataDir
 	c.mu.Unlock()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		c.t.Fatalf("wipe node %d: %v", i, err)
+		c.t.Fatalf("delete the raft data of node %d: %v", i, err)
 	}
 	for _, e := range entries {
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			c.t.Fatalf("wipe node %d: %v", i, err)
+			c.t.Fatalf("delete the raft data of node %d: %v", i, err)
 		}
 	}
-	c.Restart(i)
 }
 
 // LoseFiles stops node i, deletes the named entries of its Raft data
