@@ -77,10 +77,12 @@ func TestFirstFormation_LeaderThatCampaignedBare_EndsWithholding(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		leader   func(bare, other string) string // who sends the entries in term 2
+		commit   uint64                          // the commit index it sends
 		wantVote bool
 	}{
-		{"the bare candidate leads", func(bare, _ string) string { return bare }, true},
-		{"another node leads", func(_, other string) string { return other }, false},
+		{"the bare candidate leads", func(bare, _ string) string { return bare }, 5, true},
+		{"the bare candidate leads, nothing of its term committed", func(bare, _ string) string { return bare }, 1, false},
+		{"another node leads", func(_, other string) string { return other }, 5, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ln := rafttest.Listener(t, "127.0.0.1:0")
@@ -112,7 +114,7 @@ func TestFirstFormation_LeaderThatCampaignedBare_EndsWithholding(t *testing.T) {
 			}
 			var ar raft.AppendEntriesResponse
 			if err := client.AppendEntries(raft.ServerID(w.Addr()), target, &raft.AppendEntriesRequest{
-				RPCHeader: hdr(leader), Term: 2, Entries: entries, LeaderCommitIndex: 5,
+				RPCHeader: hdr(leader), Term: 2, Entries: entries, LeaderCommitIndex: tc.commit,
 			}, &ar); err != nil || !ar.Success {
 				t.Fatalf("entries from %s: %v, success %v", leader, err, ar.Success)
 			}

@@ -36,14 +36,16 @@ import (
 //     entry committed so far. Its log is then a prefix of that leader's log
 //     up to there, so it holds every committed entry it may once have
 //     acknowledged, and Raft's usual argument applies again;
-//   - a candidate it let campaign under the first-formation exception
-//     below (a log holding only the bootstrap configuration) becomes leader
-//     of that term (its AppendEntries arrives): a leader elected with no
-//     entry past index 1 means nothing past index 1 had been committed
-//     before its term, or an entry was already lost by that election (the
-//     case left open below); either way this node's vote can lose nothing
-//     more, and without this a first formation whose leader stopped before
-//     answering this node's join could never elect a leader again;
+//   - without a catch-up index, a candidate it let campaign under the
+//     first-formation exception below (a log holding only the bootstrap
+//     configuration) leads that term and has committed an entry of it (its
+//     AppendEntries of that term says commit index 2 or more): a leader
+//     elected with no entry past index 1 means nothing past index 1 had
+//     been committed before its term, or such an entry is lost the moment
+//     the leader commits one of its own (the case left open below); either
+//     way this node's vote can lose nothing more. Without this, a first
+//     formation whose leader stopped before answering this node's join
+//     could never elect a leader again;
 //   - formation finds every server of the configured set reachable, and
 //     none has a log entry past the bootstrap configuration (index 1): no
 //     entry was ever committed, so there is nothing its vote could lose.
@@ -144,6 +146,7 @@ func (c *catchUp) setTarget(index uint64) {
 		return
 	}
 	c.target = index
+	c.bare = nil  // the catch-up index ends withholding now
 	_ = c.write() // best effort: without the file a restart withholds from scratch only if it has no state
 	c.notify()
 }
@@ -163,13 +166,15 @@ func (c *catchUp) noteBareCampaign(term uint64, candidate string) {
 	}
 }
 
-// noteLeader ends withholding when leader, sending entries in term, is a
-// candidate that campaigned in that term with only the bootstrap
-// configuration (see the comment at the top). It reports whether it did.
-func (c *catchUp) noteLeader(term uint64, leader string) bool {
+// noteLeader ends withholding when leader, sending entries in term with
+// commit index commit, is a candidate that campaigned in that term with
+// only the bootstrap configuration and has committed an entry of its own
+// term since (index 2 and later are its own: see the comment at the top).
+// It reports whether it did.
+func (c *catchUp) noteLeader(term uint64, leader string, commit uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.active || leader == "" {
+	if !c.active || c.target > 0 || leader == "" || commit < 2 {
 		return false
 	}
 	for _, b := range c.bare {
@@ -300,7 +305,7 @@ func (g *guardedTransport) filter(done <-chan struct{}) {
 				g.guard.noteBareCampaign(cmd.Term, sender(cmd.RPCHeader, cmd.Candidate))
 			}
 		case *raft.AppendEntriesRequest:
-			if leader := sender(cmd.RPCHeader, cmd.Leader); g.guard.noteLeader(cmd.Term, leader) {
+			if leader := sender(cmd.RPCHeader, cmd.Leader); g.guard.noteLeader(cmd.Term, leader, cmd.LeaderCommitIndex) {
 				g.logger.Info("stopped withholding this node's vote: the leader elected without entries past the bootstrap configuration leads",
 					"node", string(g.self.Addr), "leader", leader, "term", cmd.Term)
 			}
