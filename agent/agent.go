@@ -147,12 +147,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			APIURL: cfg.APIURL() + "/patroni", Host: connectHost(cfg), Port: connectPort(cfg),
 			Tags: memberTags(cfg.Tags), Version: a.version, RaftAddr: cfg.Raft.SelfAddr,
 		},
-		Logger:     logger,
-		Watchdog:   wd,
-		Voters:     a.voterAddrs, // takeover.go
-		PrePromote: a.hooks.PrePromote,
-		Withdraw:   a.withdrawVIP, // endpoint.go
-		Events:     haMetrics,
+		Logger:         logger,
+		Watchdog:       wd,
+		AwaitedServers: a.raftServerAddrs, // takeover.go
+		PrePromote:     a.hooks.PrePromote,
+		Withdraw:       a.withdrawVIP, // endpoint.go
+		Events:         haMetrics,
 	}, a.store, a.hooks)
 	a.liveLoop.Store(a.loop)
 

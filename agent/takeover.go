@@ -1,19 +1,26 @@
 package agent
 
-import "context"
+import (
+	"context"
 
-// voterAddrs lists the Raft voters' addresses for the takeover of a
-// running primary, which waits until every voter's agent has reported.
-func (a *Agent) voterAddrs(ctx context.Context) ([]string, error) {
+	"github.com/conclave-ha/conclave/raftstore"
+)
+
+// raftServerAddrs lists every Raft server's address, voters and
+// non-voters, for the takeover of a running primary and the rebuild,
+// which wait until every one of them has reported.
+func (a *Agent) raftServerAddrs(ctx context.Context) ([]string, error) {
 	servers, err := a.store.Servers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	return serverAddrs(servers), nil
+}
+
+func serverAddrs(servers []raftstore.Server) []string {
+	out := make([]string, 0, len(servers))
 	for _, s := range servers {
-		if s.Voter {
-			out = append(out, s.Addr)
-		}
+		out = append(out, s.Addr)
 	}
-	return out, nil
+	return out
 }

@@ -36,7 +36,7 @@ import (
 //     checkpointed); a fresh restore ends where an uninterrupted one would.
 //   - another member holds the claim, or (the claim lost with the Raft
 //     state) another live member runs a primary, or another member reports
-//     data or a voter has not reported yet (decideBootstrap): wait, as any
+//     data or a Raft server has not reported yet (decideBootstrap): wait, as any
 //     member does.
 //   - the cluster is initialized (another member bootstrapped it while this
 //     one was down): the directory is moved aside (ActMoveAside clears the
@@ -62,7 +62,7 @@ func decideBootstrapCutShort(o Observation) (Plan, bool) {
 		// The claim lost with the Raft state: a restore runs again only
 		// where any member without data would initialize (rebuild.go):
 		// another member's data, a stopped primary included, is the
-		// cluster's, and a voter that has not reported may hold it.
+		// cluster's, and a Raft server that has not reported may hold it.
 		if p := decideBootstrap(o); !slices.Contains(p.Kinds(), ActBootstrap) {
 			return plan("custom bootstrap was cut short; " + p.Reason), true
 		}

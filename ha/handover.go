@@ -63,7 +63,7 @@ func wakeFor(prev, cur fsm.State) bool {
 			return true
 		}
 		// Nobody took the key yet: the takeover, the resume and the
-		// bootstrap wait for every voter's first report (takeover.go,
+		// bootstrap wait for every Raft server's first report (takeover.go,
 		// rebuild.go), so a newly reported data directory is worth a turn
 		// now rather than a loop_wait later.
 		if cur.LeaderIndex == 0 && old.SystemID != m.SystemID {

@@ -51,10 +51,12 @@ type Config struct {
 	// step (SQL, proposals, the observation) by retry_timeout. Default 2m (pg_ctl_timeout's 60 s for
 	// pg_ctl promote -w, as much again for the wait and the checkpoint).
 	StepTimeout time.Duration
-	// Voters lists the Raft voters' addresses (Member.RaftAddr); the
-	// takeover of a running primary waits until each has reported (nil: do
-	// not wait, e.g. tests without Raft).
-	Voters func(ctx context.Context) ([]string, error)
+	// AwaitedServers lists the addresses (Member.RaftAddr) of every Raft
+	// server, voters and non-voters: the takeover of a running primary and
+	// the rebuild wait until each has reported, since any of them may run a
+	// primary or hold a later timeline (nil: do not wait, e.g. tests
+	// without Raft).
+	AwaitedServers func(ctx context.Context) ([]string, error)
 	// Boottime reads CLOCK_BOOTTIME (time since boot, counting suspend);
 	// the guard compares it with the monotonic clock to notice a suspended
 	// VM. Default: the real CLOCK_BOOTTIME; a reading of 0 disables the check.
@@ -143,7 +145,7 @@ type Loop struct {
 	reloaded          reloaded      // use_pg_rewind after a reload (ha/reload.go)
 	dynCache          dynconfig.Cache
 	slotsMade         []string   // members whose slot the last SyncSlots ensured (loop goroutine; takeover.go)
-	lastVoters        []string   // the last Raft voters read (loop goroutine; takeover.go)
+	lastAwaited       []string   // the last Raft servers read (loop goroutine; takeover.go)
 	vetoUntil         time.Time  // pre_promote vetoed: no candidate until then (ha/prepromote.go)
 	fences            fenceCount // fence events reported (ha/events.go)
 	withdrawn         bool       // a planned stop of the primary runs: PrimaryUntil is zero until the next publish (ha/primary.go)
@@ -361,7 +363,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	historyPending := l.repairs.history.pendingFor(st, l.cfg.Name)
 	pendingFailed := l.pendingFailed.failed(st.Pending)
 	l.mu.Unlock()
-	voters, votersUnknown := l.voters(ctx, st)
+	awaited, awaitedUnknown := l.awaitedServers(ctx, st)
 	return Observation{
 		KeyChangedAt: l.lease.changedAt(st.LeaderIndex), PendingFailed: pendingFailed,
 		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
@@ -381,8 +383,8 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		SyncLegacyDoubt:   l.syncFence.legacyFor(st, l.cfg.Name),
 		RaftServers:       l.raftServers(),
 		Operation:         l.pendingOperation(time.Now()),
-		Voters:            voters,
-		VotersUnknown:     votersUnknown,
+		AwaitedServers:    awaited,
+		AwaitedUnknown:    awaitedUnknown,
 		PromoteBackoff:    l.promoteBackoff(now),
 	}
 }

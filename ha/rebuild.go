@@ -21,7 +21,7 @@ import (
 //     a standby never does, whatever its position. In synchronous mode the
 //     former primary is therefore the only member that may take the key,
 //     and it has every commit it acknowledged.
-//   - It seeds only when every Raft voter has reported since the state was
+//   - It seeds only when every Raft server (voter or non-voter) has reported since the state was
 //     emptied, none reports a running primary of this system, and none
 //     reports a later timeline or, on its timeline, more WAL: a primary
 //     whose replica was promoted later (an older fork) waits, the newer one
@@ -42,7 +42,7 @@ import (
 // initialized. A first formation and an emptied state look the same from
 // here; only the members' data tells them apart. So a member without data
 // initializes (initdb, or bootstrap.method such as a backup restore) only
-// once every Raft voter has reported since the state was emptied and none
+// once every Raft server (voter or non-voter) has reported since the state was emptied and none
 // reports data: while one does, that data is the cluster's and seeds it
 // (decideSeed); a standby's data never seeds, and then the operator
 // decides. Before, the member without data claimed the key at its first

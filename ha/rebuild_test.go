@@ -21,7 +21,7 @@ func rebuildScenario() Observation {
 	for i, n := range []string{"n1", "n2", "n3"} {
 		o.State.Members[n] = fsm.Member{Name: n, Role: fsm.RoleReplica, State: "stopped", Timeline: 3, WALPosition: 1000 - uint64(i), SystemID: "7000", RaftAddr: n + ":5010"}
 	}
-	o.Voters = []string{"n1:5010", "n2:5010", "n3:5010"}
+	o.AwaitedServers = []string{"n1:5010", "n2:5010", "n3:5010"}
 	o.PG = PGStatus{DataDir: DataDirValid, SystemID: "7000", Timeline: 3, WALPosition: 1000}
 	o.KeyChangedAt = o.Now.Add(-time.Duration(o.Config.TTL) * time.Second)
 	return o
@@ -95,7 +95,7 @@ func TestLoop_Rebuild_VotersNeverRead_StoppedPrimaryDoesNotResume(t *testing.T) 
 	pg := &fakePG{st: PGStatus{DataDir: DataDirValid, SystemID: "7000", Timeline: 3, WALPosition: 1000}}
 	clock := &fakeClock{now: t0}
 	voters := func(context.Context) ([]string, error) { return nil, errors.New("raft configuration: timed out") }
-	l := New(Config{Name: "n1", Clock: clock, Member: fsm.Member{RaftAddr: "n1:5010"}, Boottime: noBoot, Voters: voters}, c, pg)
+	l := New(Config{Name: "n1", Clock: clock, Member: fsm.Member{RaftAddr: "n1:5010"}, Boottime: noBoot, AwaitedServers: voters}, c, pg)
 	for turn := 0; turn < 30; turn++ {
 		if _, err := l.turn(ctx); err != nil {
 			t.Fatalf("turn %d: %v", turn, err)
@@ -140,7 +140,7 @@ func TestLoop_Rebuild_MemberWithoutData_DoesNotInitializeOverExistingData(t *tes
 			pg := &fakePG{st: PGStatus{DataDir: DataDirMissing}}
 			clock := &fakeClock{now: t0}
 			voters := func(context.Context) ([]string, error) { return []string{"n1:5010", "n2:5010", "n3:5010"}, nil }
-			l := New(Config{Name: "n3", Clock: clock, Member: fsm.Member{RaftAddr: "n3:5010"}, Boottime: noBoot, Voters: voters}, c, pg)
+			l := New(Config{Name: "n3", Clock: clock, Member: fsm.Member{RaftAddr: "n3:5010"}, Boottime: noBoot, AwaitedServers: voters}, c, pg)
 			for turn := 0; turn < 30; turn++ {
 				if _, err := l.turn(ctx); err != nil {
 					t.Fatalf("turn %d: %v", turn, err)

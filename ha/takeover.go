@@ -208,41 +208,43 @@ func takeoverNote(o Observation, p Plan) string {
 	return ""
 }
 
-// voters reads the Raft voters, only while nobody has taken the leader key
-// yet (the takeover and the rebuild are the only users). A failed or empty
-// read keeps the last list; unknown reports that no list was ever read, so
-// "every voter has reported" cannot hold vacuously (a formed cluster has at
-// least one voter, this node).
-func (l *Loop) voters(ctx context.Context, st fsm.State) (voters []string, unknown bool) {
-	if l.cfg.Voters == nil || st.LeaderIndex != 0 {
+// awaitedServers reads the Raft servers, only while nobody has taken the
+// leader key yet (the takeover and the rebuild are the only users). A
+// failed or empty read keeps the last list; unknown reports that no list
+// was ever read, so "every server has reported" cannot hold vacuously (a
+// formed cluster has at least one server, this node). Non-voters count
+// too: a sixth member, or one joined and not yet promoted, may run the
+// primary or hold the latest timeline.
+func (l *Loop) awaitedServers(ctx context.Context, st fsm.State) (servers []string, unknown bool) {
+	if l.cfg.AwaitedServers == nil || st.LeaderIndex != 0 {
 		return nil, false
 	}
 	vctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	switch v, err := l.cfg.Voters(vctx); {
+	switch v, err := l.cfg.AwaitedServers(vctx); {
 	case err != nil:
-		l.log.Debug("reading the Raft voters failed", "error", err)
+		l.log.Debug("reading the Raft servers failed", "error", err)
 	case len(v) == 0:
-		l.log.Debug("the Raft configuration lists no voter yet")
+		l.log.Debug("the Raft configuration lists no server yet")
 	default:
-		l.lastVoters = v
+		l.lastAwaited = v
 	}
-	return l.lastVoters, len(l.lastVoters) == 0
+	return l.lastAwaited, len(l.lastAwaited) == 0
 }
 
-// unreported lists the voters without a member record: their agents have
-// not said yet what their PostgreSQL is, so a second running primary may
-// still be among them.
+// unreported lists the Raft servers without a member record: their agents
+// have not said yet what their PostgreSQL is, so a second running primary
+// or a later timeline may still be among them.
 func unreported(o Observation) []string {
-	if o.VotersUnknown {
-		return []string{"(the Raft voters, not read yet)"}
+	if o.AwaitedUnknown {
+		return []string{"(the Raft servers, not read yet)"}
 	}
 	have := map[string]bool{}
 	for _, m := range o.State.Members {
 		have[m.RaftAddr] = true
 	}
 	var out []string
-	for _, v := range o.Voters {
+	for _, v := range o.AwaitedServers {
 		if !have[v] {
 			out = append(out, v)
 		}

@@ -82,7 +82,7 @@ func TestDecide_Takeover(t *testing.T) {
 			for _, n := range []string{"n1", "n2", "n3"} {
 				setMember(o, n, func(m *fsm.Member) { m.RaftAddr = n + ":5010" })
 			}
-			o.Voters = []string{"n1:5010", "n2:5010", "n3:5010", "n4:5010"}
+			o.AwaitedServers = []string{"n1:5010", "n2:5010", "n3:5010", "n4:5010"}
 		}, []ActionKind{ActWait}, "n4:5010"},
 		{"Seeded_SeedingPrimary_EveryVoterReported_TakesTheKey", func(o *Observation) {
 			seeded(o)
@@ -90,7 +90,7 @@ func TestDecide_Takeover(t *testing.T) {
 			for _, n := range []string{"n1", "n2", "n3"} {
 				setMember(o, n, func(m *fsm.Member) { m.RaftAddr = n + ":5010" })
 			}
-			o.Voters = []string{"n1:5010", "n2:5010", "n3:5010"}
+			o.AwaitedServers = []string{"n1:5010", "n2:5010", "n3:5010"}
 		}, []ActionKind{ActTakeover}, ""},
 		{"ConfigurationOutsideTheDataDirectory_Refused", func(o *Observation) {
 			asPrimary(o, "n1")

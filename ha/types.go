@@ -247,12 +247,13 @@ type Observation struct {
 	// Operation is the operator's request this turn answers (operations.go).
 	Operation Operation
 
-	// Voters are the Raft voters' addresses while a takeover needs them
-	// (nil when not read or not known; takeover.go).
-	Voters []string
-	// VotersUnknown: the voters are needed but were never read (their read
-	// failed or listed none); nobody counts as having reported then.
-	VotersUnknown bool
+	// AwaitedServers are the Raft servers' addresses (voters and
+	// non-voters) while a takeover or a rebuild needs them (nil when not
+	// read or not known; takeover.go).
+	AwaitedServers []string
+	// AwaitedUnknown: the servers are needed but were never read (their
+	// read failed or listed none); nobody counts as having reported then.
+	AwaitedUnknown bool
 
 	// PromoteBackoff is set for a ttl after pre_promote vetoed this node's
 	// promotion: it is no candidate meanwhile (ha/prepromote.go).
