@@ -94,6 +94,11 @@ type Member struct {
 	// Takeover says what taking over this member's running PostgreSQL is
 	// waiting for ("" when nothing is being taken over).
 	Takeover string `json:"takeover,omitempty"`
+	// DataUnknown: the agent could not read its data directory (e.g. a
+	// permission or I/O error), so the record cannot say whether it holds
+	// the cluster's data. The rebuild, the takeover and the bootstrap of a
+	// member without data wait for it as for a member that never reported.
+	DataUnknown bool `json:"data_unknown,omitempty"`
 	// UpdatedIndex is set by Apply: the Raft index of this report.
 	UpdatedIndex uint64 `json:"updated_index"`
 }

@@ -470,6 +470,13 @@ func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan)
 	m.ScheduledRestart = l.scheduledRecord()
 	m.SystemID = pgs.SystemID
 	m.Protocol = fsm.Protocol // gates SwapSync and RemoveStaleMember (fsm/protocol.go)
+	if pgs.DataDir == DataDirUnknown {
+		m.DataUnknown = true
+		m.Problem = "data directory state unknown"
+		if pgs.Err != nil {
+			m.Problem += ": " + pgs.Err.Error()
+		}
+	}
 	if pgs.Running && pgs.InRecovery && !pgs.Streaming {
 		m.Problem = pgs.StreamDetail
 		if m.Problem != "" && o.StuckMovedAside {

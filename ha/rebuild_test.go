@@ -56,6 +56,16 @@ func TestDecide_Rebuild(t *testing.T) {
 			o.Self, o.PG = "n3", PGStatus{DataDir: DataDirMissing}
 			o.State.Members = map[string]fsm.Member{"n3": {Name: "n3", RaftAddr: "n3:5010"}}
 		}, []ActionKind{ActWait}, "n1:5010, n2:5010 to report"},
+		{"MemberWithoutData_AnotherCannotReadItsData_DoesNotBootstrap", func(o *Observation) {
+			o.Self, o.PG = "n3", PGStatus{DataDir: DataDirMissing}
+			for _, n := range []string{"n1", "n2", "n3"} {
+				o.State.Members[n] = fsm.Member{Name: n, RaftAddr: n + ":5010"}
+			}
+			setMember(o, "n1", func(m *fsm.Member) { m.DataUnknown = true })
+		}, []ActionKind{ActWait}, "n1 (its data directory could not be read)"},
+		{"FormerPrimary_AnotherCannotReadItsData_Waits", func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.DataUnknown, m.SystemID, m.Timeline, m.WALPosition = true, "", 0, 0 })
+		}, []ActionKind{ActWait}, "n2 (its data directory could not be read)"},
 		{"MemberWithoutData_EveryVoterReportedNoData_Bootstraps", func(o *Observation) {
 			o.Self, o.PG = "n3", PGStatus{DataDir: DataDirMissing}
 			for _, n := range []string{"n1", "n2", "n3"} {
@@ -188,5 +198,25 @@ func TestWakeFor_NoKeyYet_FirstReportsWake(t *testing.T) {
 		if got := wakeFor(base, cur); got != tc.want {
 			t.Errorf("%s: wakeFor = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A member whose data directory cannot be read says so in its record: a
+// record without a system identifier would count as "holds no data", and
+// another member without data would bootstrap over the cluster's.
+func TestLoop_DataDirectoryUnreadable_RecordSaysDataUnknown(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster()
+	pg := &fakePG{st: PGStatus{DataDir: DataDirUnknown, Err: errors.New("open /var/lib/postgresql/15/main: permission denied")}}
+	l := New(Config{Name: "n1", Clock: &fakeClock{now: t0}, Member: fsm.Member{RaftAddr: "n1:5010"}, Boottime: noBoot}, c, pg)
+	if _, err := l.turn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := c.State().Members["n1"]
+	if !m.DataUnknown || !strings.Contains(m.Problem, "permission denied") {
+		t.Fatalf("record %+v: want data_unknown and the error as its problem", m)
+	}
+	if init := c.State().Initialize; init != nil {
+		t.Fatalf("claimed the initialize key (%+v) without knowing its data", init)
 	}
 }

@@ -232,18 +232,22 @@ func (l *Loop) awaitedServers(ctx context.Context, st fsm.State) (servers []stri
 	return l.lastAwaited, len(l.lastAwaited) == 0
 }
 
-// unreported lists the Raft servers without a member record: their agents
-// have not said yet what their PostgreSQL is, so a second running primary
-// or a later timeline may still be among them.
+// unreported lists the Raft servers whose agents have not said what their
+// PostgreSQL is: no member record, or a record whose data directory could
+// not be read (Member.DataUnknown). A second running primary or a later
+// timeline may still be among them.
 func unreported(o Observation) []string {
 	if o.AwaitedUnknown {
 		return []string{"(the Raft servers, not read yet)"}
 	}
 	have := map[string]bool{}
+	var out []string
 	for _, m := range o.State.Members {
 		have[m.RaftAddr] = true
+		if m.DataUnknown && m.Name != o.Self {
+			out = append(out, m.Name+" (its data directory could not be read)")
+		}
 	}
-	var out []string
 	for _, v := range o.AwaitedServers {
 		if !have[v] {
 			out = append(out, v)
