@@ -152,6 +152,7 @@ func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
 	}
 	sysid, err := l.pg.Bootstrap(ctx)
 	if err != nil {
+		l.reportLeftData(context.WithoutCancel(ctx), o)
 		if _, aerr := l.propose(context.WithoutCancel(ctx), o, fsm.AbortInitialize{Member: o.Self}); aerr != nil {
 			l.log.Error("giving back the initialize claim failed", "error", aerr)
 		}
@@ -163,6 +164,20 @@ func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
 	l.log.Info("initialized a new cluster", "member", o.Self, "system_id", sysid)
 	st := l.cluster.State()
 	return l.takeKey(ctx, o, st.LeaderIndex)
+}
+
+// reportLeftData publishes this member's record before a failed bootstrap
+// gives its claim back, when the attempt left a data directory (a server
+// that did not stop, or an initdb'd one that did not start). Given back
+// first, another member without data could claim and initialize before
+// this member's next record showed the data (its system identifier, or
+// data_unknown), making a second cluster.
+func (l *Loop) reportLeftData(ctx context.Context, o Observation) {
+	after := l.pg.Observe(ctx)
+	if after.DataDir == DataDirMissing || after.DataDir == DataDirEmpty {
+		return
+	}
+	l.publish(ctx, o, after, Plan{Reason: "bootstrap failed"})
 }
 
 // takeKey proposes AcquireLeader and, on success, starts the lease counted

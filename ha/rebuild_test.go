@@ -220,3 +220,49 @@ func TestLoop_DataDirectoryUnreadable_RecordSaysDataUnknown(t *testing.T) {
 		t.Fatalf("claimed the initialize key (%+v) without knowing its data", init)
 	}
 }
+
+// bootstrapLeavesData is a PostgreSQL whose bootstrap fails after initdb
+// (the server did not start), leaving the new cluster's data behind.
+type bootstrapLeavesData struct{ *fakePG }
+
+func (p bootstrapLeavesData) Bootstrap(context.Context) (string, error) {
+	p.record("bootstrap")
+	p.mu.Lock()
+	p.st = PGStatus{DataDir: DataDirValid, SystemID: "7001", Timeline: 1}
+	p.mu.Unlock()
+	return "", errors.New("pg_ctl start: server did not start in time")
+}
+
+// abortWatch checks what the state shows when the claim is given back.
+type abortWatch struct {
+	*fakeCluster
+	shownAtAbort *fsm.Member
+}
+
+func (c *abortWatch) Propose(ctx context.Context, cmd fsm.Command) (uint64, error) {
+	if _, ok := cmd.(fsm.AbortInitialize); ok {
+		m := c.State().Members["n1"]
+		c.shownAtAbort = &m
+	}
+	return c.fakeCluster.Propose(ctx, cmd)
+}
+
+// A failed bootstrap that left data gives its initialize claim back only
+// once its record shows that data: before, another member without data
+// could claim and initialize a second cluster in between.
+func TestLoop_FailedBootstrapLeavingData_ReportsItBeforeGivingTheClaimBack(t *testing.T) {
+	ctx := context.Background()
+	c := &abortWatch{fakeCluster: newFakeCluster()}
+	pg := bootstrapLeavesData{&fakePG{st: PGStatus{DataDir: DataDirMissing}}}
+	l := New(Config{Name: "n1", Clock: &fakeClock{now: t0}, Member: fsm.Member{RaftAddr: "n1:5010"}, Boottime: noBoot}, c, pg)
+	_, _ = l.turn(ctx) // the bootstrap fails
+	if !pg.called("bootstrap") {
+		t.Fatal("setup: no bootstrap was tried")
+	}
+	if c.shownAtAbort == nil {
+		t.Fatal("the claim was not given back")
+	}
+	if c.shownAtAbort.SystemID != "7001" {
+		t.Fatalf("when the claim was given back the record showed %+v; want the data left behind (system identifier 7001)", *c.shownAtAbort)
+	}
+}
