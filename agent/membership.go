@@ -42,6 +42,9 @@ func joinCluster(ctx context.Context, store *raftstore.Store, cfg *config.Config
 		return api.JoinAnswer{}, fmt.Errorf("%w: raft_addr %q: %v", api.ErrMembershipInvalid, req.RaftAddr, err)
 	}
 	st := store.State()
+	if err := joinTakesHolderName(st, req); err != nil {
+		return api.JoinAnswer{}, err
+	}
 	if old, ok := st.Members[req.Name]; ok && old.RaftAddr != req.RaftAddr {
 		switch {
 		case live == nil:
@@ -67,6 +70,21 @@ func joinCluster(ctx context.Context, store *raftstore.Store, cfg *config.Config
 	}
 	log.Info("node added to the cluster as a Raft non-voter", "node", req.Name, "raft_addr", req.RaftAddr)
 	return ans, nil
+}
+
+// joinTakesHolderName refuses a join under the leader key holder's name from
+// another Raft address, however long the holder's record has been silent:
+// its renewals may go on in the background (a long crash recovery), and a
+// node of that name reads the key as its own (ha.Lease.View compares names).
+func joinTakesHolderName(st fsm.State, req api.JoinRequest) error {
+	if st.LeaderName() != req.Name {
+		return nil
+	}
+	if old, ok := st.Members[req.Name]; ok && old.RaftAddr == req.RaftAddr {
+		return nil // the holder itself, asking again
+	}
+	return fmt.Errorf("%w: %s holds the leader key; a node cannot join under its name (choose another name, or wait until the key has moved)",
+		api.ErrMembershipConflict, req.Name)
 }
 
 // Leave starts this node's exit, or evicts a dead member (Force), or only
