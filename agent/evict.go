@@ -19,6 +19,8 @@ type evictStore interface {
 	CheckRemove(ctx context.Context, id string) error
 	Remove(ctx context.Context, id string) error
 	Propose(ctx context.Context, c fsm.Command) (uint64, error)
+	Leader() string
+	AnswersHello(ctx context.Context, addr string) bool
 }
 
 // evictReadWait bounds the fresh read an eviction decides on.
@@ -28,6 +30,7 @@ const evictReadWait = 10 * time.Second
 // it removes a member that will not return, its record and its Raft server.
 type eviction struct {
 	store evictStore
+	self  string // this node's raft.self_addr
 	// silence is how long the member has not reported since its report
 	// at index, as measured here; false when that report was not
 	// observed here yet (ha.Loop.ReportSilence).
@@ -38,7 +41,7 @@ type eviction struct {
 
 // evict runs an eviction with this agent's store, loop and ttl.
 func (a *Agent) evict(ctx context.Context, name string) error {
-	e := eviction{store: a.store, silence: a.loop.ReportSilence,
+	e := eviction{store: a.store, self: a.cfg.Raft.SelfAddr, silence: a.loop.ReportSilence,
 		ttl: time.Duration(a.currentDynamic().TTL) * time.Second, log: a.log}
 	return e.run(ctx, name)
 }
@@ -48,7 +51,8 @@ func (a *Agent) evict(ctx context.Context, name string) error {
 // leader key, is a recorded synchronous standby or still reports. It then
 // removes the record with RemoveStaleMember, a compare-and-swap on the
 // report judged stale, so a member that reported meanwhile stays, and only
-// then the Raft server (DESIGN.md, Membership).
+// then the Raft server (DESIGN.md, Membership). A name that is no member
+// but a Raft server's address evicts that server (evictServer).
 func (e eviction) run(ctx context.Context, name string) error {
 	st, err := e.freshState(ctx)
 	if err != nil {
@@ -56,7 +60,7 @@ func (e eviction) run(ctx context.Context, name string) error {
 	}
 	rec, ok := st.Members[name]
 	if !ok {
-		return fmt.Errorf("%w: no member %s", api.ErrMembershipInvalid, name)
+		return e.evictServer(ctx, st, name)
 	}
 	if err := e.refusal(st, name, rec); err != nil {
 		return err
@@ -79,7 +83,8 @@ func (e eviction) run(ctx context.Context, name string) error {
 	}
 	if rec.RaftAddr != "" {
 		if err := e.store.Remove(ctx, rec.RaftAddr); err != nil {
-			return fmt.Errorf("%w; the member record of %s is removed, its Raft server %s is not", refusedAsConflict(err), name, rec.RaftAddr)
+			return fmt.Errorf("%w; the member record of %s is removed, its Raft server %s is not: finish with conclave leave %s --evict",
+				refusedAsConflict(err), name, rec.RaftAddr, rec.RaftAddr)
 		}
 	}
 	e.log.Info("member evicted", "node", name, "raft_addr", rec.RaftAddr)

@@ -18,12 +18,15 @@ import (
 // fakeEvictStore answers with a fixed fresh state and records the calls
 // that change something, in order.
 type fakeEvictStore struct {
-	fresh    fsm.State
-	freshErr error
-	servers  []string
-	proposed error // the answer to Propose
-	checkErr error // the answer to CheckRemove
-	calls    []string
+	fresh     fsm.State
+	freshErr  error
+	servers   []string
+	proposed  error  // the answer to Propose
+	checkErr  error  // the answer to CheckRemove
+	removeErr error  // the answer to Remove
+	leader    string // the Raft leader's address
+	alive     string // the address that answers a hello
+	calls     []string
 }
 
 func (f *fakeEvictStore) LinearizableState(context.Context) (fsm.State, error) {
@@ -39,8 +42,12 @@ func (f *fakeEvictStore) CheckRemove(_ context.Context, id string) error {
 
 func (f *fakeEvictStore) Remove(_ context.Context, id string) error {
 	f.calls = append(f.calls, "remove-server "+id)
-	return nil
+	return f.removeErr
 }
+
+func (f *fakeEvictStore) Leader() string { return f.leader }
+
+func (f *fakeEvictStore) AnswersHello(_ context.Context, addr string) bool { return addr == f.alive }
 
 func (f *fakeEvictStore) Propose(_ context.Context, c fsm.Command) (uint64, error) {
 	switch c := c.(type) {
@@ -183,5 +190,75 @@ func TestEvict_QuorumCheckRefuses_BeforeTheRecordGoes(t *testing.T) {
 	}
 	if want := "check h3:1"; strings.Join(store.calls, ", ") != want {
 		t.Errorf("calls %q, want only %q", store.calls, want)
+	}
+}
+
+// When the Raft server cannot be removed after the record went, the error
+// names the command that finishes the eviction.
+func TestEvict_RaftServerNotRemoved_NamesTheCommandThatFinishes(t *testing.T) {
+	store := &fakeEvictStore{fresh: evictState(fsm.Protocol), servers: []string{"h1:1", "h2:1", "h3:1"},
+		removeErr: errors.New("leadership lost while committing log")}
+	err := newEviction(store).run(context.Background(), "n3")
+	if err == nil || !strings.Contains(err.Error(), "finish with conclave leave h3:1 --evict") {
+		t.Errorf("eviction whose Raft removal failed: %v, want the command that finishes it", err)
+	}
+}
+
+// orphanState is evictState without n3's record: its Raft server h3:1
+// stays, as a half-failed eviction leaves it.
+func orphanState() fsm.State {
+	st := evictState(fsm.Protocol)
+	delete(st.Members, "n3")
+	return st
+}
+
+// A Raft server that no member record names is evicted by its address:
+// the quorum check, then the removal, and no FSM command.
+func TestEvictServer_WithoutMemberRecord_RemovesTheRaftServer(t *testing.T) {
+	store := &fakeEvictStore{fresh: orphanState(), servers: []string{"h1:1", "h2:1", "h3:1"}, leader: "h1:1"}
+	if err := newEviction(store).run(context.Background(), "h3:1"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"check h3:1", "remove-server h3:1"}
+	if strings.Join(store.calls, ", ") != strings.Join(want, ", ") {
+		t.Errorf("calls %q, want %q", store.calls, want)
+	}
+}
+
+// Each refusal of an eviction by address changes nothing: a server a
+// record names (evict by name), no such server (400), this node's own
+// server, the Raft leader's, a server that answers a hello, and a removal
+// the voters that remain could not commit (after its check only).
+func TestEvictServer_Refusals_ChangeNothing(t *testing.T) {
+	servers := []string{"h1:1", "h2:1", "h3:1", "h4:1"}
+	quorumLoss := fmt.Errorf("%w: h2:1 does not answer", raftstore.ErrQuorumLoss)
+	for _, c := range []struct {
+		name, addr string
+		store      *fakeEvictStore
+		self       string
+		invalid    bool // 400 rather than 409
+		want       string
+		calls      string
+	}{
+		{"record names it", "h2:1", &fakeEvictStore{}, "", false, "belongs to member n2: evict it by name (conclave leave n2 --evict)", ""},
+		{"no such server", "h9:1", &fakeEvictStore{}, "", true, "no member h9:1, nor a Raft server", ""},
+		{"own server", "h3:1", &fakeEvictStore{}, "h3:1", false, "this node's own Raft server", ""},
+		{"raft leader", "h3:1", &fakeEvictStore{leader: "h3:1"}, "", false, "is the Raft leader", ""},
+		{"answers a hello", "h3:1", &fakeEvictStore{alive: "h3:1"}, "", false, "answers: it is alive: run conclave leave on it, or stop it first", ""},
+		{"quorum check", "h3:1", &fakeEvictStore{checkErr: quorumLoss}, "", false, "does not answer", "check h3:1"},
+	} {
+		c.store.fresh, c.store.servers = orphanState(), servers
+		e := newEviction(c.store)
+		e.self = c.self
+		err := e.run(context.Background(), c.addr)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+		if c.invalid != errors.Is(err, api.ErrMembershipInvalid) || c.invalid == errors.Is(err, api.ErrMembershipConflict) {
+			t.Errorf("%s: %v, want invalid (400) %v, else a conflict (409)", c.name, err, c.invalid)
+		}
+		if got := strings.Join(c.store.calls, ", "); got != c.calls {
+			t.Errorf("%s: calls %q, want %q", c.name, got, c.calls)
+		}
 	}
 }

@@ -17,9 +17,10 @@ type Membership interface {
 	// leader promotes once it caught up.
 	Join(ctx context.Context, req JoinRequest) (JoinAnswer, error)
 	// Leave starts this member's graceful exit (Member empty or this
-	// node's name), or, with Force, evicts a dead member. With Check it
-	// only tells whether the Raft voters that would remain answer, and
-	// changes nothing.
+	// node's name), or, with Force, evicts a dead member, or the Raft
+	// server at Member (HOST:PORT) when no member record names it. With
+	// Check it only tells whether the Raft voters that would remain
+	// answer, and changes nothing.
 	Leave(ctx context.Context, req LeaveRequest) error
 }
 
@@ -87,7 +88,7 @@ func (s *Server) postLeave(w http.ResponseWriter, r *http.Request) error {
 		return writeText(w, http.StatusOK, "the voters that would remain answer")
 	}
 	if req.Force {
-		return writeText(w, http.StatusOK, "member "+req.Member+" evicted")
+		return writeText(w, http.StatusOK, req.Member+" evicted")
 	}
 	return writeText(w, http.StatusAccepted, "leaving the cluster")
 }

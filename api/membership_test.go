@@ -44,6 +44,11 @@ func TestMembership_JoinAndLeave_MapAnswersAndErrors(t *testing.T) {
 	if rec := ts.do(http.MethodPost, "/leave", `{"member":"n3","force":true}`); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "n3 evicted") {
 		t.Errorf("POST /leave force: %d %s", rec.Code, rec.Body)
 	}
+	// A Raft server without a member record is evicted by its address.
+	if rec := ts.do(http.MethodPost, "/leave", `{"member":"10.0.0.4:5010","force":true}`); rec.Code != http.StatusOK ||
+		!strings.Contains(rec.Body.String(), "10.0.0.4:5010 evicted") || m.leave[len(m.leave)-1] != (LeaveRequest{Member: "10.0.0.4:5010", Force: true}) {
+		t.Errorf("POST /leave force with an address: %d %s %+v", rec.Code, rec.Body, m.leave)
+	}
 	if rec := ts.do(http.MethodPost, "/leave", `{"member":"n3","check":true}`); rec.Code != http.StatusOK || !m.leave[len(m.leave)-1].Check {
 		t.Errorf("POST /leave check: %d %s %+v", rec.Code, rec.Body, m.leave)
 	}

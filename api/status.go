@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -374,6 +376,16 @@ type clusterJSON struct {
 	ScheduledSwitchover *switchoverJSON `json:"scheduled_switchover,omitempty"`
 	// SystemIdentifier is a Conclave addition.
 	SystemIdentifier string `json:"system_identifier,omitempty"`
+	// RaftServersWithoutMember (a Conclave addition) lists the Raft
+	// servers no member record names: a node that joined and has not
+	// reported yet, or one a half-failed eviction left (conclave leave
+	// HOST:PORT --evict removes it). Each counts in the quorum.
+	RaftServersWithoutMember []raftServerJSON `json:"raft_servers_without_member,omitempty"`
+}
+
+type raftServerJSON struct {
+	RaftAddr string `json:"raft_addr"`
+	RaftRole string `json:"raft_role"`
 }
 
 type memberJSON struct {
@@ -479,8 +491,25 @@ func (v view) clusterView() clusterJSON {
 		}
 		out.Members = append(out.Members, j)
 	}
+	out.RaftServersWithoutMember = serversWithoutMember(st, v.node.Raft.Roles)
 	if p := st.Pending; p != nil && p.ScheduledAt != nil {
 		out.ScheduledSwitchover = &switchoverJSON{At: Isoformat(*p.ScheduledAt), From: p.Leader, To: p.Candidate}
+	}
+	return out
+}
+
+// serversWithoutMember lists, sorted, the Raft servers in roles (this
+// node's configuration) that no member record names.
+func serversWithoutMember(st fsm.State, roles map[string]string) []raftServerJSON {
+	named := map[string]bool{}
+	for _, m := range st.Members {
+		named[m.RaftAddr] = true
+	}
+	var out []raftServerJSON
+	for _, id := range slices.Sorted(maps.Keys(roles)) {
+		if !named[id] {
+			out = append(out, raftServerJSON{RaftAddr: id, RaftRole: roles[id]})
+		}
 	}
 	return out
 }

@@ -179,6 +179,33 @@ func TestCluster_RolesLagPauseAndSchedule(t *testing.T) {
 	}
 }
 
+// /cluster names the Raft servers no member record names (a half-failed
+// eviction leaves one), each with its role; with none the key is absent,
+// as in Patroni.
+func TestCluster_ListsRaftServersWithoutMemberRecord(t *testing.T) {
+	st := compatCluster(t)
+	for name, addr := range map[string]string{"node1": "h1:1", "node2": "h2:1", "node3": "h3:1"} {
+		m := st.Members[name]
+		m.RaftAddr = addr
+		st.Members[name] = m
+	}
+	node := leaderNode()
+	node.Raft.Roles = map[string]string{"h1:1": "voter", "h2:1": "leader", "h3:1": "voter"}
+	if _, got := newTestServer(t, node, st).getJSON("/cluster"); got.(map[string]any)["raft_servers_without_member"] != nil {
+		t.Errorf("every Raft server has a record: raft_servers_without_member = %v, want absent", got.(map[string]any)["raft_servers_without_member"])
+	}
+	node.Raft.Roles["h5:1"] = "non-voter"
+	node.Raft.Roles["h4:1"] = "voter"
+	_, got := newTestServer(t, node, st).getJSON("/cluster")
+	want := []any{
+		map[string]any{"raft_addr": "h4:1", "raft_role": "voter"},
+		map[string]any{"raft_addr": "h5:1", "raft_role": "non-voter"},
+	}
+	if have := got.(map[string]any)["raft_servers_without_member"]; !reflect.DeepEqual(have, any(want)) {
+		t.Errorf("raft_servers_without_member = %v, want %v", have, want)
+	}
+}
+
 func TestHistory_MatchesTheCapture(t *testing.T) {
 	st := compatCluster(t)
 	srv := newTestServer(t, leaderNode(), st)

@@ -118,6 +118,13 @@ type clusterView struct {
 	Pause               bool                 `json:"pause"`
 	ScheduledSwitchover *scheduledSwitchover `json:"scheduled_switchover"`
 	Members             []clusterMember      `json:"members"`
+	// RaftServersWithoutMember are Raft servers no member record names (Conclave).
+	RaftServersWithoutMember []raftServer `json:"raft_servers_without_member"`
+}
+
+type raftServer struct {
+	RaftAddr string `json:"raft_addr"`
+	RaftRole string `json:"raft_role"`
 }
 
 type scheduledSwitchover struct {

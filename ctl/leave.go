@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -23,7 +24,8 @@ type LeaveOptions struct {
 }
 
 // Leave takes a member out of the cluster for good (this node by default),
-// once the operator confirmed it; Evict removes a dead member.
+// once the operator confirmed it; Evict removes a dead member, or, given
+// HOST:PORT, a Raft server that no member record names.
 func Leave(ctx context.Context, env Env, o LeaveOptions) error {
 	cfg, rest, err := env.verbConfig(1)
 	if err != nil {
@@ -44,7 +46,7 @@ func Leave(ctx context.Context, env Env, o LeaveOptions) error {
 	}
 	m, ok := findMember(view, name)
 	if !ok {
-		return fmt.Errorf("leave: no member %s in cluster %s", name, cfg.Scope)
+		return evictServer(ctx, env, cfg, view, name, o)
 	}
 	if err := confirmLeave(env, m, cfg.Scope, o); err != nil {
 		return err
@@ -67,6 +69,43 @@ func Leave(ctx context.Context, env Env, o LeaveOptions) error {
 	return err
 }
 
+// evictServer is `leave HOST:PORT --evict` (or --force) for a name that
+// is no member: the Raft server at that address, which no member record
+// names, is evicted. The cluster decides whether it is one (an older
+// agent answers that there is no such member).
+func evictServer(ctx context.Context, env Env, cfg *config.Config, view clusterView, addr string, o LeaveOptions) error {
+	noMember := fmt.Errorf("leave: no member %s in cluster %s", addr, cfg.Scope)
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return noMember
+	}
+	if !o.Evict && !o.Force {
+		if listedWithoutMember(view, addr) {
+			return fmt.Errorf("%w; %s is a Raft server without a member record: evict it with conclave leave %s --evict", noMember, addr, addr)
+		}
+		return noMember
+	}
+	if !o.Force {
+		question := fmt.Sprintf("Are you sure you want to evict Raft server %s from cluster %s?", addr, cfg.Scope)
+		if err := confirm(env, question); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+	defer cancel()
+	return evict(ctx, env, cfg, addr)
+}
+
+// listedWithoutMember tells whether /cluster lists addr as a Raft server
+// without a member record.
+func listedWithoutMember(view clusterView, addr string) bool {
+	for _, s := range view.RaftServersWithoutMember {
+		if s.RaftAddr == addr {
+			return true
+		}
+	}
+	return false
+}
+
 // memberUnreachable: the member's own API did not answer the leave.
 type memberUnreachable struct{ err error }
 
@@ -86,6 +125,11 @@ func confirmLeave(env Env, m clusterMember, scope string, o LeaveOptions) error 
 	case isPrimary(m):
 		question = fmt.Sprintf("Are you sure you want to take member %s out of cluster %s, switching over first?", m.Name, scope)
 	}
+	return confirm(env, question)
+}
+
+// confirm asks question; no is an error.
+func confirm(env Env, question string) error {
 	ok, err := newTerminal(env.In, env.Out).confirm(question)
 	if err != nil {
 		return err

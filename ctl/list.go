@@ -242,6 +242,22 @@ func renderMembers(w io.Writer, view clusterView, o listOptions) {
 			fmt.Fprintf(w, " %s takeover: %s\n", e.member.Name, e.member.Takeover)
 		}
 	}
+	if o.extended {
+		for _, line := range serversWithoutMember(view) {
+			fmt.Fprintln(w, " "+line)
+		}
+	}
+}
+
+// serversWithoutMember names the Raft servers no member record names,
+// which the table cannot show: each counts in the quorum.
+func serversWithoutMember(view clusterView) []string {
+	var out []string
+	for _, s := range view.RaftServersWithoutMember {
+		out = append(out, fmt.Sprintf("Raft %s %s has no member record: a node joining, or one a failed eviction left (conclave leave %s --evict)",
+			s.RaftRole, s.RaftAddr, s.RaftAddr))
+	}
+	return out
 }
 
 // serviceInfo is patronictl's get_cluster_service_info.

@@ -165,3 +165,22 @@ func assertExtendedOnly(t *testing.T, column string, members []clusterMember, wa
 		t.Errorf("list without -e shows the %s column:\n%s", column, b.String())
 	}
 }
+
+// list -e names a Raft server that no member record names under the
+// table (it counts in the quorum, and the table cannot show it); the
+// table stays patronictl's, and list without -e stays as it was.
+func TestRenderMembers_Extended_NamesRaftServersWithoutMember(t *testing.T) {
+	view := anchorView(t)
+	view.RaftServersWithoutMember = []raftServer{{RaftAddr: "10.0.0.4:5010", RaftRole: "voter"}}
+	want := " Raft voter 10.0.0.4:5010 has no member record: a node joining, or one a failed eviction left (conclave leave 10.0.0.4:5010 --evict)\n"
+	var b strings.Builder
+	renderMembers(&b, view, listOptions{extended: true, format: "pretty"})
+	if !strings.HasSuffix(b.String(), "+\n"+want) {
+		t.Errorf("list -e output does not end with the table, then %q:\n%s", want, b.String())
+	}
+	b.Reset()
+	renderMembers(&b, view, listOptions{format: "pretty"})
+	if strings.Contains(b.String(), "10.0.0.4:5010") {
+		t.Errorf("list without -e names the Raft server:\n%s", b.String())
+	}
+}

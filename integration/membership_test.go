@@ -458,3 +458,48 @@ func TestMembership_LeaveWithAnotherVoterDown_IsRefusedAndEvictingTheDeadOneWork
 		t.Errorf("primary changed from %s to %s", primary.name, leader.name)
 	}
 }
+
+// A Raft server that no member record names (here a node that joined and
+// whose agent never ran; an eviction whose second step failed leaves one
+// too) counts in the quorum: list -e names it, and `leave HOST:PORT
+// --evict` removes it. An address a member record names is refused with
+// that member's name.
+func TestMembership_RaftServerWithoutMemberRecord_IsListedAndEvictedByAddress(t *testing.T) {
+	b := setUp(t, clusterOptions{}, nil)
+	primary := b.leader
+	other := b.others(primary)[0]
+	ghost := b.c.newNode("ghost")
+	saved := b.c.nodes
+	b.c.nodes = []*node{ghost}
+	b.c.writeConfig(ghost, clusterOptions{})
+	b.c.nodes = saved
+	if out, err := ghost.conclave("join", "--via", fmt.Sprintf("%s:%d", primary.host, primary.apiPort)); err != nil {
+		t.Fatalf("conclave join --via %s: %v\n%s", primary.name, err, out)
+	}
+	addr := fmt.Sprintf("%s:%d", ghost.host, ghost.raftPort)
+	line := "Raft non-voter " + addr + " has no member record"
+	waitFor(t, 30*time.Second, "list -e names the Raft server", func() error {
+		if out, err := other.conclave("list", "-e"); err != nil || !strings.Contains(out, line) {
+			return fmt.Errorf("list -e: %v, want %q:\n%s", err, line, out)
+		}
+		return nil
+	})
+
+	primaryAddr := fmt.Sprintf("%s:%d", primary.host, primary.raftPort)
+	out, err := other.conclave("leave", primaryAddr, "--evict", "--force")
+	if err == nil || !strings.Contains(out, "409") || !strings.Contains(out, "belongs to member "+primary.name) {
+		t.Errorf("leave %s --evict: %v, want a 409 naming %s\n%s", primaryAddr, err, primary.name, out)
+	}
+	if out, err := other.conclave("leave", addr, "--evict", "--force"); err != nil {
+		t.Fatalf("leave %s --evict: %v\n%s", addr, err, out)
+	}
+	waitFor(t, 30*time.Second, "the Raft server gone from list -e", func() error {
+		out, err := other.conclave("list", "-e")
+		if err != nil || strings.Contains(out, addr) {
+			return fmt.Errorf("list -e: %v, want no %s:\n%s", err, addr, out)
+		}
+		return nil
+	})
+	waitRoles(t, primary, 30*time.Second, map[string]int{"leader": 1, "voter": 2}, nil)
+	b.finish(noLoss)
+}

@@ -112,6 +112,17 @@ func (s *Store) answersAs(ctx context.Context, id raft.ServerID) bool {
 	return h.ID == string(id) && h.Scope == s.cfg.Scope && h.HasState
 }
 
+// AnswersHello tells whether a Conclave Raft peer answers a hello at addr
+// now (any answer, whatever its scope or state): an eviction by address
+// refuses a server that still runs. A slow or paused peer that does not
+// answer within helloTimeout counts as silent, as in CheckRemove.
+func (s *Store) AnswersHello(ctx context.Context, addr string) bool {
+	hctx, cancel := context.WithTimeout(ctx, helloTimeout)
+	defer cancel()
+	resp, err := s.call(hctx, addr, rpcRequest{Op: opHello})
+	return err == nil && decodeErr(resp) == nil && resp.Hello != nil
+}
+
 // describe names a server for an operator: its member name, when a member
 // record carries its address, and the address.
 func (s *Store) describe(id raft.ServerID) string {

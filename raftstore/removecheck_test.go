@@ -89,3 +89,22 @@ func TestCheckRemove_AllAnswer_OrNotAVoter_Passes(t *testing.T) {
 		t.Errorf("CheckRemove of an unknown server: %v", err)
 	}
 }
+
+// AnswersHello tells a running peer from a stopped one: an eviction by
+// address refuses a server that answers.
+func TestAnswersHello_RunningPeerAnswers_StoppedOneDoesNot(t *testing.T) {
+	c := rafttest.New(t, 3)
+	leader := c.Leader(t)
+	fs := followers(c, leader)
+	ctx := testCtx(t)
+	if !leader.AnswersHello(ctx, c.Addr(fs[0])) {
+		t.Errorf("running peer %s does not answer a hello", c.Addr(fs[0]))
+	}
+	c.Stop(fs[1])
+	if leader.AnswersHello(ctx, c.Addr(fs[1])) {
+		t.Errorf("stopped peer %s answers a hello", c.Addr(fs[1]))
+	}
+	if dead := rafttest.DeadAddr(t); leader.AnswersHello(ctx, dead) {
+		t.Errorf("%s, where nothing listens, answers a hello", dead)
+	}
+}

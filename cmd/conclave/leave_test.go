@@ -70,6 +70,8 @@ func TestLeave_AsksFirst_NoOrNoAnswerSendsNothing(t *testing.T) {
 		{"no\n", []string{"leave", "node3", "--evict"}, "Are you sure you want to evict member node3 from cluster demo? [y/N]: ", "Aborted leave"},
 		{"y\n", []string{"leave", "--evict"}, "", "leave: --evict needs the MEMBER to evict"},
 		{"y\n", []string{"leave", "node9"}, "", "leave: no member node9 in cluster demo"},
+		{"n\n", []string{"leave", "10.0.0.4:5010", "--evict"}, "Are you sure you want to evict Raft server 10.0.0.4:5010 from cluster demo? [y/N]: ", "Aborted leave"},
+		{"y\n", []string{"leave", "10.0.0.4:5010"}, "", "leave: no member 10.0.0.4:5010 in cluster demo"},
 	} {
 		out, _, err := runCLI(t, c.stdin, append([]string{"-c", conf}, c.args...)...)
 		if err == nil || err.Error() != c.err {
@@ -101,6 +103,11 @@ func TestLeave_YesOrForce_LeavesOrEvicts(t *testing.T) {
 			[]string{`POST /leave {"force":true,"member":"node3"}`}},
 		{"", []string{"leave", "--force", "--evict", "node3"}, []string{"node3 evicted from cluster demo\n"},
 			[]string{`POST /leave {"force":true,"member":"node3"}`}},
+		// A Raft server that no member record names: by its address.
+		{"y\n", []string{"leave", "10.0.0.4:5010", "--evict"}, []string{"Are you sure you want to evict Raft server 10.0.0.4:5010 from cluster demo? [y/N]: ",
+			"10.0.0.4:5010 evicted from cluster demo\n"}, []string{`POST /leave {"force":true,"member":"10.0.0.4:5010"}`}},
+		{"", []string{"leave", "10.0.0.4:5010", "--force"}, []string{"10.0.0.4:5010 evicted from cluster demo\n"},
+			[]string{`POST /leave {"force":true,"member":"10.0.0.4:5010"}`}},
 	} {
 		a, conf := leaveAgent(t)
 		out, _, err := runCLI(t, c.stdin, append([]string{"-c", conf}, c.args...)...)
@@ -133,5 +140,21 @@ func TestLeave_ForceOnAMemberThatDoesNotAnswer_Evicts(t *testing.T) {
 	wantInOrder(t, out, "node3 evicted from cluster demo\n")
 	if got, want := a.recorded(), []string{`POST /leave {"force":true,"member":"node3"}`}; !reflect.DeepEqual(got, want) {
 		t.Errorf("requests %q, want %q", got, want)
+	}
+}
+
+// `leave HOST:PORT` without --evict sends nothing; when /cluster lists a
+// Raft server without a member record there, it says how to evict it.
+func TestLeave_RaftServerWithoutMemberRecord_WithoutEvict_SaysHow(t *testing.T) {
+	listed := strings.Replace(selfCluster, `"members": [`,
+		`"raft_servers_without_member": [{"raft_addr": "10.0.0.4:5010", "raft_role": "voter"}], "members": [`, 1)
+	a, conf := leaveAgentOf(t, listed)
+	_, _, err := runCLI(t, "y\n", "-c", conf, "leave", "10.0.0.4:5010")
+	want := "leave: no member 10.0.0.4:5010 in cluster demo; 10.0.0.4:5010 is a Raft server without a member record: evict it with conclave leave 10.0.0.4:5010 --evict"
+	if err == nil || err.Error() != want {
+		t.Errorf("leave of a listed Raft server without --evict: %v, want %q", err, want)
+	}
+	if got := a.recorded(); len(got) != 0 {
+		t.Errorf("requests %q, want none", got)
 	}
 }

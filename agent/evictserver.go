@@ -1,0 +1,68 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/conclave-ha/conclave/api"
+	"github.com/conclave-ha/conclave/fsm"
+)
+
+// evictServer is `conclave leave HOST:PORT --evict`: it removes the Raft
+// server at addr that no member record names, what an eviction whose
+// second step failed leaves behind. Such a server still counts in the
+// quorum and keeps the protocol gates closed (fsm AllServersSupport), and
+// no eviction by name can reach it. Removing it is one single-server
+// change, as any eviction; the refusals keep a working node in (DESIGN.md,
+// Membership).
+func (e eviction) evictServer(ctx context.Context, st fsm.State, addr string) error {
+	if err := e.serverRefusal(ctx, st, addr); err != nil {
+		return err
+	}
+	if err := e.store.CheckRemove(ctx, addr); err != nil {
+		return refusedAsConflict(err)
+	}
+	if err := e.store.Remove(ctx, addr); err != nil {
+		return refusedAsConflict(err)
+	}
+	e.log.Info("raft server without a member record evicted", "raft_addr", addr)
+	return nil
+}
+
+// serverRefusal says why the Raft server at addr must not be evicted
+// without a member record, nil when it may be. The record check uses the
+// fresh read st; the configuration is this node's latest, at least as new
+// as that read.
+func (e eviction) serverRefusal(ctx context.Context, st fsm.State, addr string) error {
+	if owner, ok := memberAt(st, addr); ok {
+		return fmt.Errorf("%w: the Raft server %s belongs to member %s: evict it by name (conclave leave %s --evict)",
+			api.ErrMembershipConflict, addr, owner, owner)
+	}
+	ids, err := e.store.RaftServerIDs()
+	if err != nil {
+		return fmt.Errorf("evict %s: %w", addr, err)
+	}
+	if !slices.Contains(ids, addr) {
+		return fmt.Errorf("%w: no member %s, nor a Raft server at that address", api.ErrMembershipInvalid, addr)
+	}
+	switch {
+	case addr == e.self:
+		return fmt.Errorf("%w: %s is this node's own Raft server: run conclave leave on this node instead", api.ErrMembershipConflict, addr)
+	case addr == e.store.Leader():
+		return fmt.Errorf("%w: %s is the Raft leader: it runs; run conclave leave on it, or stop it first", api.ErrMembershipConflict, addr)
+	case e.store.AnswersHello(ctx, addr):
+		return fmt.Errorf("%w: the Raft server %s answers: it is alive: run conclave leave on it, or stop it first", api.ErrMembershipConflict, addr)
+	}
+	return nil
+}
+
+// memberAt returns the member whose record names Raft address addr.
+func memberAt(st fsm.State, addr string) (string, bool) {
+	for _, name := range st.MemberNames() {
+		if st.Members[name].RaftAddr == addr {
+			return name, true
+		}
+	}
+	return "", false
+}
