@@ -21,7 +21,10 @@ func (l *Loop) execute(ctx context.Context, o Observation, p Plan) error {
 		if a.Kind == ActFence {
 			l.fenced(p.Reason) // before the stop: the line says why
 		}
-		if err := l.run(ctx, o, a); err != nil {
+		stopReporting := l.reportWhileCloning(ctx, o, p, a) // a no-op for any other step
+		err := l.run(ctx, o, a)
+		stopReporting()
+		if err != nil {
 			return &stepError{Kind: a.Kind, Err: err}
 		}
 		l.logStep(o, a, p.Reason)

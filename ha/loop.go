@@ -418,13 +418,7 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 	l.noteLevel(o)
 	p := Decide(o)
 	l.logDecision(p) // logging.go
-	if len(p.Actions) > 0 && p.Actions[0].Kind == ActClone {
-		// Report before the copy: the primary creates this node's slot
-		// while the copy runs, so the replica streams at its first attempt
-		// (without, its WAL receiver found no slot and waited
-		// wal_retrieve_retry_interval, 5 s, to try again).
-		l.publish(ctx, o, o.PG, p)
-	}
+	// A clone reports this member while it copies (clonereport.go).
 	err := l.execute(ctx, o, p)
 	l.finishOperation(p, err)
 	if errors.Is(err, ErrRefused) {
@@ -460,6 +454,12 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 
 func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan) {
 	role, state := memberRoleState(pgs)
+	l.publishAs(ctx, o, pgs, p, role, state)
+}
+
+// publishAs proposes this member's record built from pgs with role and
+// state, notes them in the snapshot and returns the record.
+func (l *Loop) publishAs(ctx context.Context, o Observation, pgs PGStatus, p Plan, role, state string) fsm.Member {
 	m := l.cfg.Member
 	m.Name = l.cfg.Name
 	m.Tags = l.backoffTags(m.Tags)
@@ -496,6 +496,13 @@ func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan)
 		FailsafeActive: held && l.failsafeActive,
 		LastRun:        time.Now(), LastPlan: p.String(), LoopWait: time.Duration(o.Config.LoopWait) * time.Second}
 	l.mu.Unlock()
+	l.proposeRecord(ctx, o, m)
+	return m
+}
+
+// proposeRecord proposes m as this member's record, best effort: the next
+// report tries again.
+func (l *Loop) proposeRecord(ctx context.Context, o Observation, m fsm.Member) {
 	if _, err := l.proposeWithin(ctx, l.proposeTimeout(o), fsm.UpsertMember{Member: m}); err != nil && ctx.Err() == nil {
 		l.log.Debug("publishing member status failed", "error", err)
 	}
