@@ -26,7 +26,7 @@ func (a *Agent) Status(ctx context.Context) api.NodeStatus {
 		MemberUnconfirmed: a.loop.UnconfirmedMembers(),
 		PendingRestart:    snap.PG.PendingRestart,
 		Tags:              memberTags(a.running().Tags),
-		LoopLastRun:       snap.LastRun, LoopInterval: snap.LoopWait,
+		LoopLastRun:       snap.LastRun, LoopAliveAt: snap.AliveAt, LoopInterval: snap.LoopWait,
 		VIP: a.vipStatus(), Backup: a.backupStatus(),
 		Raft: api.RaftStatus{State: rs.State, Term: rs.Term, CommitIndex: rs.CommitIndex, AppliedIndex: rs.AppliedIndex,
 			Leader: rs.Leader, Voters: rs.Voters, LastContact: rs.LastContact, Healthy: rs.Leader != "", LeaderChanges: rs.LeaderChanges,

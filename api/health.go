@@ -180,12 +180,17 @@ func parseLag(s string) (uint64, bool) {
 }
 
 // liveness: the HA loop (a witness: its publishing loop) ran within
-// max(3*loop interval, 10s). Status code only, as Patroni.
+// max(3*loop interval, 10s), or, while a long step runs (a clone's copy),
+// reported within it. Status code only, as Patroni.
 func (s *Server) liveness(w http.ResponseWriter, r *http.Request) error {
 	n := s.current(r.Context()).v.node
 	limit := max(3*n.LoopInterval, 10*time.Second)
+	last := n.LoopLastRun
+	if n.LoopAliveAt.After(last) {
+		last = n.LoopAliveAt
+	}
 	code := http.StatusServiceUnavailable
-	if !n.LoopLastRun.IsZero() && s.now().Sub(n.LoopLastRun) <= limit {
+	if !last.IsZero() && s.now().Sub(last) <= limit {
 		code = http.StatusOK
 	}
 	w.WriteHeader(code)

@@ -217,13 +217,16 @@ func TestLiveness_FollowsTheHALoop(t *testing.T) {
 		ago      time.Duration
 		interval time.Duration
 		zero     bool
+		aliveAgo time.Duration // a report during a long step (0: none)
 		want     int
 	}{
-		{"recent run", 5 * time.Second, time.Second, false, 200},
-		{"ten second floor", 11 * time.Second, time.Second, false, 503},
-		{"three intervals", 14 * time.Second, 5 * time.Second, false, 200},
-		{"beyond three intervals", 16 * time.Second, 5 * time.Second, false, 503},
-		{"never ran", 0, time.Second, true, 503},
+		{"recent run", 5 * time.Second, time.Second, false, 0, 200},
+		{"ten second floor", 11 * time.Second, time.Second, false, 0, 503},
+		{"three intervals", 14 * time.Second, 5 * time.Second, false, 0, 200},
+		{"beyond three intervals", 16 * time.Second, 5 * time.Second, false, 0, 503},
+		{"never ran", 0, time.Second, true, 0, 503},
+		{"long clone reporting", 120 * time.Second, time.Second, false, 2 * time.Second, 200},
+		{"long clone silent too", 120 * time.Second, time.Second, false, 30 * time.Second, 503},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -232,6 +235,9 @@ func TestLiveness_FollowsTheHALoop(t *testing.T) {
 			node.LoopLastRun = testNow.Add(-tc.ago)
 			if tc.zero {
 				node.LoopLastRun = time.Time{}
+			}
+			if tc.aliveAgo > 0 {
+				node.LoopAliveAt = testNow.Add(-tc.aliveAgo)
 			}
 			ts := newTestServer(t, node, compatCluster(t))
 			rec := ts.do(http.MethodGet, "/liveness", "")

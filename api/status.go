@@ -40,7 +40,8 @@ type NodeStatus struct {
 	DCSLastSeen                        time.Time     // last time the agent saw the Raft state fresh
 	PendingRestart                     bool
 	Tags                               map[string]any // nofailover, noloadbalance, clonefrom, nosync, failover_priority...
-	LoopLastRun                        time.Time      // last HA loop run, for /liveness
+	LoopLastRun                        time.Time      // last HA loop run
+	LoopAliveAt                        time.Time      // for /liveness: the last run, or a report during a long step (a clone)
 	LoopInterval                       time.Duration
 	Raft                               RaftStatus
 	// FailsafeActive: this primary keeps its role through failsafe mode

@@ -79,6 +79,9 @@ func (l *Loop) refreshWhileCloning(ctx context.Context, o Observation, m fsm.Mem
 			last = now
 			m.UpdatedAt = time.Now().UTC()
 			l.proposeRecord(ctx, o, m)
+			l.mu.Lock()
+			l.snap.AliveAt = time.Now()
+			l.mu.Unlock()
 		}
 	}
 }

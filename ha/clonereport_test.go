@@ -112,6 +112,7 @@ func TestLoop_LongClone_ReportsCreatingReplicaEveryLoopWait_NeverSilentForATTL(t
 				t.Errorf("snapshot state %q during the copy, want %q", s.State, memberCreatingReplica)
 			}
 			// The primary's view of n2's silence: each report noted as applied.
+			aliveAtStart := l.Snapshot().AliveAt
 			watch := NewMemberWatch(c.State(), clock.Now())
 			ttl, loopWait := 30*time.Second, 10*time.Second
 			for copied := loopWait; copied <= 2*ttl; copied += loopWait {
@@ -124,6 +125,10 @@ func TestLoop_LongClone_ReportsCreatingReplicaEveryLoopWait_NeverSilentForATTL(t
 					t.Fatalf("after %s of copying n2 was silent for %s (ttl %s): it could be evicted", copied, s, ttl)
 				}
 				watch.Observe(c.State(), clock.Now())
+			}
+			// Every refresh but the last has returned: /liveness sees them.
+			if !l.Snapshot().AliveAt.After(aliveAtStart) {
+				t.Errorf("AliveAt stayed at %s through the copy: /liveness would call the agent hung", aliveAtStart)
 			}
 
 			release.Do(func() { close(pg.release) })

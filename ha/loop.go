@@ -163,8 +163,12 @@ type Snapshot struct {
 	TrustLeft      time.Duration
 	FailsafeActive bool
 	LastRun        time.Time
-	LastPlan       string
-	LoopWait       time.Duration
+	// AliveAt is when the loop last showed progress: LastRun, or a report
+	// while a long step runs (a clone's copy, clonereport.go). /liveness
+	// reads it, so a copy longer than its limit does not look hung.
+	AliveAt  time.Time
+	LastPlan string
+	LoopWait time.Duration
 }
 
 // New builds a Loop.
@@ -492,9 +496,10 @@ func (l *Loop) publishAs(ctx context.Context, o Observation, pgs PGStatus, p Pla
 	m.Takeover = takeoverNote(o, p)
 	l.mu.Lock()
 	l.withdrawn = false // pgs is observed after the step: PrimaryUntil follows it again
+	now := time.Now()
 	l.snap = Snapshot{PG: pgs, State: state, Role: role, HoldsLeaderKey: held && l.lease.View(st, l.cfg.Name, l.cfg.Clock.Now()).Valid,
 		FailsafeActive: held && l.failsafeActive,
-		LastRun:        time.Now(), LastPlan: p.String(), LoopWait: time.Duration(o.Config.LoopWait) * time.Second}
+		LastRun:        now, AliveAt: now, LastPlan: p.String(), LoopWait: time.Duration(o.Config.LoopWait) * time.Second}
 	l.mu.Unlock()
 	l.proposeRecord(ctx, o, m)
 	return m
