@@ -36,13 +36,17 @@ type eviction struct {
 	// observed here yet (ha.Loop.ReportSilence).
 	silence func(name string, index uint64) (time.Duration, bool)
 	ttl     time.Duration
-	log     hclog.Logger
+	// watch is how long an eviction by Raft address watches the server
+	// before it takes it for gone (serverWatch); 0: one probe.
+	watch time.Duration
+	log   hclog.Logger
 }
 
 // evict runs an eviction with this agent's store, loop and ttl.
 func (a *Agent) evict(ctx context.Context, name string) error {
+	ttl := time.Duration(a.currentDynamic().TTL) * time.Second
 	e := eviction{store: a.store, self: a.cfg.Raft.SelfAddr, silence: a.loop.ReportSilence,
-		ttl: time.Duration(a.currentDynamic().TTL) * time.Second, log: a.log}
+		ttl: ttl, watch: serverWatch(ttl), log: a.log}
 	return e.run(ctx, name)
 }
 

@@ -26,6 +26,8 @@ type fakeEvictStore struct {
 	removeErr error  // the answer to Remove
 	leader    string // the Raft leader's address
 	alive     string // the address that answers a hello
+	wakesAt   int    // alive answers only from this hello on (0: from the first)
+	hellos    int
 	calls     []string
 }
 
@@ -47,7 +49,10 @@ func (f *fakeEvictStore) Remove(_ context.Context, id string) error {
 
 func (f *fakeEvictStore) Leader() string { return f.leader }
 
-func (f *fakeEvictStore) AnswersHello(_ context.Context, addr string) bool { return addr == f.alive }
+func (f *fakeEvictStore) AnswersHello(_ context.Context, addr string) bool {
+	f.hellos++
+	return addr == f.alive && f.hellos >= f.wakesAt
+}
 
 func (f *fakeEvictStore) Propose(_ context.Context, c fsm.Command) (uint64, error) {
 	switch c := c.(type) {
@@ -259,6 +264,28 @@ func TestEvictServer_Refusals_ChangeNothing(t *testing.T) {
 		}
 		if got := strings.Join(c.store.calls, ", "); got != c.calls {
 			t.Errorf("%s: calls %q, want %q", c.name, got, c.calls)
+		}
+	}
+}
+
+// An eviction by address watches the server for a while, not one probe: a
+// node that misses a hello (stalled by I/O, paused for a moment) and
+// answers the next one is kept.
+func TestEvictServer_AnswerAfterAMissedHello_IsRefused(t *testing.T) {
+	st := evictState(fsm.Protocol)
+	store := &fakeEvictStore{fresh: st, servers: []string{"h1:1", "h2:1", "h3:1", "h9:1"}, alive: "h9:1", wakesAt: 3}
+	e := newEviction(store)
+	e.watch = 2 * time.Second
+	err := e.run(context.Background(), "h9:1")
+	if !errors.Is(err, api.ErrMembershipConflict) || !strings.Contains(err.Error(), "it is alive") {
+		t.Fatalf("evict h9:1, which answered its third hello: %v, want refused as alive", err)
+	}
+	if store.hellos != 3 {
+		t.Errorf("%d hellos, want the watch to stop at the first answer (3)", store.hellos)
+	}
+	for _, c := range store.calls {
+		if strings.HasPrefix(c, "remove-server") {
+			t.Fatalf("removed the server although it answered: %v", store.calls)
 		}
 	}
 }

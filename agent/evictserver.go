@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/conclave-ha/conclave/api"
 	"github.com/conclave-ha/conclave/fsm"
@@ -51,10 +52,41 @@ func (e eviction) serverRefusal(ctx context.Context, st fsm.State, addr string) 
 		return fmt.Errorf("%w: %s is this node's own Raft server: run conclave leave on this node instead", api.ErrMembershipConflict, addr)
 	case addr == e.store.Leader():
 		return fmt.Errorf("%w: %s is the Raft leader: it runs; run conclave leave on it, or stop it first", api.ErrMembershipConflict, addr)
-	case e.store.AnswersHello(ctx, addr):
+	case e.answersWithin(ctx, addr):
 		return fmt.Errorf("%w: the Raft server %s answers: it is alive: run conclave leave on it, or stop it first", api.ErrMembershipConflict, addr)
 	}
 	return nil
+}
+
+// serverWatch is how long an eviction by address watches the server: a
+// ttl, as an eviction by name wants a ttl of silence, but at most 10 s so
+// the request answers within the REST server's write timeout (15 s). A
+// node frozen longer than that (SIGSTOP, a VM pause) can be evicted like a
+// dead one; rule 1 does not depend on it: a former key holder's lease
+// still runs out and its watchdog fences it.
+func serverWatch(ttl time.Duration) time.Duration { return min(ttl, 10*time.Second) }
+
+// serverProbeEvery is the pause between two hellos while watching.
+const serverProbeEvery = 200 * time.Millisecond
+
+// answersWithin says whether addr answers a hello at any probe while it is
+// watched (e.watch). A cancelled request counts as an answer: nothing is
+// evicted on a watch cut short.
+func (e eviction) answersWithin(ctx context.Context, addr string) bool {
+	until := time.Now().Add(e.watch)
+	for {
+		if e.store.AnswersHello(ctx, addr) {
+			return true
+		}
+		if !time.Now().Before(until) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return true
+		case <-time.After(serverProbeEvery):
+		}
+	}
 }
 
 // memberAt returns the member whose record names Raft address addr.

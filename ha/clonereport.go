@@ -48,7 +48,7 @@ func (l *Loop) reportWhileCloning(ctx context.Context, o Observation, p Plan, a 
 	if a.Kind != ActClone {
 		return func() {}
 	}
-	m := l.publishAs(ctx, o, PGStatus{DataDir: DataDirMissing}, p, fsm.RoleUninitialized, memberCreatingReplica)
+	m, _ := l.publishAs(ctx, o, PGStatus{DataDir: DataDirMissing}, p, fsm.RoleUninitialized, memberCreatingReplica) // refreshed below
 	quit, done := make(chan struct{}), make(chan struct{})
 	published := l.cfg.Clock.Now() // read here: a period counts from the publish, not from when the goroutine runs
 	go func() {

@@ -155,7 +155,13 @@ func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
 	}
 	sysid, err := l.pg.Bootstrap(ctx)
 	if err != nil {
-		l.reportLeftData(context.WithoutCancel(ctx), o)
+		if rerr := l.reportLeftData(context.WithoutCancel(ctx), o); rerr != nil {
+			// Given back now, the claim could go to a member that sees no
+			// data here; kept, the next turn finishes or retries it.
+			l.log.Warn("bootstrap failed and left a data directory this member could not report; keeping the initialize claim",
+				"error", rerr)
+			return fmt.Errorf("bootstrap: %w", err)
+		}
 		if _, aerr := l.propose(context.WithoutCancel(ctx), o, fsm.AbortInitialize{Member: o.Self}); aerr != nil {
 			l.log.Error("giving back the initialize claim failed", "error", aerr)
 		}
@@ -174,13 +180,13 @@ func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
 // that did not stop, or an initdb'd one that did not start). Given back
 // first, another member without data could claim and initialize before
 // this member's next record showed the data (its system identifier, or
-// data_unknown), making a second cluster.
-func (l *Loop) reportLeftData(ctx context.Context, o Observation) {
+// data_unknown), making a second cluster. The error is the publish's.
+func (l *Loop) reportLeftData(ctx context.Context, o Observation) error {
 	after := l.pg.Observe(ctx)
 	if after.DataDir == DataDirMissing || after.DataDir == DataDirEmpty {
-		return
+		return nil
 	}
-	l.publish(ctx, o, after, Plan{Reason: "bootstrap failed"})
+	return l.publish(ctx, o, after, Plan{Reason: "bootstrap failed"})
 }
 
 // takeKey proposes AcquireLeader and, on success, starts the lease counted

@@ -456,14 +456,18 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 	return next, nil
 }
 
-func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan) {
+// publish proposes this member's record built from pgs; the error is the
+// proposal's (most callers let the next report try again).
+func (l *Loop) publish(ctx context.Context, o Observation, pgs PGStatus, p Plan) error {
 	role, state := memberRoleState(pgs)
-	l.publishAs(ctx, o, pgs, p, role, state)
+	_, err := l.publishAs(ctx, o, pgs, p, role, state)
+	return err
 }
 
 // publishAs proposes this member's record built from pgs with role and
-// state, notes them in the snapshot and returns the record.
-func (l *Loop) publishAs(ctx context.Context, o Observation, pgs PGStatus, p Plan, role, state string) fsm.Member {
+// state, notes them in the snapshot and returns the record and the
+// proposal's error.
+func (l *Loop) publishAs(ctx context.Context, o Observation, pgs PGStatus, p Plan, role, state string) (fsm.Member, error) {
 	m := l.cfg.Member
 	m.Name = l.cfg.Name
 	m.Tags = l.backoffTags(m.Tags)
@@ -501,16 +505,17 @@ func (l *Loop) publishAs(ctx context.Context, o Observation, pgs PGStatus, p Pla
 		FailsafeActive: held && l.failsafeActive,
 		LastRun:        now, AliveAt: now, LastPlan: p.String(), LoopWait: time.Duration(o.Config.LoopWait) * time.Second}
 	l.mu.Unlock()
-	l.proposeRecord(ctx, o, m)
-	return m
+	return m, l.proposeRecord(ctx, o, m)
 }
 
-// proposeRecord proposes m as this member's record, best effort: the next
-// report tries again.
-func (l *Loop) proposeRecord(ctx context.Context, o Observation, m fsm.Member) {
-	if _, err := l.proposeWithin(ctx, l.proposeTimeout(o), fsm.UpsertMember{Member: m}); err != nil && ctx.Err() == nil {
+// proposeRecord proposes m as this member's record and logs a failure at
+// debug level: the next report tries again.
+func (l *Loop) proposeRecord(ctx context.Context, o Observation, m fsm.Member) error {
+	_, err := l.proposeWithin(ctx, l.proposeTimeout(o), fsm.UpsertMember{Member: m})
+	if err != nil && ctx.Err() == nil {
 		l.log.Debug("publishing member status failed", "error", err)
 	}
+	return err
 }
 
 // memberRoleState maps PostgreSQL facts to Patroni's role and state names.

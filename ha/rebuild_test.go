@@ -237,12 +237,18 @@ func (p bootstrapLeavesData) Bootstrap(context.Context) (string, error) {
 type abortWatch struct {
 	*fakeCluster
 	shownAtAbort *fsm.Member
+	failRecords  bool // member records fail to commit (no quorum)
 }
 
 func (c *abortWatch) Propose(ctx context.Context, cmd fsm.Command) (uint64, error) {
-	if _, ok := cmd.(fsm.AbortInitialize); ok {
+	switch cmd.(type) {
+	case fsm.AbortInitialize:
 		m := c.State().Members["n1"]
 		c.shownAtAbort = &m
+	case fsm.UpsertMember:
+		if c.failRecords {
+			return 0, errors.New("propose: no raft leader")
+		}
 	}
 	return c.fakeCluster.Propose(ctx, cmd)
 }
@@ -264,5 +270,24 @@ func TestLoop_FailedBootstrapLeavingData_ReportsItBeforeGivingTheClaimBack(t *te
 	}
 	if c.shownAtAbort.SystemID != "7001" {
 		t.Fatalf("when the claim was given back the record showed %+v; want the data left behind (system identifier 7001)", *c.shownAtAbort)
+	}
+}
+
+// When the record showing the data cannot be committed, the claim is kept:
+// given back, another member would see no data here and initialize.
+func TestLoop_FailedBootstrapLeavingData_RecordNotCommitted_KeepsTheClaim(t *testing.T) {
+	ctx := context.Background()
+	c := &abortWatch{fakeCluster: newFakeCluster(), failRecords: true}
+	pg := bootstrapLeavesData{&fakePG{st: PGStatus{DataDir: DataDirMissing}}}
+	l := New(Config{Name: "n1", Clock: &fakeClock{now: t0}, Member: fsm.Member{RaftAddr: "n1:5010"}, Boottime: noBoot}, c, pg)
+	_, _ = l.turn(ctx) // the bootstrap fails
+	if !pg.called("bootstrap") {
+		t.Fatal("setup: no bootstrap was tried")
+	}
+	if c.shownAtAbort != nil {
+		t.Fatal("the claim was given back although the record showing the data left behind did not commit")
+	}
+	if init := c.State().Initialize; init == nil || init.Member != "n1" {
+		t.Fatalf("initialize %+v, want n1's claim kept", init)
 	}
 }

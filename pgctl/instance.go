@@ -203,8 +203,14 @@ func dataDirState(dir string) (DataDirState, error) {
 		return DataDirEmpty, nil
 	}
 	for _, f := range []string{"PG_VERSION", filepath.Join("global", "pg_control")} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+		_, err := os.Stat(filepath.Join(dir, f))
+		switch {
+		case errors.Is(err, os.ErrNotExist):
 			return DataDirInvalid, nil
+		case err != nil:
+			// Unreadable (permissions, I/O) is not "no cluster": the
+			// directory may hold the cluster's data (ha: data_unknown).
+			return 0, fmt.Errorf("data dir %s: %w", dir, err)
 		}
 	}
 	return DataDirValid, nil
