@@ -59,12 +59,12 @@ func (e eviction) serverRefusal(ctx context.Context, st fsm.State, addr string) 
 }
 
 // serverWatch is how long an eviction by address watches the server: a
-// ttl, as an eviction by name wants a ttl of silence, but at most 10 s so
+// ttl, as an eviction by name wants a ttl of silence, but at most 8 s so
 // the request answers within the REST server's write timeout (15 s). A
 // node frozen longer than that (SIGSTOP, a VM pause) can be evicted like a
 // dead one; rule 1 does not depend on it: a former key holder's lease
 // still runs out and its watchdog fences it.
-func serverWatch(ttl time.Duration) time.Duration { return min(ttl, 10*time.Second) }
+func serverWatch(ttl time.Duration) time.Duration { return min(ttl, 8*time.Second) }
 
 // serverProbeEvery is the pause between two hellos while watching.
 const serverProbeEvery = 200 * time.Millisecond
