@@ -124,7 +124,11 @@ func (p *Postgres) moveAsideIfUsed(dir, method string) error {
 // marker: the bootstrap then starts over into an empty directory. Call
 // with ops held.
 func (p *Postgres) discardCutShortBootstrap(ctx context.Context, cfg *config.Config) error {
-	if !p.bootstrapLeft() {
+	left, err := p.bootstrapLeft()
+	if err != nil {
+		return err
+	}
+	if !left {
 		return nil
 	}
 	p.log.Warn("an earlier custom bootstrap was cut short before reaching its recovery target: its directory is moved aside and the bootstrap starts over")

@@ -127,7 +127,11 @@ func (p *Postgres) Last() pgctl.Status {
 
 func (p *Postgres) Observe(ctx context.Context) ha.PGStatus {
 	dd, err := p.inst.DataDirState()
-	out := ha.PGStatus{DataDir: dataDirState(dd, err), Err: err, Rewind: p.rewindLeft(), BootstrapCutShort: p.bootstrapLeft()}
+	cutShort, merr := p.bootstrapLeft()
+	if err == nil {
+		err = merr // an unreadable marker: the data directory's state is unknown
+	}
+	out := ha.PGStatus{DataDir: dataDirState(dd, err), Err: err, Rewind: p.rewindLeft(), BootstrapCutShort: cutShort}
 	if out.DataDir != ha.DataDirValid {
 		p.remember(pgctl.Status{}, dd)
 		return out

@@ -97,9 +97,18 @@ func (p *Postgres) rewindLeft() ha.RewindLeft {
 // bootstrapLeft reports whether a custom bootstrap's marker is there: its
 // restore or its recovery to the target did not complete. A marker that
 // cannot be read counts as there (the directory is never trusted on a doubt).
-func (p *Postgres) bootstrapLeft() bool {
+func (p *Postgres) bootstrapLeft() (bool, error) {
 	_, err := os.Stat(p.markerPath(bootstrapMarkerName))
-	return !os.IsNotExist(err)
+	switch {
+	case err == nil:
+		return true, nil
+	case os.IsNotExist(err):
+		return false, nil
+	}
+	// Unreadable is neither: taken as present, it moved a healthy
+	// primary's directory aside; taken as absent, a cut-short restore's
+	// directory could be adopted. The caller does nothing until it knows.
+	return false, fmt.Errorf("custom bootstrap marker: %w", err)
 }
 
 func syncDir(dir string) error {

@@ -86,14 +86,14 @@ func TestRewindMarker_WithoutRaftDataDir_BesideTheDataDirectory(t *testing.T) {
 func TestBootstrapMarker_CutShortRun_IsStoppedMovedAsideAndForgotten(t *testing.T) {
 	r := &fakeRunner{started: make(chan string, 16)}
 	p, cfg := newTestAdapter(t, r)
-	if p.bootstrapLeft() {
-		t.Fatal("marker reported before any bootstrap")
+	if left, err := p.bootstrapLeft(); left || err != nil {
+		t.Fatalf("marker reported before any bootstrap (%v)", err)
 	}
 	if err := p.writeMarker(bootstrapMarkerName, "pgbackrest"); err != nil {
 		t.Fatal(err)
 	}
-	if !p.bootstrapLeft() {
-		t.Fatal("marker written but not reported")
+	if left, err := p.bootstrapLeft(); !left || err != nil {
+		t.Fatalf("marker written but not reported (%v)", err)
 	}
 	if err := p.discardCutShortBootstrap(context.Background(), cfg); err != nil {
 		t.Fatal(err)
@@ -111,10 +111,33 @@ func TestBootstrapMarker_CutShortRun_IsStoppedMovedAsideAndForgotten(t *testing.
 	if _, err := os.Stat(cfg.PostgreSQL.DataDir); !os.IsNotExist(err) {
 		t.Errorf("data directory still there: %v", err)
 	}
-	if p.bootstrapLeft() {
-		t.Error("marker still reported after the directory went")
+	if left, err := p.bootstrapLeft(); left || err != nil {
+		t.Errorf("marker still reported after the directory went (%v)", err)
 	}
 	if err := p.discardCutShortBootstrap(context.Background(), cfg); err != nil {
 		t.Errorf("without a marker it does nothing: %v", err)
+	}
+}
+
+// A marker that cannot be read is neither present nor absent: taken as
+// present, the cut-short path moved a healthy primary's directory aside.
+// The observation says the data directory's state is unknown, so the loop
+// does nothing until it can be read, and the retry path refuses.
+func TestBootstrapMarker_Unreadable_IsUnknownNotCutShort(t *testing.T) {
+	r := &fakeRunner{started: make(chan string, 16)}
+	p, cfg := newTestAdapter(t, r)
+	marker := p.markerPath(bootstrapMarkerName)
+	if err := os.MkdirAll(filepath.Dir(marker), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Base(marker), marker); err != nil { // a loop: stat fails, not with "not exist"
+		t.Fatal(err)
+	}
+	o := p.Observe(context.Background())
+	if o.BootstrapCutShort || o.DataDir != ha.DataDirUnknown {
+		t.Fatalf("observed cut short %v, data directory %v; want not cut short and unknown", o.BootstrapCutShort, o.DataDir)
+	}
+	if err := p.discardCutShortBootstrap(context.Background(), cfg); err == nil {
+		t.Fatal("the retry went ahead with an unreadable marker")
 	}
 }

@@ -58,13 +58,14 @@ func (a *Agent) evict(ctx context.Context, name string) error {
 // then the Raft server (DESIGN.md, Membership). A name that is no member
 // but a Raft server's address evicts that server (evictServer).
 func (e eviction) run(ctx context.Context, name string) error {
+	began := time.Now()
 	st, err := e.freshState(ctx)
 	if err != nil {
 		return err
 	}
 	rec, ok := st.Members[name]
 	if !ok {
-		return e.evictServer(ctx, st, name)
+		return e.evictServer(ctx, st, name, began)
 	}
 	if err := e.refusal(st, name, rec); err != nil {
 		return err

@@ -17,8 +17,8 @@ import (
 // no eviction by name can reach it. Removing it is one single-server
 // change, as any eviction; the refusals keep a working node in (DESIGN.md,
 // Membership).
-func (e eviction) evictServer(ctx context.Context, st fsm.State, addr string) error {
-	if err := e.serverRefusal(ctx, st, addr); err != nil {
+func (e eviction) evictServer(ctx context.Context, st fsm.State, addr string, began time.Time) error {
+	if err := e.serverRefusal(ctx, st, addr, began); err != nil {
 		return err
 	}
 	if err := e.store.CheckRemove(ctx, addr); err != nil {
@@ -35,7 +35,7 @@ func (e eviction) evictServer(ctx context.Context, st fsm.State, addr string) er
 // without a member record, nil when it may be. The record check uses the
 // fresh read st; the configuration is this node's latest, at least as new
 // as that read.
-func (e eviction) serverRefusal(ctx context.Context, st fsm.State, addr string) error {
+func (e eviction) serverRefusal(ctx context.Context, st fsm.State, addr string, began time.Time) error {
 	if owner, ok := memberAt(st, addr); ok {
 		return fmt.Errorf("%w: the Raft server %s belongs to member %s: evict it by name (conclave leave %s --evict)",
 			api.ErrMembershipConflict, addr, owner, owner)
@@ -52,6 +52,9 @@ func (e eviction) serverRefusal(ctx context.Context, st fsm.State, addr string) 
 		return fmt.Errorf("%w: %s is this node's own Raft server: run conclave leave on this node instead", api.ErrMembershipConflict, addr)
 	case addr == e.store.Leader():
 		return fmt.Errorf("%w: %s is the Raft leader: it runs; run conclave leave on it, or stop it first", api.ErrMembershipConflict, addr)
+	case time.Until(began.Add(serverWatchEnd)) < e.watch:
+		return fmt.Errorf("%w: the cluster state took too long to read to watch %s for %s within this request: try again",
+			api.ErrMembershipConflict, addr, e.watch)
 	case e.answersWithin(ctx, addr):
 		return fmt.Errorf("%w: the Raft server %s answers: it is alive: run conclave leave on it, or stop it first", api.ErrMembershipConflict, addr)
 	}
@@ -65,6 +68,11 @@ func (e eviction) serverRefusal(ctx context.Context, st fsm.State, addr string) 
 // dead one; rule 1 does not depend on it: a former key holder's lease
 // still runs out and its watchdog fences it.
 func serverWatch(ttl time.Duration) time.Duration { return min(ttl, 8*time.Second) }
+
+// serverWatchEnd is how long after the request began the watch must be
+// over: the quorum check and the removal still have 5 s before the REST
+// write timeout. A slower fresh read refuses rather than watch less.
+const serverWatchEnd = 10 * time.Second
 
 // serverProbeEvery is the pause between two hellos while watching.
 const serverProbeEvery = 200 * time.Millisecond

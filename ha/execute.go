@@ -183,7 +183,8 @@ func (l *Loop) bootstrap(ctx context.Context, o Observation) error {
 // data_unknown), making a second cluster. The error is the publish's.
 func (l *Loop) reportLeftData(ctx context.Context, o Observation) error {
 	after := l.pg.Observe(ctx)
-	if after.DataDir == DataDirMissing || after.DataDir == DataDirEmpty {
+	switch after.DataDir {
+	case DataDirMissing, DataDirEmpty, DataDirInvalid: // no cluster there to report
 		return nil
 	}
 	return l.publish(ctx, o, after, Plan{Reason: "bootstrap failed"})
