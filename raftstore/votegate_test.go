@@ -12,6 +12,23 @@ import (
 	"github.com/conclave-ha/conclave/raftstore/rafttest"
 )
 
+// rawTransport is a bare hashicorp/raft transport for playing other servers
+// toward the node at addr; it is closed when the test ends.
+func rawTransport(t *testing.T, addr string) (*raft.NetworkTransport, raft.ServerAddress) {
+	t.Helper()
+	client, err := raft.NewTCPTransport("127.0.0.1:0", nil, 2, time.Second, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return client, raft.ServerAddress(addr)
+}
+
+// hdr is the RPC header of a request from the server at addr.
+func hdr(addr string) raft.RPCHeader {
+	return raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(addr), Addr: []byte(addr)}
+}
+
 // A wiped voter is brought back by a leader in batches (64 entries by
 // default). Counting it formed at its first entry let it vote after the
 // first batch, on a log that still lacks what the leader had committed: a
@@ -30,15 +47,7 @@ func TestWipedVoter_PartlyCaughtUp_DoesNotVoteForACandidateMissingCommittedEntri
 	if w.Formed() {
 		t.Fatal("setup: the wiped node has state")
 	}
-	client, err := raft.NewTCPTransport("127.0.0.1:0", nil, 2, time.Second, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	target := raft.ServerAddress(ln.Addr().String())
-	hdr := func(addr string) raft.RPCHeader {
-		return raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(addr), Addr: []byte(addr)}
-	}
+	client, target := rawTransport(t, ln.Addr().String())
 	var entries []*raft.Log
 	for i := uint64(1); i <= 5; i++ {
 		entries = append(entries, &raft.Log{Index: i, Term: 2, Type: raft.LogNoop})
@@ -56,7 +65,7 @@ func TestWipedVoter_PartlyCaughtUp_DoesNotVoteForACandidateMissingCommittedEntri
 		return nil
 	})
 	var vr raft.RequestVoteResponse
-	err = client.RequestVote(raft.ServerID(w.Addr()), target, &raft.RequestVoteRequest{
+	err := client.RequestVote(raft.ServerID(w.Addr()), target, &raft.RequestVoteRequest{
 		RPCHeader: hdr(candidate), Term: 3, LastLogIndex: 5, LastLogTerm: 2, LeadershipTransfer: true,
 	}, &vr)
 	if err == nil && vr.Granted {
@@ -92,15 +101,7 @@ func TestFirstFormation_LeaderThatCampaignedBare_EndsWithholding(t *testing.T) {
 			if active, target := w.Withholding(); !active || target != 0 {
 				t.Fatalf("setup: withholding %v, catch-up index %d; want withholding without an index", active, target)
 			}
-			client, err := raft.NewTCPTransport("127.0.0.1:0", nil, 2, time.Second, io.Discard)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
-			target := raft.ServerAddress(ln.Addr().String())
-			hdr := func(addr string) raft.RPCHeader {
-				return raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(addr), Addr: []byte(addr)}
-			}
+			client, target := rawTransport(t, ln.Addr().String())
 			var vr raft.RequestVoteResponse
 			if err := client.RequestVote(raft.ServerID(w.Addr()), target, &raft.RequestVoteRequest{
 				RPCHeader: hdr(bare), Term: 2, LastLogIndex: 1, LastLogTerm: 1,
@@ -118,7 +119,7 @@ func TestFirstFormation_LeaderThatCampaignedBare_EndsWithholding(t *testing.T) {
 			}, &ar); err != nil || !ar.Success {
 				t.Fatalf("entries from %s: %v, success %v", leader, err, ar.Success)
 			}
-			err = client.RequestVote(raft.ServerID(w.Addr()), target, &raft.RequestVoteRequest{
+			err := client.RequestVote(raft.ServerID(w.Addr()), target, &raft.RequestVoteRequest{
 				RPCHeader: hdr(leader), Term: 3, LastLogIndex: 5, LastLogTerm: 2,
 			}, &vr)
 			if granted := err == nil && vr.Granted; granted != tc.wantVote {
