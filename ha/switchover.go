@@ -99,6 +99,20 @@ func decidePendingHolder(o Observation, p *fsm.Pending) (Plan, bool) {
 	if target == "" {
 		return clear(fmt.Sprintf("%s not possible: %s: cancelling it", p.Kind, why))
 	}
+	if !streamsFromHere(o, target) {
+		// Its record can say streaming from before a WAL receiver dropped
+		// (this primary restarted a moment ago, or the connection broke):
+		// stopping now would write the shutdown checkpoint to nobody, the
+		// candidate would never promote, and a ttl later this node would
+		// take the key back on a new timeline.
+		if connectAwaited(o, p) {
+			h := decideHolder(o)
+			h.Reason = fmt.Sprintf("%s to %s: it is not streaming from this primary yet (pg_stat_replication): waiting for it to connect; %s",
+				p.Kind, target, h.Reason)
+			return h, true
+		}
+		return clear(fmt.Sprintf("%s not possible: candidate %s is not streaming from this primary (pg_stat_replication): cancelling it", p.Kind, target))
+	}
 	return plan(fmt.Sprintf("%s to %s: stopping PostgreSQL cleanly and handing the leader key over", p.Kind, target),
 		act(ActRenew), actOn(ActHandOver, o.State.Members[target])), true
 }
@@ -115,7 +129,9 @@ func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
 		}
 		return p.Candidate, ""
 	}
-	var best *candidate
+	// A member streaming from this primary right now beats one whose
+	// record alone says so (see streamsFromHere).
+	var best, connected *candidate
 	for _, name := range o.State.MemberNames() {
 		if name == o.Self || !o.LiveMembers[name] || o.State.CandidateProblem(o.Config, name, true) != "" {
 			continue
@@ -125,12 +141,47 @@ func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
 		if best == nil || c.beats(*best) {
 			best = &c
 		}
+		if streamsFromHere(o, name) && (connected == nil || c.beats(*connected)) {
+			connected = &c
+		}
+	}
+	if connected != nil {
+		return connected.name, ""
 	}
 	if best == nil {
 		return "", "no good candidates have been found"
 	}
 	return best.name, ""
 }
+
+// streamsFromHere reports whether this primary's pg_stat_replication, read
+// this turn, shows name streaming: only a connected standby receives the
+// shutdown checkpoint of the clean stop that hands the key over (every
+// replica streams from the primary; there is no cascading).
+func streamsFromHere(o Observation, name string) bool {
+	for _, r := range o.PG.Replicas {
+		if r.Name == name && r.State == "streaming" {
+			return true
+		}
+	}
+	return false
+}
+
+// connectAwaited reports whether the request is young enough to wait for
+// its candidate's WAL receiver to connect: a standby retries
+// wal_retrieve_retry_interval (5 s by default) after its connection broke.
+func connectAwaited(o Observation, p *fsm.Pending) bool {
+	since := p.RequestedAt
+	if p.ScheduledAt != nil && p.ScheduledAt.After(since) {
+		since = *p.ScheduledAt
+	}
+	return o.Now.Sub(since) < time.Duration(o.Config.LoopWait)*time.Second+streamConnectGrace
+}
+
+// streamConnectGrace is added to loop_wait for a candidate's WAL receiver
+// to connect again (wal_retrieve_retry_interval, 5 s by default, and the
+// connection itself).
+const streamConnectGrace = 7 * time.Second
 
 // lagReportAwaited reports whether a candidate refused for lag alone last
 // reported before this holder did, while the request is younger than
@@ -247,6 +298,9 @@ func decideManualFailover(o Observation, p *fsm.Pending) (Plan, bool) {
 // it waits for, the others wake when the candidate's window ends.
 func nextTurnAfterPending(o Observation, next time.Duration) time.Duration {
 	p := o.State.Pending
+	if connectAwaitedByHolder(o) {
+		return min(next, connectRecheck)
+	}
 	if !handOverOpen(o.State) {
 		return next
 	}
@@ -260,3 +314,19 @@ func nextTurnAfterPending(o Observation, next time.Duration) time.Duration {
 		return min(next, max(end.Sub(o.Now)+10*time.Millisecond, handOverRecheck))
 	}
 }
+
+// connectAwaitedByHolder reports whether this node holds the key and waits
+// for a due request's candidate to stream from it: it looks again soon
+// rather than a loop_wait later.
+func connectAwaitedByHolder(o Observation) bool {
+	p := o.State.Pending
+	if p == nil || p.HandedOver() || o.State.LeaderName() != o.Self || !p.Due(o.Now.UnixNano()) || !connectAwaited(o, p) {
+		return false
+	}
+	target, _ := handOverTarget(o, p)
+	return target != "" && !streamsFromHere(o, target)
+}
+
+// connectRecheck is how often a holder looks at pg_stat_replication while
+// it waits for a candidate to connect.
+const connectRecheck = 250 * time.Millisecond

@@ -15,7 +15,8 @@ import (
 func switchoverScenario() Observation {
 	o := scenario()
 	o.Self = "n1"
-	o.PG = PGStatus{DataDir: DataDirValid, SystemID: "7000", Running: true, Timeline: 1, WALPosition: 1000}
+	o.PG = PGStatus{DataDir: DataDirValid, SystemID: "7000", Running: true, Timeline: 1, WALPosition: 1000,
+		Replicas: []Replica{{Name: "n2", State: "streaming", SyncState: "async"}, {Name: "n3", State: "streaming", SyncState: "async"}}}
 	o.Lease = LeaseView{Held: true, Valid: true}
 	for n, m := range o.State.Members {
 		m.Protocol = fsm.Protocol
@@ -57,6 +58,28 @@ func TestDecide_Switchover(t *testing.T) {
 			m.WALPosition = 990
 			o.State.Members["n2"] = m
 		}, []ActionKind{ActRenew, ActHandOver}, "n3"},
+		{"Holder_NoCandidateNamed_PicksOneStreamingFromIt", switchoverScenario, func(o *Observation) {
+			o.State.Pending.Candidate = ""
+			setMember(o, "n3", func(m *fsm.Member) { m.WALPosition = 1000 })
+			setMember(o, "n2", func(m *fsm.Member) { m.WALPosition = 990 })
+			o.PG.Replicas = o.PG.Replicas[:1] // n3's record says streaming; its WAL receiver dropped
+		}, []ActionKind{ActRenew, ActHandOver}, "n2"},
+		{"Holder_CandidateRecordStreamingButNotConnected_WaitsForItToConnect", switchoverScenario, func(o *Observation) {
+			o.PG.Replicas = o.PG.Replicas[1:]
+			o.Now = t0.Add(time.Duration(o.Config.LoopWait)*time.Second + streamConnectGrace - time.Millisecond)
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_CandidateConnectingNotYetStreaming_Waits", switchoverScenario, func(o *Observation) {
+			o.PG.Replicas[0].State = "catchup"
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_CandidateNotConnectedWithinTheGrace_Cancels", switchoverScenario, func(o *Observation) {
+			o.PG.Replicas = o.PG.Replicas[1:]
+			o.Now = t0.Add(time.Duration(o.Config.LoopWait)*time.Second + streamConnectGrace)
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_ScheduledCandidateNotConnected_GraceCountsFromTheScheduledTime", switchoverScenario, func(o *Observation) {
+			o.State.Pending.ScheduledAt = &later
+			o.PG.Replicas = o.PG.Replicas[1:]
+			o.Now = later.Add(time.Second)
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
 		{"Holder_ScheduledLater_DoesNothingYet", switchoverScenario, func(o *Observation) {
 			o.State.Pending.ScheduledAt = &later
 		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
@@ -384,9 +407,45 @@ func newSwitchoverLeader(t *testing.T, stopErr error) (*Loop, *fakeCluster, *han
 	}
 	c.Propose(ctx, fsm.UpsertMember{Member: fsm.Member{Name: "n2", Host: "127.0.0.1", Port: 5433, Role: fsm.RoleReplica,
 		State: "streaming", Timeline: 1, Protocol: fsm.Protocol}})
+	base.setReplicas(Replica{Name: "n2", State: "streaming"})
 	l.observe(ctx) // n2 reports: live
 	c.Propose(ctx, fsm.SetPending{Pending: fsm.Pending{Kind: "switchover", Leader: "n1", Candidate: "n2", RequestedAt: t0}})
 	return l, c, pg
+}
+
+// setReplicas sets the primary's pg_stat_replication rows.
+func (p *fakePG) setReplicas(rows ...Replica) {
+	p.mu.Lock()
+	p.st.Replicas = rows
+	p.mu.Unlock()
+}
+
+// A candidate whose record says streaming although its WAL receiver is
+// not connected (the primary restarted a moment ago) would not receive the
+// shutdown checkpoint: seen in `make demo`, the candidate never promoted
+// and a ttl later the old primary took the key back on a new timeline. The
+// holder waits, looking again soon, and hands over once the candidate
+// streams from it.
+func TestLoop_Switchover_CandidateNotConnected_WaitsThenHandsOverOnceItStreams(t *testing.T) {
+	l, c, pg := newSwitchoverLeader(t, nil)
+	pg.setReplicas()
+	next, err := l.turn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg.called("stop-for-hand-over") || c.State().Pending == nil || c.State().Pending.HandedOver() {
+		t.Fatalf("stopped or handed over although n2 is not connected: calls %v, pending %+v", pg.calls, c.State().Pending)
+	}
+	if next > connectRecheck {
+		t.Errorf("next turn in %v while waiting for the candidate to connect, want at most %v", next, connectRecheck)
+	}
+	pg.setReplicas(Replica{Name: "n2", State: "streaming"})
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.State(); !pg.called("stop-for-hand-over") || st.Pending == nil || !st.Pending.HandedOver() {
+		t.Fatalf("n2 streams now but no hand-over: calls %v, pending %+v", pg.calls, st.Pending)
+	}
 }
 
 func TestLoop_Switchover_StopsCleanlyHandsOverAndFollowsTheCandidate(t *testing.T) {
@@ -536,6 +595,7 @@ func TestLoop_Switchover_OlderServerJoinsDuringTheStop_NoHandOverProposed(t *tes
 	}
 	c.Propose(ctx, fsm.UpsertMember{Member: fsm.Member{Name: "n2", Host: "127.0.0.1", Port: 5433, Role: fsm.RoleReplica,
 		State: "streaming", Timeline: 1, Protocol: fsm.Protocol, RaftAddr: "10.0.0.2:7000"}})
+	base.setReplicas(Replica{Name: "n2", State: "streaming"})
 	l.observe(ctx)
 	c.Propose(ctx, fsm.SetPending{Pending: fsm.Pending{Kind: "switchover", Leader: "n1", Candidate: "n2", RequestedAt: t0}})
 	pg.during = func() { c.servers = append(c.servers, "10.0.0.9:7000") } // joins while PostgreSQL stops
