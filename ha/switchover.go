@@ -168,20 +168,15 @@ func streamsFromHere(o Observation, name string) bool {
 }
 
 // connectAwaited reports whether the request is young enough to wait for
-// its candidate's WAL receiver to connect: a standby retries
-// wal_retrieve_retry_interval (5 s by default) after its connection broke.
+// its candidate's WAL receiver to connect (fsm.HandOverConnectWait). The
+// request's time is another host's wall clock: it only bounds a wait.
 func connectAwaited(o Observation, p *fsm.Pending) bool {
 	since := p.RequestedAt
 	if p.ScheduledAt != nil && p.ScheduledAt.After(since) {
 		since = *p.ScheduledAt
 	}
-	return o.Now.Sub(since) < time.Duration(o.Config.LoopWait)*time.Second+streamConnectGrace
+	return o.Now.Sub(since) < fsm.HandOverConnectWait
 }
-
-// streamConnectGrace is added to loop_wait for a candidate's WAL receiver
-// to connect again (wal_retrieve_retry_interval, 5 s by default, and the
-// connection itself).
-const streamConnectGrace = 7 * time.Second
 
 // lagReportAwaited reports whether a candidate refused for lag alone last
 // reported before this holder did, while the request is younger than

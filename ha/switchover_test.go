@@ -66,14 +66,14 @@ func TestDecide_Switchover(t *testing.T) {
 		}, []ActionKind{ActRenew, ActHandOver}, "n2"},
 		{"Holder_CandidateRecordStreamingButNotConnected_WaitsForItToConnect", switchoverScenario, func(o *Observation) {
 			o.PG.Replicas = o.PG.Replicas[1:]
-			o.Now = t0.Add(time.Duration(o.Config.LoopWait)*time.Second + streamConnectGrace - time.Millisecond)
+			o.Now = t0.Add(fsm.HandOverConnectWait - time.Millisecond)
 		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
 		{"Holder_CandidateConnectingNotYetStreaming_Waits", switchoverScenario, func(o *Observation) {
 			o.PG.Replicas[0].State = "catchup"
 		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
 		{"Holder_CandidateNotConnectedWithinTheGrace_Cancels", switchoverScenario, func(o *Observation) {
 			o.PG.Replicas = o.PG.Replicas[1:]
-			o.Now = t0.Add(time.Duration(o.Config.LoopWait)*time.Second + streamConnectGrace)
+			o.Now = t0.Add(fsm.HandOverConnectWait)
 		}, []ActionKind{ActRenew, ActClearPending}, ""},
 		{"Holder_ScheduledCandidateNotConnected_GraceCountsFromTheScheduledTime", switchoverScenario, func(o *Observation) {
 			o.State.Pending.ScheduledAt = &later
