@@ -119,9 +119,13 @@ func decidePendingHolder(o Observation, p *fsm.Pending) (Plan, bool) {
 
 // handOverTarget picks the candidate: the requested one if it may take
 // over, else (none requested) the best live one ("" and why when none).
+// Whether it streams is judged by this primary's pg_stat_replication
+// (streamsFromHere, checked by the caller), not by the candidate's record:
+// the record can say streaming from before a connection broke, or running
+// for the seconds its WAL receiver takes to connect again.
 func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
 	if p.Candidate != "" {
-		if why := o.State.CandidateProblem(o.Config, p.Candidate, true); why != "" {
+		if why := o.State.CandidateProblem(o.Config, p.Candidate, false); why != "" {
 			return "", why
 		}
 		if !o.LiveMembers[p.Candidate] {
@@ -129,29 +133,29 @@ func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
 		}
 		return p.Candidate, ""
 	}
-	// A member streaming from this primary right now beats one whose
-	// record alone says so (see streamsFromHere).
-	var best, connected *candidate
+	// One streaming from this primary right now beats one whose record
+	// alone says streaming; a member neither does is no candidate.
+	var connected, recorded *candidate
 	for _, name := range o.State.MemberNames() {
-		if name == o.Self || !o.LiveMembers[name] || o.State.CandidateProblem(o.Config, name, true) != "" {
+		if name == o.Self || !o.LiveMembers[name] || o.State.CandidateProblem(o.Config, name, false) != "" {
 			continue
 		}
 		m := o.State.Members[name]
 		c := candidate{name: name, timeline: m.Timeline, pos: m.WALPosition, priority: tagInt(m, "failover_priority")}
-		if best == nil || c.beats(*best) {
-			best = &c
-		}
 		if streamsFromHere(o, name) && (connected == nil || c.beats(*connected)) {
 			connected = &c
 		}
+		if m.State == "streaming" && (recorded == nil || c.beats(*recorded)) {
+			recorded = &c
+		}
 	}
-	if connected != nil {
+	switch {
+	case connected != nil:
 		return connected.name, ""
+	case recorded != nil:
+		return recorded.name, ""
 	}
-	if best == nil {
-		return "", "no good candidates have been found"
-	}
-	return best.name, ""
+	return "", "no good candidates have been found"
 }
 
 // streamsFromHere reports whether this primary's pg_stat_replication, read

@@ -87,10 +87,27 @@ func TestDecide_Switchover(t *testing.T) {
 			o.State.Pending.ScheduledAt = &later
 			o.Now = later
 		}, []ActionKind{ActRenew, ActHandOver}, "n2"},
-		{"Holder_CandidateNotStreaming_Cancels", switchoverScenario, func(o *Observation) {
-			m := o.State.Members["n2"]
-			m.State = "running"
-			o.State.Members["n2"] = m
+		{"Holder_CandidateRecordRunningAndNotConnected_WaitsForItToConnect", switchoverScenario, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" }) // its WAL receiver reconnects
+			o.PG.Replicas = o.PG.Replicas[1:]
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_CandidateNotStreamingWithinTheGrace_Cancels", switchoverScenario, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" })
+			o.PG.Replicas = o.PG.Replicas[1:]
+			o.Now = t0.Add(fsm.HandOverConnectWait)
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_CandidateRecordRunningButStreamingFromIt_HandsOver", switchoverScenario, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" }) // reported just before it connected
+		}, []ActionKind{ActRenew, ActHandOver}, "n2"},
+		{"Holder_CandidateStopped_Cancels", switchoverScenario, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "stopped" })
+			o.PG.Replicas = o.PG.Replicas[1:]
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_NoCandidateNamed_NoneStreamingByRecordOrConnection_Cancels", switchoverScenario, func(o *Observation) {
+			o.State.Pending.Candidate = ""
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" })
+			setMember(o, "n3", func(m *fsm.Member) { m.State = "running" })
+			o.PG.Replicas = nil
 		}, []ActionKind{ActRenew, ActClearPending}, ""},
 		{"Holder_CandidateSilent_Cancels", switchoverScenario, func(o *Observation) {
 			delete(o.LiveMembers, "n2")

@@ -210,10 +210,21 @@ func TestSwitchover_NamedCandidateUnderWrites_Scheduled_Flushed_Refused(t *testi
 	// streams again rather than stopping with nobody to receive its shutdown
 	// checkpoint, which failed the switchover and, a ttl later, put the old
 	// primary back on a new timeline.
+	// A WAL receiver whose connection breaks reconnects at once unless it
+	// failed less than wal_retrieve_retry_interval (5 s) ago, as after a
+	// restart of the primary: so its walsender is terminated twice.
+	walsender := fmt.Sprintf("FROM pg_stat_replication WHERE application_name = '%s' AND state = 'streaming'", cand.name)
 	switchedOver(t, old, cand, func() {
-		if _, err := old.queryString(fmt.Sprintf(
-			"SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_replication WHERE application_name = '%s'", cand.name)); err != nil {
-			t.Fatalf("terminating %s's walsender: %v", cand.name, err)
+		for range 2 {
+			waitFor(t, 15*time.Second, cand.name+" streams from "+old.name, func() error {
+				if n, err := old.queryString("SELECT count(*)::text " + walsender); err != nil || n != "1" {
+					return fmt.Errorf("%s walsenders (%v)", n, err)
+				}
+				return nil
+			})
+			if _, err := old.queryString("SELECT count(pg_terminate_backend(pid))::text " + walsender); err != nil {
+				t.Fatalf("terminating %s's walsender: %v", cand.name, err)
+			}
 		}
 	})
 	if leader := waitConverged(b.c, 30*time.Second); leader != cand {
