@@ -25,6 +25,22 @@ func (f pendingFailed) failed(p *fsm.Pending) bool {
 	return p != nil && !p.HandedOver() && !f.requestedAt.IsZero() && p.RequestedAt.Equal(f.requestedAt)
 }
 
+// pendingDue remembers when this node first found the pending request
+// due, on its own clock (under Loop.mu).
+type pendingDue struct{ requestedAt, since time.Time }
+
+// observe returns when p first became due as seen here (zero when none is).
+func (d *pendingDue) observe(p *fsm.Pending, now time.Time) time.Time {
+	if p == nil || p.HandedOver() || !p.Due(now.UnixNano()) {
+		*d = pendingDue{}
+		return time.Time{}
+	}
+	if d.since.IsZero() || !d.requestedAt.Equal(p.RequestedAt) {
+		d.requestedAt, d.since = p.RequestedAt, now
+	}
+	return d.since
+}
+
 // changedAt is when this node first saw the leader key at index (zero if
 // the key has moved on since, or was never observed).
 func (l *Lease) changedAt(index uint64) time.Time {

@@ -90,8 +90,7 @@ func decidePendingHolder(o Observation, p *fsm.Pending) (Plan, bool) {
 	}
 	target, why := handOverTarget(o, p)
 	if target == "" && lagReportAwaited(o, p) {
-		// The holder's usual turn meanwhile (sync standbys, slots).
-		h := decideHolder(o)
+		h := usualHolderTurn(o)
 		h.Reason = fmt.Sprintf("%s: %s, measured against a newer report of this node: waiting for the candidate's next report; %s",
 			p.Kind, why, h.Reason)
 		return h, true
@@ -99,19 +98,21 @@ func decidePendingHolder(o Observation, p *fsm.Pending) (Plan, bool) {
 	if target == "" {
 		return clear(fmt.Sprintf("%s not possible: %s: cancelling it", p.Kind, why))
 	}
-	if !streamsFromHere(o, target) {
+	if !streamingFrom(o, target) {
 		// Its record can say streaming from before a WAL receiver dropped
 		// (this primary restarted a moment ago, or the connection broke):
 		// stopping now would write the shutdown checkpoint to nobody, the
 		// candidate would never promote, and a ttl later this node would
 		// take the key back on a new timeline.
-		if connectAwaited(o, p) {
-			h := decideHolder(o)
-			h.Reason = fmt.Sprintf("%s to %s: it is not streaming from this primary yet (pg_stat_replication): waiting for it to connect; %s",
-				p.Kind, target, h.Reason)
+		state := replicationState(o, target)
+		if connectAwaited(o) {
+			h := usualHolderTurn(o)
+			h.Reason = fmt.Sprintf("%s to %s: it is not streaming from this primary yet (pg_stat_replication: %s): waiting for it; %s",
+				p.Kind, target, state, h.Reason)
 			return h, true
 		}
-		return clear(fmt.Sprintf("%s not possible: candidate %s is not streaming from this primary (pg_stat_replication): cancelling it", p.Kind, target))
+		return clear(fmt.Sprintf("%s not possible: candidate %s is not streaming from this primary (pg_stat_replication: %s): cancelling it",
+			p.Kind, target, state))
 	}
 	return plan(fmt.Sprintf("%s to %s: stopping PostgreSQL cleanly and handing the leader key over", p.Kind, target),
 		act(ActRenew), actOn(ActHandOver, o.State.Members[target])), true
@@ -120,7 +121,7 @@ func decidePendingHolder(o Observation, p *fsm.Pending) (Plan, bool) {
 // handOverTarget picks the candidate: the requested one if it may take
 // over, else (none requested) the best live one ("" and why when none).
 // Whether it streams is judged by this primary's pg_stat_replication
-// (streamsFromHere, checked by the caller), not by the candidate's record:
+// (streamingFrom, checked by the caller), not by the candidate's record:
 // the record can say streaming from before a connection broke, or running
 // for the seconds its WAL receiver takes to connect again.
 func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
@@ -142,7 +143,7 @@ func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
 		}
 		m := o.State.Members[name]
 		c := candidate{name: name, timeline: m.Timeline, pos: m.WALPosition, priority: tagInt(m, "failover_priority")}
-		if streamsFromHere(o, name) && (connected == nil || c.beats(*connected)) {
+		if streamingFrom(o, name) && (connected == nil || c.beats(*connected)) {
 			connected = &c
 		}
 		if m.State == "streaming" && (recorded == nil || c.beats(*recorded)) {
@@ -158,28 +159,25 @@ func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
 	return "", "no good candidates have been found"
 }
 
-// streamsFromHere reports whether this primary's pg_stat_replication, read
-// this turn, shows name streaming: only a connected standby receives the
-// shutdown checkpoint of the clean stop that hands the key over (every
-// replica streams from the primary; there is no cascading).
-func streamsFromHere(o Observation, name string) bool {
+// replicationState is name's state in this primary's pg_stat_replication
+// as read this turn ("not connected" when it has no row).
+func replicationState(o Observation, name string) string {
 	for _, r := range o.PG.Replicas {
-		if r.Name == name && r.State == "streaming" {
-			return true
+		if r.Name == name {
+			return r.State
 		}
 	}
-	return false
+	return "not connected"
 }
 
-// connectAwaited reports whether the request is young enough to wait for
-// its candidate's WAL receiver to connect (fsm.HandOverConnectWait). The
-// request's time is another host's wall clock: it only bounds a wait.
-func connectAwaited(o Observation, p *fsm.Pending) bool {
-	since := p.RequestedAt
-	if p.ScheduledAt != nil && p.ScheduledAt.After(since) {
-		since = *p.ScheduledAt
-	}
-	return o.Now.Sub(since) < fsm.HandOverConnectWait
+// connectAwaited reports whether the request became due recently enough to
+// wait for its candidate's WAL receiver to connect (fsm.HandOverConnectWait).
+// It counts from when this node first found the request due, on its own
+// clock: RequestedAt is the answering node's wall clock, and one ahead of
+// this node's would stretch the wait past the REST caller's, whose
+// "status unknown" would then be followed by a switchover nobody expected.
+func connectAwaited(o Observation) bool {
+	return o.PendingDueSince.IsZero() || o.Now.Sub(o.PendingDueSince) < fsm.HandOverConnectWait
 }
 
 // lagReportAwaited reports whether a candidate refused for lag alone last
@@ -314,16 +312,26 @@ func nextTurnAfterPending(o Observation, next time.Duration) time.Duration {
 	}
 }
 
+// usualHolderTurn is what the holder does while it waits to carry a
+// request out: its usual turn (sync standbys, slots), or only the renewal
+// while paused (rule 5: nothing is changed or removed).
+func usualHolderTurn(o Observation) Plan {
+	if o.Config.Pause {
+		return decidePaused(o)
+	}
+	return decideHolder(o)
+}
+
 // connectAwaitedByHolder reports whether this node holds the key and waits
 // for a due request's candidate to stream from it: it looks again soon
 // rather than a loop_wait later.
 func connectAwaitedByHolder(o Observation) bool {
 	p := o.State.Pending
-	if p == nil || p.HandedOver() || o.State.LeaderName() != o.Self || !p.Due(o.Now.UnixNano()) || !connectAwaited(o, p) {
+	if p == nil || p.HandedOver() || o.State.LeaderName() != o.Self || !p.Due(o.Now.UnixNano()) || !connectAwaited(o) {
 		return false
 	}
 	target, _ := handOverTarget(o, p)
-	return target != "" && !streamsFromHere(o, target)
+	return target != "" && !streamingFrom(o, target)
 }
 
 // connectRecheck is how often a holder looks at pg_stat_replication while

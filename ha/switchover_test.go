@@ -23,6 +23,7 @@ func switchoverScenario() Observation {
 		o.State.Members[n] = m
 	}
 	o.State.Pending = &fsm.Pending{Kind: "switchover", Leader: "n1", Candidate: "n2", RequestedAt: t0}
+	o.PendingDueSince = t0
 	return o
 }
 
@@ -75,11 +76,26 @@ func TestDecide_Switchover(t *testing.T) {
 			o.PG.Replicas = o.PG.Replicas[1:]
 			o.Now = t0.Add(fsm.HandOverConnectWait)
 		}, []ActionKind{ActRenew, ActClearPending}, ""},
-		{"Holder_ScheduledCandidateNotConnected_GraceCountsFromTheScheduledTime", switchoverScenario, func(o *Observation) {
+		{"Holder_ScheduledCandidateNotConnected_WaitCountsFromWhenItBecameDue", switchoverScenario, func(o *Observation) {
 			o.State.Pending.ScheduledAt = &later
 			o.PG.Replicas = o.PG.Replicas[1:]
-			o.Now = later.Add(time.Second)
+			o.Now, o.PendingDueSince = later.Add(time.Second), later
 		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_RequesterClockAhead_WaitCountsOnThisNodesClock", switchoverScenario, func(o *Observation) {
+			o.State.Pending.RequestedAt = t0.Add(time.Hour)
+			o.PG.Replicas = o.PG.Replicas[1:]
+			o.Now = t0.Add(fsm.HandOverConnectWait)
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_RequesterClockBehind_StillWaitsOnThisNodesClock", switchoverScenario, func(o *Observation) {
+			o.State.Pending.RequestedAt = t0.Add(-time.Hour)
+			o.PG.Replicas = o.PG.Replicas[1:]
+			o.Now = t0.Add(time.Second)
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_PausedFailoverCandidateNotConnected_WaitsWithoutChangingAnything", switchoverScenario, func(o *Observation) {
+			o.Config.Pause = true
+			o.State.Pending.Kind, o.State.Pending.Leader = "failover", ""
+			o.PG.Replicas = o.PG.Replicas[1:]
+		}, []ActionKind{ActRenew}, ""},
 		{"Holder_ScheduledLater_DoesNothingYet", switchoverScenario, func(o *Observation) {
 			o.State.Pending.ScheduledAt = &later
 		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
@@ -139,6 +155,12 @@ func TestDecide_Switchover(t *testing.T) {
 			setMember(o, "n1", func(m *fsm.Member) { m.UpdatedIndex = 38 })
 			o.Now = t0.Add(time.Duration(o.Config.LoopWait)*time.Second + lagReportGrace)
 		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_PausedFailoverCandidateLagsAgainstANewerReport_WaitsWithoutChangingAnything", switchoverScenario, func(o *Observation) {
+			o.Config.Pause, o.Config.MaximumLagOnFailover = true, 10
+			o.State.Pending.Kind, o.State.Pending.Leader = "failover", ""
+			setMember(o, "n2", func(m *fsm.Member) { m.WALPosition, m.UpdatedIndex = 500, 30 })
+			setMember(o, "n1", func(m *fsm.Member) { m.UpdatedIndex = 38 })
+		}, []ActionKind{ActRenew}, ""},
 		{"Holder_CandidateLagsAndIsNotStreaming_CancelsAtOnce", switchoverScenario, func(o *Observation) {
 			o.Config.MaximumLagOnFailover = 10
 			setMember(o, "n2", func(m *fsm.Member) { m.WALPosition, m.UpdatedIndex, m.State = 500, 30, "running" })
@@ -625,5 +647,29 @@ func TestLoop_Switchover_OlderServerJoinsDuringTheStop_NoHandOverProposed(t *tes
 	}
 	if got := c.State().LeaderName(); got != "n1" {
 		t.Errorf("leader %q, want n1 (nothing handed over)", got)
+	}
+}
+
+// The wait for a candidate counts from when the holder first found the
+// request due, on its own clock, whatever time the answering node wrote.
+func TestPendingDue_CountsFromFirstSeenDueOnThisClock(t *testing.T) {
+	var d pendingDue
+	later := t0.Add(time.Minute)
+	p := &fsm.Pending{Kind: "switchover", Leader: "n1", RequestedAt: t0.Add(time.Hour), ScheduledAt: &later}
+	if got := d.observe(p, t0); !got.IsZero() {
+		t.Fatalf("not due yet: since %v, want zero", got)
+	}
+	if got := d.observe(p, later); !got.Equal(later) {
+		t.Fatalf("due now: since %v, want %v", got, later)
+	}
+	if got := d.observe(p, later.Add(5*time.Second)); !got.Equal(later) {
+		t.Fatalf("seen again: since %v, want the first time %v", got, later)
+	}
+	next := &fsm.Pending{Kind: "switchover", Leader: "n1", RequestedAt: t0.Add(2 * time.Hour)}
+	if got := d.observe(next, later.Add(6*time.Second)); !got.Equal(later.Add(6 * time.Second)) {
+		t.Fatalf("another request: since %v, want when it was first seen", got)
+	}
+	if got := d.observe(nil, later.Add(7*time.Second)); !got.IsZero() {
+		t.Fatalf("no request: since %v, want zero", got)
 	}
 }

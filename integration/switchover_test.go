@@ -222,8 +222,8 @@ func TestSwitchover_NamedCandidateUnderWrites_Scheduled_Flushed_Refused(t *testi
 				}
 				return nil
 			})
-			if _, err := old.queryString("SELECT count(pg_terminate_backend(pid))::text " + walsender); err != nil {
-				t.Fatalf("terminating %s's walsender: %v", cand.name, err)
+			if n, err := old.queryString("SELECT count(pg_terminate_backend(pid))::text " + walsender); err != nil || n != "1" {
+				t.Fatalf("terminating %s's walsender: %s terminated, %v", cand.name, n, err)
 			}
 		}
 	})
