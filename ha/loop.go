@@ -367,12 +367,14 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	stuckMoved := l.repairs.stuck.movedAside(st)
 	historyPending := l.repairs.history.pendingFor(st, l.cfg.Name)
 	pendingFailed := l.pendingFailed.failed(st.Pending)
-	pendingDueSince := l.pendingDue.observe(st.Pending, now)
+	pendingDueSince, pendingUnconnected := l.pendingDue.observe(st.Pending, st, l.cfg.Name, pgs,
+		leads && pgs.Running && !pgs.InRecovery, now)
 	l.mu.Unlock()
 	awaited, awaitedUnknown := l.awaitedServers(ctx, st)
 	return Observation{
 		KeyChangedAt: l.lease.changedAt(st.LeaderIndex), PendingFailed: pendingFailed, PendingDueSince: pendingDueSince,
-		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
+		PendingUnconnected: pendingUnconnected,
+		Self:               l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
 		Lease:             l.lease.View(st, l.cfg.Name, now),
 		LiveMembers:       l.lease.LiveMembers(ttl, now),
 		MemberSilence:     l.lease.silence(now),

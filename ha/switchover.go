@@ -98,21 +98,13 @@ func decidePendingHolder(o Observation, p *fsm.Pending) (Plan, bool) {
 	if target == "" {
 		return clear(fmt.Sprintf("%s not possible: %s: cancelling it", p.Kind, why))
 	}
-	if !streamingFrom(o, target) {
-		// Its record can say streaming from before a WAL receiver dropped
-		// (this primary restarted a moment ago, or the connection broke):
-		// stopping now would write the shutdown checkpoint to nobody, the
-		// candidate would never promote, and a ttl later this node would
-		// take the key back on a new timeline.
-		state := replicationState(o, target)
+	if why := connectProblem(o, target); why != "" {
 		if connectAwaited(o) {
 			h := usualHolderTurn(o)
-			h.Reason = fmt.Sprintf("%s to %s: it is not streaming from this primary yet (pg_stat_replication: %s): waiting for it; %s",
-				p.Kind, target, state, h.Reason)
+			h.Reason = fmt.Sprintf("%s to %s: %s: waiting; %s", p.Kind, target, why, h.Reason)
 			return h, true
 		}
-		return clear(fmt.Sprintf("%s not possible: candidate %s is not streaming from this primary (pg_stat_replication: %s): cancelling it",
-			p.Kind, target, state))
+		return clear(fmt.Sprintf("%s not possible: candidate %s: %s: cancelling it", p.Kind, target, why))
 	}
 	return plan(fmt.Sprintf("%s to %s: stopping PostgreSQL cleanly and handing the leader key over", p.Kind, target),
 		act(ActRenew), actOn(ActHandOver, o.State.Members[target])), true
@@ -121,7 +113,7 @@ func decidePendingHolder(o Observation, p *fsm.Pending) (Plan, bool) {
 // handOverTarget picks the candidate: the requested one if it may take
 // over, else (none requested) the best live one ("" and why when none).
 // Whether it streams is judged by this primary's pg_stat_replication
-// (streamingFrom, checked by the caller), not by the candidate's record:
+// (connectProblem, checked by the caller), not by the candidate's record:
 // the record can say streaming from before a connection broke, or running
 // for the seconds its WAL receiver takes to connect again.
 func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
@@ -143,7 +135,7 @@ func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
 		}
 		m := o.State.Members[name]
 		c := candidate{name: name, timeline: m.Timeline, pos: m.WALPosition, priority: tagInt(m, "failover_priority")}
-		if streamingFrom(o, name) && (connected == nil || c.beats(*connected)) {
+		if connectProblem(o, name) == "" && (connected == nil || c.beats(*connected)) {
 			connected = &c
 		}
 		if m.State == "streaming" && (recorded == nil || c.beats(*recorded)) {
@@ -157,6 +149,29 @@ func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
 		return recorded.name, ""
 	}
 	return "", "no good candidates have been found"
+}
+
+// connectProblem says why the holder cannot tell that name receives its
+// WAL now ("" when it can): only a connected standby receives the shutdown
+// checkpoint of the clean stop that hands the key over.
+//   - No streaming row in this primary's pg_stat_replication: the record can
+//     say streaming from before its WAL receiver dropped (this primary
+//     restarted a moment ago); stopping now would write the checkpoint to
+//     nobody, the candidate would never promote, and a ttl later this node
+//     would take the key back on a new timeline.
+//   - A streaming row but a record that says otherwise, and no reconnection
+//     seen here since the request became due: a row outlives a connection
+//     broken without a reset (until wal_sender_timeout), and the fast
+//     shutdown would wait that long on it. The candidate's next report, or
+//     its row seen gone and back, settles it.
+func connectProblem(o Observation, name string) string {
+	if !streamingFrom(o, name) {
+		return fmt.Sprintf("not streaming from this primary (pg_stat_replication: %s)", replicationState(o, name))
+	}
+	if m := o.State.Members[name]; m.State != "streaming" && !o.PendingUnconnected[name] {
+		return fmt.Sprintf("streaming in pg_stat_replication but its record says %s, and no reconnection was seen", m.State)
+	}
+	return ""
 }
 
 // replicationState is name's state in this primary's pg_stat_replication
@@ -177,7 +192,7 @@ func replicationState(o Observation, name string) string {
 // this node's would stretch the wait past the REST caller's, whose
 // "status unknown" would then be followed by a switchover nobody expected.
 func connectAwaited(o Observation) bool {
-	return o.PendingDueSince.IsZero() || o.Now.Sub(o.PendingDueSince) < fsm.HandOverConnectWait
+	return !o.PendingDueSince.IsZero() && o.Now.Sub(o.PendingDueSince) < fsm.HandOverConnectWait
 }
 
 // lagReportAwaited reports whether a candidate refused for lag alone last
@@ -186,14 +201,9 @@ func connectAwaited(o Observation) bool {
 // report can be up to a segment ahead of the candidate's older one,
 // although the candidate caught up within milliseconds. Its next report
 // (once per loop_wait) decides; a lag that persists in it cancels the
-// request as before. The request's time is another host's wall clock:
-// it only bounds a wait, nothing safety depends on it.
+// request as before. Counted on this node's clock, as connectAwaited.
 func lagReportAwaited(o Observation, p *fsm.Pending) bool {
-	since := p.RequestedAt
-	if p.ScheduledAt != nil && p.ScheduledAt.After(since) {
-		since = *p.ScheduledAt
-	}
-	if o.Now.Sub(since) >= time.Duration(o.Config.LoopWait)*time.Second+lagReportGrace {
+	if o.PendingDueSince.IsZero() || o.Now.Sub(o.PendingDueSince) >= time.Duration(o.Config.LoopWait)*time.Second+lagReportGrace {
 		return false
 	}
 	names := []string{p.Candidate}
@@ -327,11 +337,12 @@ func usualHolderTurn(o Observation) Plan {
 // rather than a loop_wait later.
 func connectAwaitedByHolder(o Observation) bool {
 	p := o.State.Pending
-	if p == nil || p.HandedOver() || o.State.LeaderName() != o.Self || !p.Due(o.Now.UnixNano()) || !connectAwaited(o) {
+	if p == nil || p.HandedOver() || o.State.LeaderName() != o.Self || !o.PG.Running || o.PG.InRecovery || !o.Lease.Valid ||
+		!p.Due(o.Now.UnixNano()) || !connectAwaited(o) {
 		return false
 	}
 	target, _ := handOverTarget(o, p)
-	return target != "" && !streamingFrom(o, target)
+	return target != "" && connectProblem(o, target) != ""
 }
 
 // connectRecheck is how often a holder looks at pg_stat_replication while

@@ -112,9 +112,29 @@ func TestDecide_Switchover(t *testing.T) {
 			o.PG.Replicas = o.PG.Replicas[1:]
 			o.Now = t0.Add(fsm.HandOverConnectWait)
 		}, []ActionKind{ActRenew, ActClearPending}, ""},
-		{"Holder_CandidateRecordRunningButStreamingFromIt_HandsOver", switchoverScenario, func(o *Observation) {
+		{"Holder_CandidateRecordRunning_StreamingAfterAReconnectionSeenHere_HandsOver", switchoverScenario, func(o *Observation) {
 			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" }) // reported just before it connected
+			o.PendingUnconnected = map[string]bool{"n2": true}
 		}, []ActionKind{ActRenew, ActHandOver}, "n2"},
+		{"Holder_CandidateRecordRunning_StreamingRowNeverSeenGone_WaitsForItsReport", switchoverScenario, func(o *Observation) {
+			// A row can outlive a connection broken without a reset.
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" })
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_CandidateRecordRunning_StreamingRowNeverSeenGone_CancelsAfterTheWait", switchoverScenario, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" })
+			o.Now = t0.Add(fsm.HandOverConnectWait)
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_NoCandidateNamed_ConnectedRunningRecordBeatsAMoreAdvancedStreamingRecord", switchoverScenario, func(o *Observation) {
+			o.State.Pending.Candidate = ""
+			setMember(o, "n2", func(m *fsm.Member) { m.State, m.WALPosition = "running", 990 })
+			setMember(o, "n3", func(m *fsm.Member) { m.WALPosition = 1000 })
+			o.PG.Replicas = o.PG.Replicas[:1]
+			o.PendingUnconnected = map[string]bool{"n2": true}
+		}, []ActionKind{ActRenew, ActHandOver}, "n2"},
+		{"Holder_NoCandidateNamed_NoneConnected_WaitsForTheBestStreamingRecord", switchoverScenario, func(o *Observation) {
+			o.State.Pending.Candidate = ""
+			o.PG.Replicas = nil
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
 		{"Holder_CandidateStopped_Cancels", switchoverScenario, func(o *Observation) {
 			setMember(o, "n2", func(m *fsm.Member) { m.State = "stopped" })
 			o.PG.Replicas = o.PG.Replicas[1:]
@@ -650,26 +670,75 @@ func TestLoop_Switchover_OlderServerJoinsDuringTheStop_NoHandOverProposed(t *tes
 	}
 }
 
-// The wait for a candidate counts from when the holder first found the
-// request due, on its own clock, whatever time the answering node wrote.
-func TestPendingDue_CountsFromFirstSeenDueOnThisClock(t *testing.T) {
+// The wait for a candidate counts from when the holder, able to carry the
+// request out, first found it due, on its own clock, whatever time the
+// answering node wrote; it remembers who it saw without a streaming row.
+func TestPendingDue_CountsFromFirstSeenDueOnThisClock_RemembersUnconnected(t *testing.T) {
 	var d pendingDue
 	later := t0.Add(time.Minute)
+	st := scenario().State
+	both := PGStatus{Running: true, Replicas: []Replica{{Name: "n2", State: "streaming"}, {Name: "n3", State: "streaming"}}}
+	onlyN3 := PGStatus{Running: true, Replicas: []Replica{{Name: "n3", State: "streaming"}}}
 	p := &fsm.Pending{Kind: "switchover", Leader: "n1", RequestedAt: t0.Add(time.Hour), ScheduledAt: &later}
-	if got := d.observe(p, t0); !got.IsZero() {
+	if got, _ := d.observe(p, st, "n1", both, true, t0); !got.IsZero() {
 		t.Fatalf("not due yet: since %v, want zero", got)
 	}
-	if got := d.observe(p, later); !got.Equal(later) {
-		t.Fatalf("due now: since %v, want %v", got, later)
+	if got, _ := d.observe(p, st, "n1", PGStatus{}, false, later); !got.IsZero() {
+		t.Fatalf("due but this primary is down: since %v, want zero (not started)", got)
 	}
-	if got := d.observe(p, later.Add(5*time.Second)); !got.Equal(later) {
-		t.Fatalf("seen again: since %v, want the first time %v", got, later)
+	if got, unc := d.observe(p, st, "n1", onlyN3, true, later.Add(time.Second)); !got.Equal(later.Add(time.Second)) || !unc["n2"] || unc["n3"] {
+		t.Fatalf("due and able: since %v, unconnected %v; want %v and n2 only", got, unc, later.Add(time.Second))
+	}
+	if got, unc := d.observe(p, st, "n1", both, true, later.Add(5*time.Second)); !got.Equal(later.Add(time.Second)) || !unc["n2"] {
+		t.Fatalf("seen again: since %v, unconnected %v; want the first time and n2 still remembered", got, unc)
 	}
 	next := &fsm.Pending{Kind: "switchover", Leader: "n1", RequestedAt: t0.Add(2 * time.Hour)}
-	if got := d.observe(next, later.Add(6*time.Second)); !got.Equal(later.Add(6 * time.Second)) {
-		t.Fatalf("another request: since %v, want when it was first seen", got)
+	if got, unc := d.observe(next, st, "n1", both, true, later.Add(6*time.Second)); !got.Equal(later.Add(6*time.Second)) || len(unc) != 0 {
+		t.Fatalf("another request: since %v, unconnected %v; want when it was first seen and nobody", got, unc)
 	}
-	if got := d.observe(nil, later.Add(7*time.Second)); !got.IsZero() {
+	if got, _ := d.observe(nil, st, "n1", both, true, later.Add(7*time.Second)); !got.IsZero() {
 		t.Fatalf("no request: since %v, want zero", got)
+	}
+}
+
+// A holder that never saw the request due while able to act (the
+// observation did not say since when) does not wait: a wait without a
+// start would never end.
+func TestDecide_Switchover_NoDueTime_CandidateNotConnected_Cancels(t *testing.T) {
+	o := switchoverScenario()
+	o.PendingDueSince = time.Time{}
+	o.PG.Replicas = o.PG.Replicas[1:]
+	if p := Decide(o); !reflect.DeepEqual(p.Kinds(), []ActionKind{ActRenew, ActClearPending}) {
+		t.Fatalf("plan %v (%s), want renew and clear-pending", p.Kinds(), p.Reason)
+	}
+}
+
+// The holder waits for a candidate that never connects for
+// fsm.HandOverConnectWait on its own clock from when it first saw the
+// request due, then cancels it; PostgreSQL is never stopped.
+func TestLoop_Switchover_CandidateNeverConnects_CancelledAfterTheWait(t *testing.T) {
+	l, c, pg := newSwitchoverLeader(t, nil)
+	clock := l.cfg.Clock.(*fakeClock)
+	pg.setReplicas()
+	start := clock.Now()
+	for c.State().Pending != nil {
+		if clock.Now().Sub(start) > fsm.HandOverConnectWait+time.Second {
+			t.Fatalf("still pending %v after the request became due", clock.Now().Sub(start))
+		}
+		c.Propose(context.Background(), fsm.UpsertMember{Member: fsm.Member{Name: "n2", Host: "127.0.0.1", Port: 5433,
+			Role: fsm.RoleReplica, State: "streaming", Timeline: 1, Protocol: fsm.Protocol}}) // n2 keeps reporting
+		if _, err := l.turn(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if c.State().Pending != nil && clock.Now().Sub(start) >= fsm.HandOverConnectWait {
+			t.Fatalf("still pending %v after it became due, want cancelled at %v", clock.Now().Sub(start), fsm.HandOverConnectWait)
+		}
+		clock.advance(500 * time.Millisecond)
+	}
+	if waited := clock.Now().Sub(start); waited < fsm.HandOverConnectWait {
+		t.Errorf("cancelled after %v, want a wait of %v", waited, fsm.HandOverConnectWait)
+	}
+	if pg.called("stop-for-hand-over") {
+		t.Error("PostgreSQL was stopped for a candidate that never connected")
 	}
 }

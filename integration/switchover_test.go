@@ -131,12 +131,7 @@ func TestSwitchover_NamedCandidateUnderWrites_Scheduled_Flushed_Refused(t *testi
 	// replica's report can predate its catching up with the leader's last
 	// one (a WAL segment switch during setup showed as a lag of 16 MB and the
 	// API refused with 412).
-	waitFor(t, 10*time.Second, cand.name+" reported within 1 MB of the leader", func() error {
-		if lag, ok := members(t, cand)[cand.name].Lag.(float64); !ok || lag > 1<<20 {
-			return fmt.Errorf("lag %v", members(t, cand)[cand.name].Lag)
-		}
-		return nil
-	})
+	waitReportedWithin1MB(t, cand)
 	t0 := time.Now()
 	out, err := old.conclave("switchover", scope, "--leader", old.name, "--candidate", cand.name, "--force")
 	if err != nil || !strings.Contains(out, `Successfully switched over to "`+cand.name+`"`) {
@@ -234,6 +229,18 @@ func TestSwitchover_NamedCandidateUnderWrites_Scheduled_Flushed_Refused(t *testi
 	b.finish(asyncMode)
 }
 
+// waitReportedWithin1MB waits until cand's report is within 1 MB of the
+// leader's, as an operator checks `list` before a switchover.
+func waitReportedWithin1MB(t *testing.T, cand *node) {
+	t.Helper()
+	waitFor(t, 10*time.Second, cand.name+" reported within 1 MB of the leader", func() error {
+		if lag, ok := members(t, cand)[cand.name].Lag.(float64); !ok || lag > 1<<20 {
+			return fmt.Errorf("lag %v", members(t, cand)[cand.name].Lag)
+		}
+		return nil
+	})
+}
+
 // currentTimelineSQL is a primary's current timeline, from its WAL file
 // name (pg_control_checkpoint() lags a promotion until its checkpoint).
 const currentTimelineSQL = "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int::text"
@@ -250,6 +257,7 @@ func switchedOver(t *testing.T, leader, cand *node, disturb func()) {
 		t.Fatal(err)
 	}
 	for attempt := 1; ; attempt++ {
+		waitReportedWithin1MB(t, cand)
 		disturb()
 		out, err := leader.conclave("switchover", "--leader", leader.name, "--candidate", cand.name, "--force")
 		if err == nil && strings.Contains(out, `Successfully switched over to "`+cand.name+`"`) {
