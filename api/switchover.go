@@ -140,7 +140,9 @@ const leaderReportWait = 3 * time.Second
 // that. So success is answered once the new leader reported itself primary,
 // or s.reportWait after it took the key, whichever comes first.
 func (s *Server) waitFailover(ctx context.Context, dyn fsm.DynamicConfig, began time.Time, index uint64, oldLeader, candidate, action string) (int, string) {
-	timeout := max(10*time.Second, time.Duration(dyn.TTL+2*dyn.LoopWait)*time.Second)
+	// The holder may wait fsm.HandOverConnectWait for a reconnecting
+	// candidate, then stop PostgreSQL and hand over.
+	timeout := max(fsm.HandOverConnectWait+5*time.Second, time.Duration(dyn.TTL+2*dyn.LoopWait)*time.Second)
 	timeout = min(timeout, writeTimeout-time.Second-time.Since(began)) // a lag-only refusal may have waited (lagwait.go)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

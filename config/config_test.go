@@ -175,6 +175,7 @@ func TestParse_BadInput_NamesKeyAndLine(t *testing.T) {
 			[]string{`conclave.yml:3: key "restapi.connect_address": not set and restapi.listen "0.0.0.0:8008" is not one address`}},
 		{"name with slash", replace(t, "name: n1\n", "name: a/b\n"), []string{`conclave.yml:2: key "name": must not contain '/'`}},
 		{"name with space", replace(t, "name: n1\n", "name: 'a b'\n"), []string{`conclave.yml:2: key "name": must not contain whitespace`}},
+		{"name not ASCII", replace(t, "name: n1\n", "name: nœud1\n"), []string{`conclave.yml:2: key "name": must be printable ASCII (it becomes application_name, which PostgreSQL rewrites otherwise); a member renamed joins as a new one, got "nœud1"`}},
 		{"name too long", replace(t, "name: n1\n", "name: "+strings.Repeat("x", 64)+"\n"), []string{`conclave.yml:2: key "name": must be at most 63 characters`}},
 		{"duplicate key", replace(t, "name: n1\n", "name: n1\nname: n2\n"),
 			[]string{`conclave.yml:3: duplicate key "name" (first defined at line 2)`}},

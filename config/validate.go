@@ -103,6 +103,11 @@ func (d *decoder) validate(c *Config) {
 			d.errorf("name", "must not contain '/', got %q", c.Name)
 		case strings.IndexFunc(c.Name, unicode.IsSpace) >= 0:
 			d.errorf("name", "must not contain whitespace, got %q", c.Name)
+		case strings.IndexFunc(c.Name, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0:
+			// PostgreSQL rewrites any other character of application_name
+			// ('?' up to 15, \xNN from 16): pg_stat_replication and
+			// synchronous_standby_names would never match the member.
+			d.errorf("name", "must be printable ASCII (it becomes application_name, which PostgreSQL rewrites otherwise); a member renamed joins as a new one, got %q", c.Name)
 		case len(c.Name) > maxMemberNameLength:
 			d.errorf("name", "must be at most %d characters (it becomes application_name), got %d", maxMemberNameLength, len(c.Name))
 		}

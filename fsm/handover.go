@@ -165,6 +165,13 @@ var scheduleLayoutsNoZone = []string{
 // ErrNoTimezone: a scheduled time without a zone.
 var ErrNoTimezone = fmt.Errorf("no timezone")
 
+// HandOverConnectWait is how long after a switchover's request (or its
+// scheduled time) the key holder waits for a candidate that does not
+// stream from it yet: a standby's WAL receiver connects again
+// wal_retrieve_retry_interval (5 s by default) after its connection broke.
+// The REST API waits at least this long, plus the hand-over, for the outcome.
+const HandOverConnectWait = 8 * time.Second
+
 // ParseScheduledAt reads a scheduled switchover time. A time without a
 // zone gives ErrNoTimezone (Patroni refuses it too); anything else that
 // does not parse gives another error.

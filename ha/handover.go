@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"time"
 
@@ -23,6 +24,41 @@ func (f *pendingFailed) fail(p *fsm.Pending) {
 
 func (f pendingFailed) failed(p *fsm.Pending) bool {
 	return p != nil && !p.HandedOver() && !f.requestedAt.IsZero() && p.RequestedAt.Equal(f.requestedAt)
+}
+
+// pendingDue remembers, for the pending request, when this node as the
+// key holder running its primary first found it due (its own clock), and
+// which members it saw without a streaming row in pg_stat_replication since
+// (under Loop.mu).
+type pendingDue struct {
+	requestedAt, since time.Time
+	unconnected        map[string]bool
+}
+
+// observe returns when p first became due while this node could carry it
+// out (zero when none is, or not yet) and the members seen unconnected
+// since; canAct: this node holds the key and its PostgreSQL runs as primary
+// (pg_stat_replication is read only then).
+func (d *pendingDue) observe(p *fsm.Pending, st fsm.State, self string, pgs PGStatus, canAct bool, now time.Time) (time.Time, map[string]bool) {
+	if p == nil || p.HandedOver() || !p.Due(now.UnixNano()) {
+		*d = pendingDue{}
+		return time.Time{}, nil
+	}
+	if !d.requestedAt.Equal(p.RequestedAt) {
+		*d = pendingDue{requestedAt: p.RequestedAt}
+	}
+	if !canAct {
+		return d.since, d.unconnected
+	}
+	if d.since.IsZero() {
+		d.since, d.unconnected = now, map[string]bool{}
+	}
+	for name := range st.Members {
+		if name != self && !streamingFrom(Observation{PG: pgs}, name) {
+			d.unconnected[name] = true
+		}
+	}
+	return d.since, maps.Clone(d.unconnected)
 }
 
 // changedAt is when this node first saw the leader key at index (zero if

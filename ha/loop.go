@@ -140,6 +140,7 @@ type Loop struct {
 	syncFence         syncFence     // owned by the loop goroutine (ha/sync.go)
 	reports           reports       // noted by New, then by the loop goroutine (ha/members.go)
 	pendingFailed     pendingFailed // request this holder failed to carry out (ha/handover.go)
+	pendingDue        pendingDue    // when the pending request became due here (ha/handover.go)
 	operations        operations    // operator requests and the scheduled restart (ha/operations.go)
 	local             *Local        // reloaded local settings not applied yet (ha/reload.go)
 	reloaded          reloaded      // use_pg_rewind after a reload (ha/reload.go)
@@ -366,11 +367,14 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	stuckMoved := l.repairs.stuck.movedAside(st)
 	historyPending := l.repairs.history.pendingFor(st, l.cfg.Name)
 	pendingFailed := l.pendingFailed.failed(st.Pending)
+	pendingDueSince, pendingUnconnected := l.pendingDue.observe(st.Pending, st, l.cfg.Name, pgs,
+		leads && pgs.Running && !pgs.InRecovery, now)
 	l.mu.Unlock()
 	awaited, awaitedUnknown := l.awaitedServers(ctx, st)
 	return Observation{
-		KeyChangedAt: l.lease.changedAt(st.LeaderIndex), PendingFailed: pendingFailed,
-		Self: l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
+		KeyChangedAt: l.lease.changedAt(st.LeaderIndex), PendingFailed: pendingFailed, PendingDueSince: pendingDueSince,
+		PendingUnconnected: pendingUnconnected,
+		Self:               l.cfg.Name, Now: now, State: st, Config: dyn, PG: pgs, Tags: l.cfg.Tags,
 		Lease:             l.lease.View(st, l.cfg.Name, now),
 		LiveMembers:       l.lease.LiveMembers(ttl, now),
 		MemberSilence:     l.lease.silence(now),

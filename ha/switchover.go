@@ -90,8 +90,7 @@ func decidePendingHolder(o Observation, p *fsm.Pending) (Plan, bool) {
 	}
 	target, why := handOverTarget(o, p)
 	if target == "" && lagReportAwaited(o, p) {
-		// The holder's usual turn meanwhile (sync standbys, slots).
-		h := decideHolder(o)
+		h := usualHolderTurn(o)
 		h.Reason = fmt.Sprintf("%s: %s, measured against a newer report of this node: waiting for the candidate's next report; %s",
 			p.Kind, why, h.Reason)
 		return h, true
@@ -99,15 +98,27 @@ func decidePendingHolder(o Observation, p *fsm.Pending) (Plan, bool) {
 	if target == "" {
 		return clear(fmt.Sprintf("%s not possible: %s: cancelling it", p.Kind, why))
 	}
+	if why := connectProblem(o, target); why != "" {
+		if connectAwaited(o) {
+			h := usualHolderTurn(o)
+			h.Reason = fmt.Sprintf("%s to %s: %s: waiting; %s", p.Kind, target, why, h.Reason)
+			return h, true
+		}
+		return clear(fmt.Sprintf("%s not possible: candidate %s: %s: cancelling it", p.Kind, target, why))
+	}
 	return plan(fmt.Sprintf("%s to %s: stopping PostgreSQL cleanly and handing the leader key over", p.Kind, target),
 		act(ActRenew), actOn(ActHandOver, o.State.Members[target])), true
 }
 
 // handOverTarget picks the candidate: the requested one if it may take
 // over, else (none requested) the best live one ("" and why when none).
+// Whether it streams is judged by this primary's pg_stat_replication
+// (connectProblem, checked by the caller), not by the candidate's record:
+// the record can say streaming from before a connection broke, or running
+// for the seconds its WAL receiver takes to connect again.
 func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
 	if p.Candidate != "" {
-		if why := o.State.CandidateProblem(o.Config, p.Candidate, true); why != "" {
+		if why := o.State.CandidateProblem(o.Config, p.Candidate, false); why != "" {
 			return "", why
 		}
 		if !o.LiveMembers[p.Candidate] {
@@ -115,21 +126,73 @@ func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
 		}
 		return p.Candidate, ""
 	}
-	var best *candidate
+	// One streaming from this primary right now beats one whose record
+	// alone says streaming; a member neither does is no candidate.
+	var connected, recorded *candidate
 	for _, name := range o.State.MemberNames() {
-		if name == o.Self || !o.LiveMembers[name] || o.State.CandidateProblem(o.Config, name, true) != "" {
+		if name == o.Self || !o.LiveMembers[name] || o.State.CandidateProblem(o.Config, name, false) != "" {
 			continue
 		}
 		m := o.State.Members[name]
 		c := candidate{name: name, timeline: m.Timeline, pos: m.WALPosition, priority: tagInt(m, "failover_priority")}
-		if best == nil || c.beats(*best) {
-			best = &c
+		if connectProblem(o, name) == "" && (connected == nil || c.beats(*connected)) {
+			connected = &c
+		}
+		if m.State == "streaming" && (recorded == nil || c.beats(*recorded)) {
+			recorded = &c
 		}
 	}
-	if best == nil {
-		return "", "no good candidates have been found"
+	switch {
+	case connected != nil:
+		return connected.name, ""
+	case recorded != nil:
+		return recorded.name, ""
 	}
-	return best.name, ""
+	return "", "no good candidates have been found"
+}
+
+// connectProblem says why the holder cannot tell that name receives its
+// WAL now ("" when it can): only a connected standby receives the shutdown
+// checkpoint of the clean stop that hands the key over.
+//   - No streaming row in this primary's pg_stat_replication: the record can
+//     say streaming from before its WAL receiver dropped (this primary
+//     restarted a moment ago); stopping now would write the checkpoint to
+//     nobody, the candidate would never promote, and a ttl later this node
+//     would take the key back on a new timeline.
+//   - A streaming row but a record that says otherwise, and no reconnection
+//     seen here since the request became due: a row outlives a connection
+//     broken without a reset (until wal_sender_timeout), and the fast
+//     shutdown would wait that long on it. The candidate's next report, or
+//     its row seen gone and back, settles it.
+func connectProblem(o Observation, name string) string {
+	if !streamingFrom(o, name) {
+		return fmt.Sprintf("not streaming from this primary (pg_stat_replication: %s)", replicationState(o, name))
+	}
+	if m := o.State.Members[name]; m.State != "streaming" && !o.PendingUnconnected[name] {
+		return fmt.Sprintf("streaming in pg_stat_replication but its record says %s, and no reconnection was seen", m.State)
+	}
+	return ""
+}
+
+// replicationState is name's state in this primary's pg_stat_replication
+// as read this turn ("not connected" when it has no row).
+func replicationState(o Observation, name string) string {
+	for _, r := range o.PG.Replicas {
+		if r.Name == name {
+			return r.State
+		}
+	}
+	return "not connected"
+}
+
+// connectAwaited reports whether the request became due recently enough to
+// wait for its candidate's WAL receiver to connect (fsm.HandOverConnectWait).
+// It counts from when this node first found the request due, on its own
+// clock: RequestedAt is the answering node's wall clock, and one ahead of
+// this node's would stretch the wait past the REST caller's, whose
+// "status unknown" would then be followed by a switchover nobody expected.
+func connectAwaited(o Observation) bool {
+	return !o.PendingDueSince.IsZero() && o.Now.Sub(o.PendingDueSince) < fsm.HandOverConnectWait
 }
 
 // lagReportAwaited reports whether a candidate refused for lag alone last
@@ -138,14 +201,9 @@ func handOverTarget(o Observation, p *fsm.Pending) (string, string) {
 // report can be up to a segment ahead of the candidate's older one,
 // although the candidate caught up within milliseconds. Its next report
 // (once per loop_wait) decides; a lag that persists in it cancels the
-// request as before. The request's time is another host's wall clock:
-// it only bounds a wait, nothing safety depends on it.
+// request as before. Counted on this node's clock, as connectAwaited.
 func lagReportAwaited(o Observation, p *fsm.Pending) bool {
-	since := p.RequestedAt
-	if p.ScheduledAt != nil && p.ScheduledAt.After(since) {
-		since = *p.ScheduledAt
-	}
-	if o.Now.Sub(since) >= time.Duration(o.Config.LoopWait)*time.Second+lagReportGrace {
+	if o.PendingDueSince.IsZero() || o.Now.Sub(o.PendingDueSince) >= time.Duration(o.Config.LoopWait)*time.Second+lagReportGrace {
 		return false
 	}
 	names := []string{p.Candidate}
@@ -247,6 +305,9 @@ func decideManualFailover(o Observation, p *fsm.Pending) (Plan, bool) {
 // it waits for, the others wake when the candidate's window ends.
 func nextTurnAfterPending(o Observation, next time.Duration) time.Duration {
 	p := o.State.Pending
+	if connectAwaitedByHolder(o) {
+		return min(next, connectRecheck)
+	}
 	if !handOverOpen(o.State) {
 		return next
 	}
@@ -260,3 +321,30 @@ func nextTurnAfterPending(o Observation, next time.Duration) time.Duration {
 		return min(next, max(end.Sub(o.Now)+10*time.Millisecond, handOverRecheck))
 	}
 }
+
+// usualHolderTurn is what the holder does while it waits to carry a
+// request out: its usual turn (sync standbys, slots), or only the renewal
+// while paused (rule 5: nothing is changed or removed).
+func usualHolderTurn(o Observation) Plan {
+	if o.Config.Pause {
+		return decidePaused(o)
+	}
+	return decideHolder(o)
+}
+
+// connectAwaitedByHolder reports whether this node holds the key and waits
+// for a due request's candidate to stream from it: it looks again soon
+// rather than a loop_wait later.
+func connectAwaitedByHolder(o Observation) bool {
+	p := o.State.Pending
+	if p == nil || p.HandedOver() || o.State.LeaderName() != o.Self || !o.PG.Running || o.PG.InRecovery || !o.Lease.Valid ||
+		!p.Due(o.Now.UnixNano()) || !connectAwaited(o) {
+		return false
+	}
+	target, _ := handOverTarget(o, p)
+	return target != "" && connectProblem(o, target) != ""
+}
+
+// connectRecheck is how often a holder looks at pg_stat_replication while
+// it waits for a candidate to connect.
+const connectRecheck = 250 * time.Millisecond

@@ -15,13 +15,15 @@ import (
 func switchoverScenario() Observation {
 	o := scenario()
 	o.Self = "n1"
-	o.PG = PGStatus{DataDir: DataDirValid, SystemID: "7000", Running: true, Timeline: 1, WALPosition: 1000}
+	o.PG = PGStatus{DataDir: DataDirValid, SystemID: "7000", Running: true, Timeline: 1, WALPosition: 1000,
+		Replicas: []Replica{{Name: "n2", State: "streaming", SyncState: "async"}, {Name: "n3", State: "streaming", SyncState: "async"}}}
 	o.Lease = LeaseView{Held: true, Valid: true}
 	for n, m := range o.State.Members {
 		m.Protocol = fsm.Protocol
 		o.State.Members[n] = m
 	}
 	o.State.Pending = &fsm.Pending{Kind: "switchover", Leader: "n1", Candidate: "n2", RequestedAt: t0}
+	o.PendingDueSince = t0
 	return o
 }
 
@@ -57,6 +59,43 @@ func TestDecide_Switchover(t *testing.T) {
 			m.WALPosition = 990
 			o.State.Members["n2"] = m
 		}, []ActionKind{ActRenew, ActHandOver}, "n3"},
+		{"Holder_NoCandidateNamed_PicksOneStreamingFromIt", switchoverScenario, func(o *Observation) {
+			o.State.Pending.Candidate = ""
+			setMember(o, "n3", func(m *fsm.Member) { m.WALPosition = 1000 })
+			setMember(o, "n2", func(m *fsm.Member) { m.WALPosition = 990 })
+			o.PG.Replicas = o.PG.Replicas[:1] // n3's record says streaming; its WAL receiver dropped
+		}, []ActionKind{ActRenew, ActHandOver}, "n2"},
+		{"Holder_CandidateRecordStreamingButNotConnected_WaitsForItToConnect", switchoverScenario, func(o *Observation) {
+			o.PG.Replicas = o.PG.Replicas[1:]
+			o.Now = t0.Add(fsm.HandOverConnectWait - time.Millisecond)
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_CandidateConnectingNotYetStreaming_Waits", switchoverScenario, func(o *Observation) {
+			o.PG.Replicas[0].State = "catchup"
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_CandidateNotConnectedWithinTheGrace_Cancels", switchoverScenario, func(o *Observation) {
+			o.PG.Replicas = o.PG.Replicas[1:]
+			o.Now = t0.Add(fsm.HandOverConnectWait)
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_ScheduledCandidateNotConnected_WaitCountsFromWhenItBecameDue", switchoverScenario, func(o *Observation) {
+			o.State.Pending.ScheduledAt = &later
+			o.PG.Replicas = o.PG.Replicas[1:]
+			o.Now, o.PendingDueSince = later.Add(time.Second), later
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_RequesterClockAhead_WaitCountsOnThisNodesClock", switchoverScenario, func(o *Observation) {
+			o.State.Pending.RequestedAt = t0.Add(time.Hour)
+			o.PG.Replicas = o.PG.Replicas[1:]
+			o.Now = t0.Add(fsm.HandOverConnectWait)
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_RequesterClockBehind_StillWaitsOnThisNodesClock", switchoverScenario, func(o *Observation) {
+			o.State.Pending.RequestedAt = t0.Add(-time.Hour)
+			o.PG.Replicas = o.PG.Replicas[1:]
+			o.Now = t0.Add(time.Second)
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_PausedFailoverCandidateNotConnected_WaitsWithoutChangingAnything", switchoverScenario, func(o *Observation) {
+			o.Config.Pause = true
+			o.State.Pending.Kind, o.State.Pending.Leader = "failover", ""
+			o.PG.Replicas = o.PG.Replicas[1:]
+		}, []ActionKind{ActRenew}, ""},
 		{"Holder_ScheduledLater_DoesNothingYet", switchoverScenario, func(o *Observation) {
 			o.State.Pending.ScheduledAt = &later
 		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
@@ -64,10 +103,47 @@ func TestDecide_Switchover(t *testing.T) {
 			o.State.Pending.ScheduledAt = &later
 			o.Now = later
 		}, []ActionKind{ActRenew, ActHandOver}, "n2"},
-		{"Holder_CandidateNotStreaming_Cancels", switchoverScenario, func(o *Observation) {
-			m := o.State.Members["n2"]
-			m.State = "running"
-			o.State.Members["n2"] = m
+		{"Holder_CandidateRecordRunningAndNotConnected_WaitsForItToConnect", switchoverScenario, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" }) // its WAL receiver reconnects
+			o.PG.Replicas = o.PG.Replicas[1:]
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_CandidateNotStreamingWithinTheGrace_Cancels", switchoverScenario, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" })
+			o.PG.Replicas = o.PG.Replicas[1:]
+			o.Now = t0.Add(fsm.HandOverConnectWait)
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_CandidateRecordRunning_StreamingAfterAReconnectionSeenHere_HandsOver", switchoverScenario, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" }) // reported just before it connected
+			o.PendingUnconnected = map[string]bool{"n2": true}
+		}, []ActionKind{ActRenew, ActHandOver}, "n2"},
+		{"Holder_CandidateRecordRunning_StreamingRowNeverSeenGone_WaitsForItsReport", switchoverScenario, func(o *Observation) {
+			// A row can outlive a connection broken without a reset.
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" })
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_CandidateRecordRunning_StreamingRowNeverSeenGone_CancelsAfterTheWait", switchoverScenario, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" })
+			o.Now = t0.Add(fsm.HandOverConnectWait)
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_NoCandidateNamed_ConnectedRunningRecordBeatsAMoreAdvancedStreamingRecord", switchoverScenario, func(o *Observation) {
+			o.State.Pending.Candidate = ""
+			setMember(o, "n2", func(m *fsm.Member) { m.State, m.WALPosition = "running", 990 })
+			setMember(o, "n3", func(m *fsm.Member) { m.WALPosition = 1000 })
+			o.PG.Replicas = o.PG.Replicas[:1]
+			o.PendingUnconnected = map[string]bool{"n2": true}
+		}, []ActionKind{ActRenew, ActHandOver}, "n2"},
+		{"Holder_NoCandidateNamed_NoneConnected_WaitsForTheBestStreamingRecord", switchoverScenario, func(o *Observation) {
+			o.State.Pending.Candidate = ""
+			o.PG.Replicas = nil
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
+		{"Holder_CandidateStopped_Cancels", switchoverScenario, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "stopped" })
+			o.PG.Replicas = o.PG.Replicas[1:]
+		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_NoCandidateNamed_NoneStreamingByRecordOrConnection_Cancels", switchoverScenario, func(o *Observation) {
+			o.State.Pending.Candidate = ""
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" })
+			setMember(o, "n3", func(m *fsm.Member) { m.State = "running" })
+			o.PG.Replicas = nil
 		}, []ActionKind{ActRenew, ActClearPending}, ""},
 		{"Holder_CandidateSilent_Cancels", switchoverScenario, func(o *Observation) {
 			delete(o.LiveMembers, "n2")
@@ -99,6 +175,12 @@ func TestDecide_Switchover(t *testing.T) {
 			setMember(o, "n1", func(m *fsm.Member) { m.UpdatedIndex = 38 })
 			o.Now = t0.Add(time.Duration(o.Config.LoopWait)*time.Second + lagReportGrace)
 		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_PausedFailoverCandidateLagsAgainstANewerReport_WaitsWithoutChangingAnything", switchoverScenario, func(o *Observation) {
+			o.Config.Pause, o.Config.MaximumLagOnFailover = true, 10
+			o.State.Pending.Kind, o.State.Pending.Leader = "failover", ""
+			setMember(o, "n2", func(m *fsm.Member) { m.WALPosition, m.UpdatedIndex = 500, 30 })
+			setMember(o, "n1", func(m *fsm.Member) { m.UpdatedIndex = 38 })
+		}, []ActionKind{ActRenew}, ""},
 		{"Holder_CandidateLagsAndIsNotStreaming_CancelsAtOnce", switchoverScenario, func(o *Observation) {
 			o.Config.MaximumLagOnFailover = 10
 			setMember(o, "n2", func(m *fsm.Member) { m.WALPosition, m.UpdatedIndex, m.State = 500, 30, "running" })
@@ -384,9 +466,45 @@ func newSwitchoverLeader(t *testing.T, stopErr error) (*Loop, *fakeCluster, *han
 	}
 	c.Propose(ctx, fsm.UpsertMember{Member: fsm.Member{Name: "n2", Host: "127.0.0.1", Port: 5433, Role: fsm.RoleReplica,
 		State: "streaming", Timeline: 1, Protocol: fsm.Protocol}})
+	base.setReplicas(Replica{Name: "n2", State: "streaming"})
 	l.observe(ctx) // n2 reports: live
 	c.Propose(ctx, fsm.SetPending{Pending: fsm.Pending{Kind: "switchover", Leader: "n1", Candidate: "n2", RequestedAt: t0}})
 	return l, c, pg
+}
+
+// setReplicas sets the primary's pg_stat_replication rows.
+func (p *fakePG) setReplicas(rows ...Replica) {
+	p.mu.Lock()
+	p.st.Replicas = rows
+	p.mu.Unlock()
+}
+
+// A candidate whose record says streaming although its WAL receiver is
+// not connected (the primary restarted a moment ago) would not receive the
+// shutdown checkpoint: seen in `make demo`, the candidate never promoted
+// and a ttl later the old primary took the key back on a new timeline. The
+// holder waits, looking again soon, and hands over once the candidate
+// streams from it.
+func TestLoop_Switchover_CandidateNotConnected_WaitsThenHandsOverOnceItStreams(t *testing.T) {
+	l, c, pg := newSwitchoverLeader(t, nil)
+	pg.setReplicas()
+	next, err := l.turn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg.called("stop-for-hand-over") || c.State().Pending == nil || c.State().Pending.HandedOver() {
+		t.Fatalf("stopped or handed over although n2 is not connected: calls %v, pending %+v", pg.calls, c.State().Pending)
+	}
+	if next > connectRecheck {
+		t.Errorf("next turn in %v while waiting for the candidate to connect, want at most %v", next, connectRecheck)
+	}
+	pg.setReplicas(Replica{Name: "n2", State: "streaming"})
+	if _, err := l.turn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.State(); !pg.called("stop-for-hand-over") || st.Pending == nil || !st.Pending.HandedOver() {
+		t.Fatalf("n2 streams now but no hand-over: calls %v, pending %+v", pg.calls, st.Pending)
+	}
 }
 
 func TestLoop_Switchover_StopsCleanlyHandsOverAndFollowsTheCandidate(t *testing.T) {
@@ -536,6 +654,7 @@ func TestLoop_Switchover_OlderServerJoinsDuringTheStop_NoHandOverProposed(t *tes
 	}
 	c.Propose(ctx, fsm.UpsertMember{Member: fsm.Member{Name: "n2", Host: "127.0.0.1", Port: 5433, Role: fsm.RoleReplica,
 		State: "streaming", Timeline: 1, Protocol: fsm.Protocol, RaftAddr: "10.0.0.2:7000"}})
+	base.setReplicas(Replica{Name: "n2", State: "streaming"})
 	l.observe(ctx)
 	c.Propose(ctx, fsm.SetPending{Pending: fsm.Pending{Kind: "switchover", Leader: "n1", Candidate: "n2", RequestedAt: t0}})
 	pg.during = func() { c.servers = append(c.servers, "10.0.0.9:7000") } // joins while PostgreSQL stops
@@ -548,5 +667,78 @@ func TestLoop_Switchover_OlderServerJoinsDuringTheStop_NoHandOverProposed(t *tes
 	}
 	if got := c.State().LeaderName(); got != "n1" {
 		t.Errorf("leader %q, want n1 (nothing handed over)", got)
+	}
+}
+
+// The wait for a candidate counts from when the holder, able to carry the
+// request out, first found it due, on its own clock, whatever time the
+// answering node wrote; it remembers who it saw without a streaming row.
+func TestPendingDue_CountsFromFirstSeenDueOnThisClock_RemembersUnconnected(t *testing.T) {
+	var d pendingDue
+	later := t0.Add(time.Minute)
+	st := scenario().State
+	both := PGStatus{Running: true, Replicas: []Replica{{Name: "n2", State: "streaming"}, {Name: "n3", State: "streaming"}}}
+	onlyN3 := PGStatus{Running: true, Replicas: []Replica{{Name: "n3", State: "streaming"}}}
+	p := &fsm.Pending{Kind: "switchover", Leader: "n1", RequestedAt: t0.Add(time.Hour), ScheduledAt: &later}
+	if got, _ := d.observe(p, st, "n1", both, true, t0); !got.IsZero() {
+		t.Fatalf("not due yet: since %v, want zero", got)
+	}
+	if got, _ := d.observe(p, st, "n1", PGStatus{}, false, later); !got.IsZero() {
+		t.Fatalf("due but this primary is down: since %v, want zero (not started)", got)
+	}
+	if got, unc := d.observe(p, st, "n1", onlyN3, true, later.Add(time.Second)); !got.Equal(later.Add(time.Second)) || !unc["n2"] || unc["n3"] {
+		t.Fatalf("due and able: since %v, unconnected %v; want %v and n2 only", got, unc, later.Add(time.Second))
+	}
+	if got, unc := d.observe(p, st, "n1", both, true, later.Add(5*time.Second)); !got.Equal(later.Add(time.Second)) || !unc["n2"] {
+		t.Fatalf("seen again: since %v, unconnected %v; want the first time and n2 still remembered", got, unc)
+	}
+	next := &fsm.Pending{Kind: "switchover", Leader: "n1", RequestedAt: t0.Add(2 * time.Hour)}
+	if got, unc := d.observe(next, st, "n1", both, true, later.Add(6*time.Second)); !got.Equal(later.Add(6*time.Second)) || len(unc) != 0 {
+		t.Fatalf("another request: since %v, unconnected %v; want when it was first seen and nobody", got, unc)
+	}
+	if got, _ := d.observe(nil, st, "n1", both, true, later.Add(7*time.Second)); !got.IsZero() {
+		t.Fatalf("no request: since %v, want zero", got)
+	}
+}
+
+// A holder that never saw the request due while able to act (the
+// observation did not say since when) does not wait: a wait without a
+// start would never end.
+func TestDecide_Switchover_NoDueTime_CandidateNotConnected_Cancels(t *testing.T) {
+	o := switchoverScenario()
+	o.PendingDueSince = time.Time{}
+	o.PG.Replicas = o.PG.Replicas[1:]
+	if p := Decide(o); !reflect.DeepEqual(p.Kinds(), []ActionKind{ActRenew, ActClearPending}) {
+		t.Fatalf("plan %v (%s), want renew and clear-pending", p.Kinds(), p.Reason)
+	}
+}
+
+// The holder waits for a candidate that never connects for
+// fsm.HandOverConnectWait on its own clock from when it first saw the
+// request due, then cancels it; PostgreSQL is never stopped.
+func TestLoop_Switchover_CandidateNeverConnects_CancelledAfterTheWait(t *testing.T) {
+	l, c, pg := newSwitchoverLeader(t, nil)
+	clock := l.cfg.Clock.(*fakeClock)
+	pg.setReplicas()
+	start := clock.Now()
+	for c.State().Pending != nil {
+		if clock.Now().Sub(start) > fsm.HandOverConnectWait+time.Second {
+			t.Fatalf("still pending %v after the request became due", clock.Now().Sub(start))
+		}
+		c.Propose(context.Background(), fsm.UpsertMember{Member: fsm.Member{Name: "n2", Host: "127.0.0.1", Port: 5433,
+			Role: fsm.RoleReplica, State: "streaming", Timeline: 1, Protocol: fsm.Protocol}}) // n2 keeps reporting
+		if _, err := l.turn(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if c.State().Pending != nil && clock.Now().Sub(start) >= fsm.HandOverConnectWait {
+			t.Fatalf("still pending %v after it became due, want cancelled at %v", clock.Now().Sub(start), fsm.HandOverConnectWait)
+		}
+		clock.advance(500 * time.Millisecond)
+	}
+	if waited := clock.Now().Sub(start); waited < fsm.HandOverConnectWait {
+		t.Errorf("cancelled after %v, want a wait of %v", waited, fsm.HandOverConnectWait)
+	}
+	if pg.called("stop-for-hand-over") {
+		t.Error("PostgreSQL was stopped for a candidate that never connected")
 	}
 }

@@ -240,6 +240,13 @@ type Observation struct {
 	// KeyChangedAt is when this node first saw the leader key at its
 	// current index (monotonic); a hand-over's window counts from it.
 	KeyChangedAt time.Time
+	// PendingDueSince is when this node, holding the key with its primary
+	// running, first found the pending request due (its own clock; zero
+	// when none is, or not yet): waits for a candidate count from it
+	// (switchover.go). PendingUnconnected are the members it saw without a
+	// streaming row in its pg_stat_replication since then.
+	PendingDueSince    time.Time
+	PendingUnconnected map[string]bool
 	// PendingFailed: this node, as holder, tried to carry out the pending
 	// request and failed (ha/switchover.go); it is cancelled.
 	PendingFailed bool
