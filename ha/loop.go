@@ -368,7 +368,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	historyPending := l.repairs.history.pendingFor(st, l.cfg.Name)
 	pendingFailed := l.pendingFailed.failed(st.Pending)
 	pendingDueSince, pendingUnconnected := l.pendingDue.observe(st.Pending, st, l.cfg.Name, pgs,
-		leads && pgs.Running && !pgs.InRecovery, now)
+		leads && pgs.Running && !pgs.InRecovery && pgs.Err == nil, now)
 	l.mu.Unlock()
 	awaited, awaitedUnknown := l.awaitedServers(ctx, st)
 	return Observation{
