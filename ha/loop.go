@@ -426,6 +426,12 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 	l.noteLevel(o)
 	p := Decide(o)
 	l.logDecision(p) // logging.go
+	if l.takeFired() {
+		// A restart that fired is no longer scheduled: shown so before it
+		// runs (as Patroni deletes scheduled_restart when it starts it),
+		// not once the restart, which can take seconds, is over.
+		l.publish(ctx, o, o.PG, p)
+	}
 	// A clone reports this member while it copies (clonereport.go).
 	err := l.execute(ctx, o, p)
 	l.finishOperation(p, err)
