@@ -37,8 +37,9 @@ type pendingDue struct {
 
 // observe returns when p first became due while this node could carry it
 // out (zero when none is, or not yet) and the members seen unconnected
-// since; canAct: this node holds the key and its PostgreSQL runs as primary
-// (pg_stat_replication is read only then).
+// since; canAct: this node holds the key and its PostgreSQL answered as a
+// running primary this turn (a failed read lists no rows, which is not
+// "seen unconnected").
 func (d *pendingDue) observe(p *fsm.Pending, st fsm.State, self string, pgs PGStatus, canAct bool, now time.Time) (time.Time, map[string]bool) {
 	if p == nil || p.HandedOver() || !p.Due(now.UnixNano()) {
 		*d = pendingDue{}
@@ -48,7 +49,7 @@ func (d *pendingDue) observe(p *fsm.Pending, st fsm.State, self string, pgs PGSt
 		*d = pendingDue{requestedAt: p.RequestedAt}
 	}
 	if !canAct {
-		return d.since, d.unconnected
+		return d.since, maps.Clone(d.unconnected)
 	}
 	if d.since.IsZero() {
 		d.since, d.unconnected = now, map[string]bool{}

@@ -368,7 +368,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	historyPending := l.repairs.history.pendingFor(st, l.cfg.Name)
 	pendingFailed := l.pendingFailed.failed(st.Pending)
 	pendingDueSince, pendingUnconnected := l.pendingDue.observe(st.Pending, st, l.cfg.Name, pgs,
-		leads && pgs.Running && !pgs.InRecovery, now)
+		leads && pgs.Running && !pgs.InRecovery && pgs.Err == nil, now)
 	l.mu.Unlock()
 	awaited, awaitedUnknown := l.awaitedServers(ctx, st)
 	return Observation{
@@ -426,6 +426,12 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 	l.noteLevel(o)
 	p := Decide(o)
 	l.logDecision(p) // logging.go
+	if l.takeFired() {
+		// A restart that fired is no longer scheduled: shown so before it
+		// runs (as Patroni deletes scheduled_restart when it starts it),
+		// not once the restart, which can take seconds, is over.
+		l.publish(ctx, o, o.PG, p)
+	}
 	// A clone reports this member while it copies (clonereport.go).
 	err := l.execute(ctx, o, p)
 	l.finishOperation(p, err)

@@ -95,6 +95,9 @@ type operations struct {
 	mu        sync.Mutex
 	cur       *opRequest
 	scheduled *ScheduledRestart
+	// fired: the scheduled restart became the current request at the last
+	// observation and the record does not show that yet.
+	fired bool
 }
 
 // Restart asks the loop to restart PostgreSQL now and waits for the outcome.
@@ -193,13 +196,23 @@ func (l *Loop) pendingOperation(wall time.Time) Operation {
 	defer l.operations.mu.Unlock()
 	if s := l.operations.scheduled; s != nil && l.operations.cur == nil && !wall.Before(s.At) {
 		l.operations.cur = &opRequest{op: s.Operation, started: make(chan struct{}), done: make(chan error, 1)}
-		l.operations.scheduled = nil
+		l.operations.scheduled, l.operations.fired = nil, true
 		l.log.Info("scheduled restart is due", "at", s.At)
 	}
 	if l.operations.cur == nil {
 		return Operation{}
 	}
 	return l.operations.cur.op
+}
+
+// takeFired reports (once) that the scheduled restart fired at the last
+// observation.
+func (l *Loop) takeFired() bool {
+	l.operations.mu.Lock()
+	defer l.operations.mu.Unlock()
+	fired := l.operations.fired
+	l.operations.fired = false
+	return fired
 }
 
 // untilScheduled shortens the wait before the next turn to the scheduled

@@ -192,3 +192,44 @@ func TestLoop_Restart_WhileRestarting_StateIsRestartingNotRunning(t *testing.T) 
 		t.Errorf("state after the restart %q, want running", s)
 	}
 }
+
+// A scheduled restart that fired is no longer shown as scheduled while it
+// runs (Patroni deletes scheduled_restart when it starts the restart): the
+// record showed it until the restart, which can take seconds, was over.
+func TestLoop_ScheduledRestart_NotShownScheduledWhileItRuns(t *testing.T) {
+	l, c, pg, _ := newLeader(t, nil, nil)
+	s := ScheduledRestart{At: time.Now().Add(time.Hour)}
+	s.Record.Schedule = s.At.Format(time.RFC3339)
+	if err := l.ScheduleRestart(s); err != nil {
+		t.Fatal(err)
+	}
+	l.turn(context.Background())
+	if c.State().Members["n1"].ScheduledRestart == nil {
+		t.Fatal("setup: the scheduled restart is not shown")
+	}
+	l.operations.mu.Lock()
+	l.operations.scheduled.At = time.Now().Add(-time.Millisecond) // its time has come
+	l.operations.mu.Unlock()
+	gate := make(chan struct{})
+	pg.mu.Lock()
+	pg.startGate = gate
+	pg.mu.Unlock()
+	turned := make(chan error, 1)
+	go func() { _, err := l.turn(context.Background()); turned <- err }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !pg.called("start") {
+		if time.Now().After(deadline) {
+			close(gate)
+			t.Fatalf("the scheduled restart never started PostgreSQL again (calls %v)", pg.log())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	shown := c.State().Members["n1"].ScheduledRestart
+	close(gate)
+	if err := <-turned; err != nil {
+		t.Fatal(err)
+	}
+	if shown != nil {
+		t.Errorf("while the fired restart runs, the record still shows it scheduled: %+v", shown)
+	}
+}

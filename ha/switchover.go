@@ -186,13 +186,16 @@ func replicationState(o Observation, name string) string {
 }
 
 // connectAwaited reports whether the request became due recently enough to
-// wait for its candidate's WAL receiver to connect (fsm.HandOverConnectWait).
+// wait for its candidate's WAL receiver to connect (fsm.HandOverConnectWait),
+// or for its next report (loop_wait + lagReportGrace) when its record lags
+// behind a connection made just before the request.
 // It counts from when this node first found the request due, on its own
 // clock: RequestedAt is the answering node's wall clock, and one ahead of
 // this node's would stretch the wait past the REST caller's, whose
 // "status unknown" would then be followed by a switchover nobody expected.
 func connectAwaited(o Observation) bool {
-	return !o.PendingDueSince.IsZero() && o.Now.Sub(o.PendingDueSince) < fsm.HandOverConnectWait
+	wait := max(fsm.HandOverConnectWait, time.Duration(o.Config.LoopWait)*time.Second+lagReportGrace)
+	return !o.PendingDueSince.IsZero() && o.Now.Sub(o.PendingDueSince) < wait
 }
 
 // lagReportAwaited reports whether a candidate refused for lag alone last

@@ -124,6 +124,11 @@ func TestDecide_Switchover(t *testing.T) {
 			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" })
 			o.Now = t0.Add(fsm.HandOverConnectWait)
 		}, []ActionKind{ActRenew, ActClearPending}, ""},
+		{"Holder_CandidateRecordRunning_LongLoopWait_WaitsForItsNextReport", switchoverScenario, func(o *Observation) {
+			setMember(o, "n2", func(m *fsm.Member) { m.State = "running" })
+			o.Config.LoopWait = 10
+			o.Now = t0.Add(10*time.Second + lagReportGrace - time.Millisecond)
+		}, []ActionKind{ActRenew, ActSyncSlots}, ""},
 		{"Holder_NoCandidateNamed_ConnectedRunningRecordBeatsAMoreAdvancedStreamingRecord", switchoverScenario, func(o *Observation) {
 			o.State.Pending.Candidate = ""
 			setMember(o, "n2", func(m *fsm.Member) { m.State, m.WALPosition = "running", 990 })
@@ -740,5 +745,30 @@ func TestLoop_Switchover_CandidateNeverConnects_CancelledAfterTheWait(t *testing
 	}
 	if pg.called("stop-for-hand-over") {
 		t.Error("PostgreSQL was stopped for a candidate that never connected")
+	}
+}
+
+// A failed read of PostgreSQL lists no pg_stat_replication rows: that is
+// not "seen unconnected", so a left-over row whose member's record says
+// running does not count as a reconnection on the next good read.
+func TestLoop_Switchover_FailedStatusRead_IsNotAReconnection(t *testing.T) {
+	l, c, pg := newSwitchoverLeader(t, nil)
+	ctx := context.Background()
+	c.Propose(ctx, fsm.UpsertMember{Member: fsm.Member{Name: "n2", Host: "127.0.0.1", Port: 5433, Role: fsm.RoleReplica,
+		State: "running", Timeline: 1, Protocol: fsm.Protocol}})
+	pg.mu.Lock()
+	pg.st.Replicas, pg.st.Err = nil, errors.New("canceling statement due to statement timeout")
+	pg.mu.Unlock()
+	if _, err := l.turn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pg.mu.Lock()
+	pg.st.Replicas, pg.st.Err = []Replica{{Name: "n2", State: "streaming"}}, nil
+	pg.mu.Unlock()
+	if _, err := l.turn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pg.called("stop-for-hand-over") {
+		t.Fatal("handed over on a row never seen gone (only a failed read listed none) while n2's record says running")
 	}
 }
