@@ -37,9 +37,11 @@ type pendingDue struct {
 
 // observe returns when p first became due while this node could carry it
 // out (zero when none is, or not yet) and the members seen unconnected
-// since; canAct: this node holds the key and its PostgreSQL answered as a
-// running primary this turn (a failed read lists no rows, which is not
-// "seen unconnected").
+// since; canAct: this node holds the key and its PostgreSQL runs as
+// primary. A failed read (pgs.Err) lists no rows, which is not "seen
+// unconnected", but the wait starts all the same: the turn woken by a new
+// request is the one a loaded primary can fail to answer, and an unstarted
+// wait would cancel the request at once.
 func (d *pendingDue) observe(p *fsm.Pending, st fsm.State, self string, pgs PGStatus, canAct bool, now time.Time) (time.Time, map[string]bool) {
 	if p == nil || p.HandedOver() || !p.Due(now.UnixNano()) {
 		*d = pendingDue{}
@@ -53,6 +55,9 @@ func (d *pendingDue) observe(p *fsm.Pending, st fsm.State, self string, pgs PGSt
 	}
 	if d.since.IsZero() {
 		d.since, d.unconnected = now, map[string]bool{}
+	}
+	if pgs.Err != nil {
+		return d.since, maps.Clone(d.unconnected)
 	}
 	for name := range st.Members {
 		if name != self && !streamingFrom(Observation{PG: pgs}, name) {

@@ -368,7 +368,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 	historyPending := l.repairs.history.pendingFor(st, l.cfg.Name)
 	pendingFailed := l.pendingFailed.failed(st.Pending)
 	pendingDueSince, pendingUnconnected := l.pendingDue.observe(st.Pending, st, l.cfg.Name, pgs,
-		leads && pgs.Running && !pgs.InRecovery && pgs.Err == nil, now)
+		leads && pgs.Running && !pgs.InRecovery, now)
 	l.mu.Unlock()
 	awaited, awaitedUnknown := l.awaitedServers(ctx, st)
 	return Observation{
@@ -390,7 +390,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		SyncInDoubt:       l.syncFence.inDoubt(st.Index),
 		SyncLegacyDoubt:   l.syncFence.legacyFor(st, l.cfg.Name),
 		RaftServers:       l.raftServers(),
-		Operation:         l.pendingOperation(time.Now()),
+		Operation:         l.pendingOperation(time.Now(), dyn),
 		AwaitedServers:    awaited,
 		AwaitedUnknown:    awaitedUnknown,
 		PromoteBackoff:    l.promoteBackoff(now),
@@ -461,7 +461,7 @@ func (l *Loop) turn(ctx context.Context) (time.Duration, error) {
 	}
 	next = nextTurnAfterPending(o, next)
 
-	next = l.untilScheduled(time.Now(), next)
+	next = l.untilScheduled(time.Now(), next, o.Config.Pause)
 	l.madeProgress(next + retry)
 	return next, nil
 }

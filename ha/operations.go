@@ -190,14 +190,21 @@ func (l *Loop) ScheduledRestart() (ScheduledRestart, bool) {
 
 // pendingOperation is the request this turn answers: the operator's, or the
 // scheduled restart once its time came (it becomes a request without a
-// waiter). Called by the loop goroutine at observation.
-func (l *Loop) pendingOperation(wall time.Time) Operation {
+// waiter). As Patroni's, a scheduled restart waits while paused, and one
+// found long past its time (staleScheduled) is discarded rather than run
+// by surprise. Called by the loop goroutine at observation.
+func (l *Loop) pendingOperation(wall time.Time, dyn fsm.DynamicConfig) Operation {
 	l.operations.mu.Lock()
 	defer l.operations.mu.Unlock()
-	if s := l.operations.scheduled; s != nil && l.operations.cur == nil && !wall.Before(s.At) {
-		l.operations.cur = &opRequest{op: s.Operation, started: make(chan struct{}), done: make(chan error, 1)}
-		l.operations.scheduled, l.operations.fired = nil, true
-		l.log.Info("scheduled restart is due", "at", s.At)
+	if s := l.operations.scheduled; s != nil && l.operations.cur == nil && !wall.Before(s.At) && !dyn.Pause {
+		if late := wall.Sub(s.At); late > staleScheduled(dyn) {
+			l.operations.scheduled, l.operations.fired = nil, true
+			l.log.Warn("scheduled restart found long past its time (paused, or the loop was held up): discarded", "at", s.At, "late", late.Round(time.Second))
+		} else {
+			l.operations.cur = &opRequest{op: s.Operation, started: make(chan struct{}), done: make(chan error, 1)}
+			l.operations.scheduled, l.operations.fired = nil, true
+			l.log.Info("scheduled restart is due", "at", s.At)
+		}
 	}
 	if l.operations.cur == nil {
 		return Operation{}
@@ -215,12 +222,19 @@ func (l *Loop) takeFired() bool {
 	return fired
 }
 
+// staleScheduled is how late a scheduled restart may still run: Patroni's
+// 1.5 loop_wait, but at least 30 s, since the default loop_wait of 1 s
+// would drop a restart whose turn a slow step held up a moment.
+func staleScheduled(dyn fsm.DynamicConfig) time.Duration {
+	return max(time.Duration(dyn.LoopWait)*1500*time.Millisecond, 30*time.Second)
+}
+
 // untilScheduled shortens the wait before the next turn to the scheduled
-// restart's time.
-func (l *Loop) untilScheduled(wall time.Time, next time.Duration) time.Duration {
+// restart's time (not while paused: it waits for the resume).
+func (l *Loop) untilScheduled(wall time.Time, next time.Duration, paused bool) time.Duration {
 	l.operations.mu.Lock()
 	defer l.operations.mu.Unlock()
-	if s := l.operations.scheduled; s != nil {
+	if s := l.operations.scheduled; s != nil && !paused {
 		if d := s.At.Sub(wall); d < next {
 			return max(d, 0) + 10*time.Millisecond
 		}

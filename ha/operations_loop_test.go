@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/conclave-ha/conclave/fsm"
 )
 
 // request runs f (a Restart or Reinitialize) in the background and returns
@@ -231,5 +233,59 @@ func TestLoop_ScheduledRestart_NotShownScheduledWhileItRuns(t *testing.T) {
 	}
 	if shown != nil {
 		t.Errorf("while the fired restart runs, the record still shows it scheduled: %+v", shown)
+	}
+}
+
+// As Patroni's, a scheduled restart waits while paused (rule 5: hands off)
+// and runs after the resume if its time is not long past.
+func TestLoop_ScheduledRestart_WaitsWhilePaused_RunsAfterTheResume(t *testing.T) {
+	l, c, pg, _ := newLeader(t, nil, nil)
+	setPause := func(pause bool) {
+		if _, err := c.Propose(context.Background(), fsm.SetConfig{Config: map[string]any{"loop_wait": 1, "ttl": 3, "retry_timeout": 1, "pause": pause}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPause(true)
+	due := ScheduledRestart{At: time.Now().Add(-time.Second)}
+	due.Record.Schedule = due.At.Format(time.RFC3339)
+	if err := l.ScheduleRestart(due); err != nil {
+		t.Fatal(err)
+	}
+	next, err := l.turn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg.called("stop") || c.State().Members["n1"].ScheduledRestart == nil {
+		t.Fatalf("paused: calls %v, record %+v; want nothing done and the restart still shown", pg.log(), c.State().Members["n1"].ScheduledRestart)
+	}
+	if next < 500*time.Millisecond {
+		t.Errorf("paused with a restart past its time: next turn in %v, want no fast turns", next)
+	}
+	setPause(false)
+	l.turn(context.Background())
+	if !pg.called("stop") || !pg.called("start") || c.State().Members["n1"].ScheduledRestart != nil {
+		t.Fatalf("after the resume: calls %v, record %+v; want the restart run", pg.log(), c.State().Members["n1"].ScheduledRestart)
+	}
+}
+
+// A scheduled restart found long past its time (the cluster was paused
+// meanwhile, or the loop held up) is discarded, not run by surprise.
+func TestLoop_ScheduledRestart_LongPastItsTime_DiscardedNotRun(t *testing.T) {
+	l, c, pg, _ := newLeader(t, nil, nil)
+	stale := ScheduledRestart{At: time.Now().Add(time.Hour)}
+	stale.Record.Schedule = stale.At.Format(time.RFC3339)
+	if err := l.ScheduleRestart(stale); err != nil {
+		t.Fatal(err)
+	}
+	l.turn(context.Background())
+	l.operations.mu.Lock()
+	l.operations.scheduled.At = time.Now().Add(-time.Minute)
+	l.operations.mu.Unlock()
+	l.turn(context.Background())
+	if pg.called("stop") {
+		t.Fatalf("a restart a minute past its time ran: calls %v", pg.log())
+	}
+	if _, ok := l.ScheduledRestart(); ok || c.State().Members["n1"].ScheduledRestart != nil {
+		t.Fatalf("the stale restart is still scheduled or shown: %+v", c.State().Members["n1"].ScheduledRestart)
 	}
 }

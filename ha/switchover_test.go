@@ -762,6 +762,9 @@ func TestLoop_Switchover_FailedStatusRead_IsNotAReconnection(t *testing.T) {
 	if _, err := l.turn(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if p := c.State().Pending; p == nil || p.HandedOver() {
+		t.Fatalf("after a failed status read: pending %+v, want the request still waiting", p)
+	}
 	pg.mu.Lock()
 	pg.st.Replicas, pg.st.Err = []Replica{{Name: "n2", State: "streaming"}}, nil
 	pg.mu.Unlock()
@@ -770,5 +773,31 @@ func TestLoop_Switchover_FailedStatusRead_IsNotAReconnection(t *testing.T) {
 	}
 	if pg.called("stop-for-hand-over") {
 		t.Fatal("handed over on a row never seen gone (only a failed read listed none) while n2's record says running")
+	}
+}
+
+// The turn woken by a new request is the one a loaded primary can fail to
+// answer: a failed status read starts the wait rather than cancelling a
+// request whose candidate streams, and the next good read hands over.
+func TestLoop_Switchover_FailedStatusReadOnTheFirstTurn_WaitsThenHandsOver(t *testing.T) {
+	l, c, pg := newSwitchoverLeader(t, nil)
+	ctx := context.Background()
+	pg.mu.Lock()
+	pg.st.Replicas, pg.st.Err = nil, errors.New("sorry, too many clients already")
+	pg.mu.Unlock()
+	if _, err := l.turn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := c.State().Pending; p == nil || p.HandedOver() {
+		t.Fatalf("after a failed status read: pending %+v, want the request still waiting", p)
+	}
+	pg.mu.Lock()
+	pg.st.Replicas, pg.st.Err = []Replica{{Name: "n2", State: "streaming"}}, nil
+	pg.mu.Unlock()
+	if _, err := l.turn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !pg.called("stop-for-hand-over") {
+		t.Fatalf("n2 streams and its record says so, but no hand-over: pending %+v", c.State().Pending)
 	}
 }

@@ -297,14 +297,35 @@ func waitFor(t *testing.T, ctx context.Context, cond func() error) {
 	}
 }
 
+// freePort returns a free loopback port below the kernel's ephemeral range
+// (32768 and up) and the integration suite's (15000 and up): initdb runs
+// for seconds before PostgreSQL binds it, and a ":0" port was taken by
+// another test's outgoing connection meanwhile ("could not bind ... Address
+// already in use" in one CI run).
+// Each port is handed out once: two instances get theirs before either
+// binds it.
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	t.Helper()
+	const base, span = 10000, 5000
+	if nextRealPort == 0 {
+		nextRealPort = int(time.Now().UnixNano() % span)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for range span {
+		p := base + nextRealPort%span
+		nextRealPort++
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p
+	}
+	t.Fatal("no free loopback port in 10000-14999")
+	return 0
 }
+
+// nextRealPort is where freePort looks next (offset from 10000).
+var nextRealPort int
 
 type testWriter struct{ t *testing.T }
 
