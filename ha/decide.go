@@ -231,6 +231,15 @@ func decideFollower(o Observation, leaderName string) Plan {
 		return decideRewindAgain(o, target)
 	}
 	switch {
+	case !o.PG.Running && !o.PG.InRecovery && o.PG.Timeline > 0 && !runsAsPrimary(target):
+		// Rule 4: a stopped former primary's history is compared with the
+		// leader's only once the leader runs as primary (decideDiverged).
+		// Started as a standby before, it looks like any standby: a
+		// timeline it created without its tenure marker (its agent stopped
+		// mid-promotion) then shares the leader's number unnoticed, and
+		// its own records past the fork would sit under the leader's WAL.
+		return plan(fmt.Sprintf("this data directory was last a primary (timeline %d): waiting for leader %s to run as primary to compare histories before starting it",
+			o.PG.Timeline, leaderName))
 	case !o.PG.Running && target.Host != "" && slotsPending(o, target):
 		return plan(fmt.Sprintf("taking over the stopped standby: waiting for leader %s to create its replication slot before starting it", leaderName))
 	case !o.PG.Running:

@@ -28,7 +28,7 @@ import (
 // decideDiverged returns a plan when the local data must be brought onto
 // the leader's timeline before it may stream from it.
 func decideDiverged(o Observation, leader fsm.Member) (Plan, bool) {
-	if leader.Host == "" || leader.Role != fsm.RolePrimary || leader.State != "running" {
+	if !runsAsPrimary(leader) {
 		return Plan{}, false
 	}
 	if why := sameNumberFork(o, leader); why != "" {
@@ -58,6 +58,13 @@ func decideDiverged(o Observation, leader fsm.Member) (Plan, bool) {
 	}
 	return plan(fmt.Sprintf("timeline %d diverged from leader %s and %s: moving the data directory aside to clone again",
 		o.PG.Timeline, leader.Name, why), act(ActMoveAside)), true
+}
+
+// runsAsPrimary reports whether the leader's record shows its PostgreSQL
+// running as primary, with an address: only then are its timeline and
+// history entry what a local history is compared with.
+func runsAsPrimary(leader fsm.Member) bool {
+	return leader.Host != "" && leader.Role == fsm.RolePrimary && leader.State == "running"
 }
 
 // sameNumberFork says why the local timeline, numbered as the leader's, is

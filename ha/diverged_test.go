@@ -49,6 +49,25 @@ func TestDecide_Diverged_SameTimelineNumber(t *testing.T) {
 			twoForksOfTimelineOne(o)
 			o.PG.ForkLSN = 0x4003000 // its own timeline 2 forked elsewhere
 		}, []ActionKind{ActMoveAside}},
+		// n2's agent stopped right after its promotion: no tenure marker,
+		// and its fork LSN is the one n1 later forked at too. Started as a
+		// standby before n1 ran as primary, it looked like any standby
+		// (seen in a CI run of TestRestartAll: it never streamed).
+		{"FormerPrimaryStopped_LeaderNotRunningAsPrimaryYet_WaitsNotStarted", func(o *Observation) {
+			twoForksOfTimelineOne(o)
+			o.PG.Running, o.PG.InRecovery, o.PG.Streaming = false, false, false
+			setMember(o, "n1", func(m *fsm.Member) { m.Role, m.State, m.Timeline = fsm.RoleReplica, "running", 1 })
+		}, []ActionKind{ActWait}},
+		{"FormerPrimaryStopped_LeaderRecordStopped_WaitsNotStarted", func(o *Observation) {
+			twoForksOfTimelineOne(o)
+			o.PG.Running, o.PG.InRecovery, o.PG.Streaming = false, false, false
+			setMember(o, "n1", func(m *fsm.Member) { m.State = "stopped" })
+		}, []ActionKind{ActWait}},
+		{"StoppedStandby_LeaderNotRunningAsPrimaryYet_StartsAsAStandby", func(o *Observation) {
+			twoForksOfTimelineOne(o)
+			o.PG.Running, o.PG.InRecovery, o.PG.Streaming = false, true, false
+			setMember(o, "n1", func(m *fsm.Member) { m.Role, m.State, m.Timeline = fsm.RoleReplica, "running", 1 })
+		}, []ActionKind{ActStartReplica}},
 		{"StandbyStreaming_SameForkLSN_Stays", func(o *Observation) {
 			twoForksOfTimelineOne(o)
 		}, []ActionKind{ActWait}},

@@ -95,8 +95,9 @@ type operations struct {
 	mu        sync.Mutex
 	cur       *opRequest
 	scheduled *ScheduledRestart
-	// fired: the scheduled restart became the current request at the last
-	// observation and the record does not show that yet.
+	// fired: the scheduled restart left the schedule at the last
+	// observation (it became the current request, or it was discarded as
+	// stale) and the record does not show that yet.
 	fired bool
 }
 

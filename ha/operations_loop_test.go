@@ -166,16 +166,7 @@ func TestLoop_Restart_WhileRestarting_StateIsRestartingNotRunning(t *testing.T) 
 	pg.mu.Unlock()
 	done := request(t, l, func() error { return l.Restart(context.Background(), Operation{}) })
 	clock.advance(500 * time.Millisecond)
-	turned := make(chan error, 1)
-	go func() { _, err := l.turn(context.Background()); turned <- err }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !pg.called("start") {
-		if time.Now().After(deadline) {
-			close(gate)
-			t.Fatalf("the restart never started PostgreSQL again (calls %v)", pg.log())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	turned := turnUntilStarting(t, l, pg, gate)
 	state, until := l.Snapshot().State, l.PrimaryUntil()
 	close(gate)
 	if err := <-turned; err != nil {
@@ -216,16 +207,7 @@ func TestLoop_ScheduledRestart_NotShownScheduledWhileItRuns(t *testing.T) {
 	pg.mu.Lock()
 	pg.startGate = gate
 	pg.mu.Unlock()
-	turned := make(chan error, 1)
-	go func() { _, err := l.turn(context.Background()); turned <- err }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !pg.called("start") {
-		if time.Now().After(deadline) {
-			close(gate)
-			t.Fatalf("the scheduled restart never started PostgreSQL again (calls %v)", pg.log())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	turned := turnUntilStarting(t, l, pg, gate)
 	shown := c.State().Members["n1"].ScheduledRestart
 	close(gate)
 	if err := <-turned; err != nil {
@@ -288,4 +270,22 @@ func TestLoop_ScheduledRestart_LongPastItsTime_DiscardedNotRun(t *testing.T) {
 	if _, ok := l.ScheduledRestart(); ok || c.State().Members["n1"].ScheduledRestart != nil {
 		t.Fatalf("the stale restart is still scheduled or shown: %+v", c.State().Members["n1"].ScheduledRestart)
 	}
+}
+
+// turnUntilStarting runs a turn in the background and returns once the
+// restart it carries out calls Start, which gate holds: the caller looks
+// at the loop mid-restart, then closes gate and reads the turn's outcome.
+func turnUntilStarting(t *testing.T, l *Loop, pg *fakePG, gate chan struct{}) <-chan error {
+	t.Helper()
+	turned := make(chan error, 1)
+	go func() { _, err := l.turn(context.Background()); turned <- err }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !pg.called("start") {
+		if time.Now().After(deadline) {
+			close(gate)
+			t.Fatalf("the restart never started PostgreSQL again (calls %v)", pg.log())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return turned
 }

@@ -756,21 +756,7 @@ func TestLoop_Switchover_FailedStatusRead_IsNotAReconnection(t *testing.T) {
 	ctx := context.Background()
 	c.Propose(ctx, fsm.UpsertMember{Member: fsm.Member{Name: "n2", Host: "127.0.0.1", Port: 5433, Role: fsm.RoleReplica,
 		State: "running", Timeline: 1, Protocol: fsm.Protocol}})
-	pg.mu.Lock()
-	pg.st.Replicas, pg.st.Err = nil, errors.New("canceling statement due to statement timeout")
-	pg.mu.Unlock()
-	if _, err := l.turn(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if p := c.State().Pending; p == nil || p.HandedOver() {
-		t.Fatalf("after a failed status read: pending %+v, want the request still waiting", p)
-	}
-	pg.mu.Lock()
-	pg.st.Replicas, pg.st.Err = []Replica{{Name: "n2", State: "streaming"}}, nil
-	pg.mu.Unlock()
-	if _, err := l.turn(ctx); err != nil {
-		t.Fatal(err)
-	}
+	failedReadThenStreaming(t, l, c, pg, errors.New("canceling statement due to statement timeout"))
 	if pg.called("stop-for-hand-over") {
 		t.Fatal("handed over on a row never seen gone (only a failed read listed none) while n2's record says running")
 	}
@@ -781,9 +767,20 @@ func TestLoop_Switchover_FailedStatusRead_IsNotAReconnection(t *testing.T) {
 // request whose candidate streams, and the next good read hands over.
 func TestLoop_Switchover_FailedStatusReadOnTheFirstTurn_WaitsThenHandsOver(t *testing.T) {
 	l, c, pg := newSwitchoverLeader(t, nil)
+	failedReadThenStreaming(t, l, c, pg, errors.New("sorry, too many clients already"))
+	if !pg.called("stop-for-hand-over") {
+		t.Fatalf("n2 streams and its record says so, but no hand-over: pending %+v", c.State().Pending)
+	}
+}
+
+// failedReadThenStreaming runs a turn whose status read fails with readErr
+// (no pg_stat_replication rows), checks the request still waits, then a
+// turn whose read lists n2 streaming.
+func failedReadThenStreaming(t *testing.T, l *Loop, c *fakeCluster, pg *handOverPG, readErr error) {
+	t.Helper()
 	ctx := context.Background()
 	pg.mu.Lock()
-	pg.st.Replicas, pg.st.Err = nil, errors.New("sorry, too many clients already")
+	pg.st.Replicas, pg.st.Err = nil, readErr
 	pg.mu.Unlock()
 	if _, err := l.turn(ctx); err != nil {
 		t.Fatal(err)
@@ -796,8 +793,5 @@ func TestLoop_Switchover_FailedStatusReadOnTheFirstTurn_WaitsThenHandsOver(t *te
 	pg.mu.Unlock()
 	if _, err := l.turn(ctx); err != nil {
 		t.Fatal(err)
-	}
-	if !pg.called("stop-for-hand-over") {
-		t.Fatalf("n2 streams and its record says so, but no hand-over: pending %+v", c.State().Pending)
 	}
 }
