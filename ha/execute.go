@@ -295,16 +295,41 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	}
 	switchLSN, err := l.pg.Promote(ctx)
 	done(err)
+	tenure, _ := l.lease.TrustUntil()
+	promoted := err == nil
+	if !promoted {
+		promoted, switchLSN = l.promotedAnyway(oldTimeline, err)
+	}
+	if promoted {
+		// Before anything else can stop this step (the fence below, a
+		// stopping agent): rule 4 tells two forks of one timeline number
+		// from one LSN apart only by these (diverged.go).
+		l.markPromotion(o, oldTimeline, switchLSN, tenure)
+	}
 	if terr := l.startedWritable(ctx, "promotion"); terr != nil {
 		return terr
 	}
 	if err != nil {
 		return err
 	}
-	// The entry carries the tenure only when the fork LSN is the one in the
-	// timeline history file: standbys compare theirs with it (rule 4,
-	// diverged.go), so a guessed LSN must not look authoritative.
-	tenure, _ := l.lease.TrustUntil()
+	kind := promotionKind(o)
+	l.log.Info("promoted", "member", o.Self, "epoch", tenure, "timeline", oldTimeline+1, "kind", kind)
+	l.cfg.Events.Promoted(kind)
+	if err := l.recordHistory(ctx, o); err != nil {
+		// Kept: later turns propose it again (history.go).
+		l.log.Warn("recording the timeline switch failed; trying again next turn", "error", err)
+	}
+	return nil
+}
+
+// markPromotion writes the new timeline's tenure marker into the data
+// directory and queues the history entry (recorded by this turn or later
+// ones, history.go). The entry carries the tenure only when the fork LSN is
+// the one in the timeline history file: standbys compare theirs with it
+// (rule 4, diverged.go), so a guessed LSN must not look authoritative.
+func (l *Loop) markPromotion(o Observation, oldTimeline int, switchLSN, tenure uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), markTimeout)
+	defer cancel()
 	if err := l.pg.MarkTimeline(ctx, oldTimeline+1, tenure); err != nil {
 		l.log.Warn("marking the new timeline with this tenure failed", "timeline", oldTimeline+1, "error", err)
 	}
@@ -312,19 +337,34 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 	if switchLSN == 0 {
 		switchLSN, epoch = o.PG.WALPosition, 0
 	}
-	kind := promotionKind(o)
-	l.log.Info("promoted", "member", o.Self, "epoch", tenure, "timeline", oldTimeline+1, "kind", kind)
-	l.cfg.Events.Promoted(kind)
 	entry := fsm.HistoryEntry{Timeline: oldTimeline, LSN: switchLSN, Reason: timelineSwitchReason, Timestamp: time.Now().UTC(), NewLeader: o.Self, Epoch: epoch}
 	l.mu.Lock()
 	l.repairs.history = pendingHistory{entry: entry, tenure: tenure}
 	l.mu.Unlock()
-	if err := l.recordHistory(ctx, o); err != nil {
-		// Kept: later turns propose it again (history.go).
-		l.log.Warn("recording the timeline switch failed; trying again next turn", "error", err)
-	}
-	return nil
 }
+
+// promotedAnyway looks whether PostgreSQL promoted although the promotion
+// step failed (pg_ctl promote timed out, a step after it failed, or the
+// agent is stopping and cancelled it): a primary on oldTimeline+1, and where
+// that timeline forked, from its history file. A CI run of TestRestartAll
+// left such a timeline without its marker: another member later forked the
+// same number from the same LSN, and the first one's data then looked like
+// a standby of it.
+func (l *Loop) promotedAnyway(oldTimeline int, stepErr error) (bool, uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), markTimeout)
+	defer cancel()
+	st := l.pg.Observe(ctx)
+	if st.Err != nil || !st.Running || st.InRecovery || st.Timeline != oldTimeline+1 {
+		return false, 0
+	}
+	l.log.Warn("the promotion step failed but PostgreSQL promoted: marking the new timeline with this tenure",
+		"timeline", st.Timeline, "error", stepErr)
+	return true, st.ForkLSN
+}
+
+// markTimeout bounds the look at PostgreSQL and the marker's write after a
+// promotion, also when the step's own context was cancelled.
+const markTimeout = 5 * time.Second
 
 // recoverPrimary renews the lease of a leader whose PostgreSQL is down and
 // starts it as primary; without a renewed lease it starts it read-only.

@@ -3,6 +3,7 @@ package ha
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -77,6 +78,14 @@ func TestLoop_HolderWithStoppedStandbyData_StartsAsStandbyAndPromotes(t *testing
 // member records and returns n2's loop over a running standby.
 func standbyAboutToPromote(t *testing.T, c Cluster, clock *fakeClock, members ...fsm.Member) (*Loop, *fakePG) {
 	t.Helper()
+	pg := &fakePG{st: PGStatus{DataDir: DataDirValid, SystemID: "7001", Running: true, InRecovery: true, Timeline: 1}}
+	return standbyAboutToPromoteWith(t, c, clock, pg, members...), pg
+}
+
+// standbyAboutToPromoteWith is standbyAboutToPromote with the given
+// PostgreSQL, a standby on timeline 1.
+func standbyAboutToPromoteWith(t *testing.T, c Cluster, clock *fakeClock, pg Postgres, members ...fsm.Member) *Loop {
+	t.Helper()
 	cmds := []fsm.Command{
 		fsm.SetConfig{Config: map[string]any{"loop_wait": 1, "ttl": 3, "retry_timeout": 1}},
 		fsm.ClaimInitialize{Member: "n1"},
@@ -99,6 +108,50 @@ func standbyAboutToPromote(t *testing.T, c Cluster, clock *fakeClock, members ..
 	if _, err := c.Propose(context.Background(), fsm.ReleaseLeader{Member: "n1", Epoch: epoch}); err != nil {
 		t.Fatal(err)
 	}
-	pg := &fakePG{st: PGStatus{DataDir: DataDirValid, SystemID: "7001", Running: true, InRecovery: true, Timeline: 1}}
-	return New(Config{Name: "n2", Clock: clock}, c, pg), pg
+	return New(Config{Name: "n2", Clock: clock}, c, pg)
+}
+
+// promotesThenFailsPG promotes, then reports the step failed (as pg_ctl
+// promote when it times out, or a step cancelled by a stopping agent), and
+// records the timeline markers written.
+type promotesThenFailsPG struct {
+	*fakePG
+	marks []string
+}
+
+func (p *promotesThenFailsPG) Promote(ctx context.Context) (uint64, error) {
+	p.fakePG.Promote(ctx)
+	return 0, context.Canceled
+}
+
+func (p *promotesThenFailsPG) MarkTimeline(_ context.Context, timeline int, epoch uint64) error {
+	p.marks = append(p.marks, fmt.Sprintf("timeline %d epoch %d", timeline, epoch))
+	return nil
+}
+
+// A promotion whose step failed although PostgreSQL promoted still marks the
+// new timeline with this tenure and records its history entry: a CI run of
+// TestRestartAll left such a timeline unmarked (the agent was stopping),
+// another member forked the same number from the same LSN, and rule 4 then
+// took the first one's data for a standby of it.
+func TestLoop_PromotionStepFailsButPostgresPromoted_TimelineStillMarkedAndRecorded(t *testing.T) {
+	c, clock := newFakeCluster(), &fakeClock{now: t0}
+	pg := &promotesThenFailsPG{fakePG: &fakePG{st: PGStatus{DataDir: DataDirValid, SystemID: "7001", Running: true, InRecovery: true, Timeline: 1, ForkLSN: 0x3000000}}}
+	l := standbyAboutToPromoteWith(t, c, clock, pg,
+		fsm.Member{Name: "n2", Role: fsm.RoleReplica, State: "streaming", Protocol: fsm.Protocol})
+	for i := 0; i < 4 && !pg.called("promote"); i++ {
+		l.turn(context.Background())
+		clock.advance(time.Second)
+	}
+	if !pg.called("promote") {
+		t.Fatalf("n2 did not promote: %v", pg.calls)
+	}
+	epoch := c.State().Leader.Epoch
+	if want := fmt.Sprintf("timeline 2 epoch %d", epoch); len(pg.marks) != 1 || pg.marks[0] != want {
+		t.Fatalf("markers written %v, want [%s]", pg.marks, want)
+	}
+	l.turn(context.Background())
+	if h := c.State().History; len(h) != 1 || h[0].Epoch != epoch || h[0].LSN != 0x3000000 || h[0].NewLeader != "n2" {
+		t.Fatalf("history %+v, want timeline 1's fork at 0/3000000 by n2's tenure %d", h, epoch)
+	}
 }
