@@ -293,9 +293,11 @@ func (l *Loop) promote(ctx context.Context, o Observation) error {
 		done(nil)
 		return errors.New("lease not trusted: not promoting")
 	}
+	// The tenure that promotes, read before a fence after the step can
+	// drop the lease (its epoch then reads 0, which marks nothing).
+	tenure, _ := l.lease.TrustUntil()
 	switchLSN, err := l.pg.Promote(ctx)
 	done(err)
-	tenure, _ := l.lease.TrustUntil()
 	promoted := err == nil
 	if !promoted {
 		promoted, switchLSN = l.promotedAnyway(oldTimeline, err)
