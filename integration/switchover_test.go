@@ -7,6 +7,7 @@ package integration
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -199,28 +200,53 @@ func TestSwitchover_NamedCandidateUnderWrites_Scheduled_Flushed_Refused(t *testi
 	}
 	assertStreamsWithoutRewind(t, cand)
 
-	// The candidate's WAL receiver loses its connection just before the
-	// request, while its record still says streaming (as right after a
-	// restart of the primary): the old primary waits until the candidate
-	// streams again rather than stopping with nobody to receive its shutdown
-	// checkpoint, which failed the switchover and, a ttl later, put the old
-	// primary back on a new timeline.
-	// A WAL receiver whose connection breaks reconnects at once unless it
-	// failed less than wal_retrieve_retry_interval (5 s) ago, as after a
-	// restart of the primary: so its walsender is terminated twice.
-	walsender := fmt.Sprintf("FROM pg_stat_replication WHERE application_name = '%s' AND state = 'streaming'", cand.name)
-	switchedOver(t, old, cand, func() {
-		for range 2 {
-			waitFor(t, 15*time.Second, cand.name+" streams from "+old.name, func() error {
-				if n, err := old.queryString("SELECT count(*)::text " + walsender); err != nil || n != "1" {
-					return fmt.Errorf("%s walsenders (%v)", n, err)
-				}
-				return nil
-			})
-			if n, err := old.queryString("SELECT count(pg_terminate_backend(pid))::text " + walsender); err != nil || n != "1" {
-				t.Fatalf("terminating %s's walsender: %s terminated, %v", cand.name, n, err)
-			}
+	// The candidate's WAL receiver is cut off when the request becomes due,
+	// while its record may still say streaming (as right after a restart of
+	// the primary): the old primary waits until the candidate streams again
+	// rather than stopping with nobody to receive its shutdown checkpoint,
+	// which failed the switchover and, a ttl later, put the old primary back
+	// on a new timeline. The request is scheduled while the candidate
+	// streams (the API refuses one whose record says otherwise, a race an
+	// immediate request loses on a loaded machine); the replication role may
+	// not log in until the old primary is seen waiting.
+	waitReportedWithin1MB(t, cand)
+	tl, err := old.queryString(currentTimelineSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at = time.Now().Add(3 * time.Second).UTC()
+	if out, err := old.conclave("switchover", "--leader", old.name, "--candidate", cand.name, "--scheduled", at.Format(time.RFC3339Nano), "--force"); err != nil ||
+		!strings.Contains(out, "Switchover scheduled") {
+		t.Fatalf("scheduled switchover to %s: %v\n%s", cand.name, err, out)
+	}
+	old.exec(t, "ALTER ROLE replicator NOLOGIN")
+	walsender := fmt.Sprintf("FROM pg_stat_replication WHERE application_name = '%s'", cand.name)
+	if n, err := old.queryString("SELECT count(pg_terminate_backend(pid))::text " + walsender); err != nil || n != "1" {
+		t.Fatalf("terminating %s's walsender: %s terminated, %v", cand.name, n, err)
+	}
+	if late := time.Since(at); late >= 0 {
+		t.Fatalf("cutting %s's WAL receiver off ended %v after the scheduled time: the request may have been carried out before", cand.name, late)
+	}
+	waitFor(t, 15*time.Second, old.name+" waits for "+cand.name+" to stream", func() error {
+		if !old.logs.containsAll("switchover to "+cand.name+": not streaming from this primary", "waiting") {
+			return errors.New("no waiting decision logged")
 		}
+		return nil
+	})
+	old.exec(t, "ALTER ROLE replicator LOGIN")
+	waitFor(t, 20*time.Second, "the switchover to "+cand.name+" once it streams again", func() error {
+		if leader, pending, err := leaderAndPending(old); err != nil || leader != cand.name || pending {
+			return fmt.Errorf("leader %q, pending %v, %v", leader, pending, err)
+		}
+		return nil
+	})
+	want, _ := strconv.Atoi(tl)
+	waitFor(t, 10*time.Second, cand.name+" on the next timeline", func() error {
+		got, err := cand.queryString(currentTimelineSQL)
+		if err != nil || got != strconv.Itoa(want+1) {
+			return fmt.Errorf("timeline %s (%v), want %d", got, err, want+1)
+		}
+		return nil
 	})
 	if leader := waitConverged(b.c, 30*time.Second); leader != cand {
 		t.Fatalf("leader after the switchover to a reconnecting candidate: %s, want %s", leader.name, cand.name)
@@ -244,45 +270,6 @@ func waitReportedWithin1MB(t *testing.T, cand *node) {
 // currentTimelineSQL is a primary's current timeline, from its WAL file
 // name (pg_control_checkpoint() lags a promotion until its checkpoint).
 const currentTimelineSQL = "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int::text"
-
-// switchedOver runs disturb and at once `switchover` from leader to cand,
-// and fails unless it succeeds on cand's timeline plus one. The API may
-// refuse with "not streaming" when cand reported between disturb and the
-// request (its record then says so; that refusal is right): disturb and
-// the request are tried again, up to three times.
-func switchedOver(t *testing.T, leader, cand *node, disturb func()) {
-	t.Helper()
-	tl, err := leader.queryString(currentTimelineSQL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for attempt := 1; ; attempt++ {
-		waitReportedWithin1MB(t, cand)
-		disturb()
-		out, err := leader.conclave("switchover", "--leader", leader.name, "--candidate", cand.name, "--force")
-		if err == nil && strings.Contains(out, `Successfully switched over to "`+cand.name+`"`) {
-			break
-		}
-		if attempt == 3 || !strings.Contains(out, "is not streaming") {
-			t.Fatalf("switchover to %s right after its WAL receiver lost the connection (attempt %d): %v\n%s", cand.name, attempt, err, out)
-		}
-		t.Logf("attempt %d refused (%s reported first): %s", attempt, cand.name, strings.TrimSpace(out))
-		waitFor(t, 20*time.Second, cand.name+" streams again", func() error {
-			if m := members(t, leader)[cand.name]; m.State != "streaming" {
-				return fmt.Errorf("state %s", m.State)
-			}
-			return nil
-		})
-	}
-	want, _ := strconv.Atoi(tl)
-	waitFor(t, 10*time.Second, cand.name+" on the next timeline", func() error {
-		got, err := cand.queryString(currentTimelineSQL)
-		if err != nil || got != strconv.Itoa(want+1) {
-			return fmt.Errorf("timeline %s (%v), want %d", got, err, want+1)
-		}
-		return nil
-	})
-}
 
 // Manual failover without a leader: paused, the primary's PostgreSQL is
 // stopped by hand (nobody fails over while paused), then `failover
