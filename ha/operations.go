@@ -68,6 +68,11 @@ type ScheduledRestart struct {
 	At time.Time
 	Operation
 	Record fsm.ScheduledRestart // as the member record shows it
+	// startedAt is the start time of the server the restart was scheduled
+	// against, taken at the first turn that sees it running: once it
+	// changes, the restart was done already (as Patroni's
+	// postmaster_start_time in scheduled_restart).
+	startedAt time.Time
 }
 
 // OperationRefused is a request Decide turned down; its text is Patroni's
@@ -193,10 +198,23 @@ func (l *Loop) ScheduledRestart() (ScheduledRestart, bool) {
 // scheduled restart once its time came (it becomes a request without a
 // waiter). As Patroni's, a scheduled restart waits while paused, and one
 // found long past its time (staleScheduled) is discarded rather than run
-// by surprise. Called by the loop goroutine at observation.
-func (l *Loop) pendingOperation(wall time.Time, dyn fsm.DynamicConfig) Operation {
+// by surprise; one whose server was restarted since it was scheduled (by
+// an operator's restart, or a crash and the agent's start) is cancelled,
+// as Patroni's: its purpose is served, and a second restart in a row would
+// be a surprise. startedAt is the server's start time this turn (zero when
+// unknown). Called by the loop goroutine at observation.
+func (l *Loop) pendingOperation(wall time.Time, dyn fsm.DynamicConfig, startedAt time.Time) Operation {
 	l.operations.mu.Lock()
 	defer l.operations.mu.Unlock()
+	if s := l.operations.scheduled; s != nil && !startedAt.IsZero() {
+		switch {
+		case s.startedAt.IsZero():
+			s.startedAt = startedAt
+		case !s.startedAt.Equal(startedAt):
+			l.operations.scheduled, l.operations.fired = nil, true
+			l.log.Info("scheduled restart cancelled: PostgreSQL was restarted since it was scheduled", "at", s.At, "postmaster_start_time", startedAt)
+		}
+	}
 	if s := l.operations.scheduled; s != nil && l.operations.cur == nil && !wall.Before(s.At) && !dyn.Pause {
 		if late := wall.Sub(s.At); late > staleScheduled(dyn) {
 			l.operations.scheduled, l.operations.fired = nil, true

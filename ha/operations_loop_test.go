@@ -272,6 +272,64 @@ func TestLoop_ScheduledRestart_LongPastItsTime_DiscardedNotRun(t *testing.T) {
 	}
 }
 
+// A scheduled restart whose server was restarted since it was scheduled
+// (an operator's restart, or a crash and the agent's start) is cancelled,
+// as Patroni cancels one whose postmaster_start_time changed: a second
+// restart in a row would be a surprise. One whose server kept running
+// fires at its time, also when the start time was unknown when scheduled.
+func TestLoop_ScheduledRestart_ServerRestartedSinceScheduled_Cancelled(t *testing.T) {
+	l, c, pg, _ := newLeader(t, nil, nil)
+	started := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	setStarted := func(at time.Time) {
+		pg.mu.Lock()
+		pg.st.StartedAt = at
+		pg.mu.Unlock()
+	}
+	schedule := func() {
+		t.Helper()
+		s := ScheduledRestart{At: time.Now().Add(time.Hour)}
+		s.Record.Schedule = s.At.Format(time.RFC3339)
+		if err := l.ScheduleRestart(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	makeDue := func() {
+		l.operations.mu.Lock()
+		l.operations.scheduled.At = time.Now().Add(-time.Millisecond)
+		l.operations.mu.Unlock()
+	}
+
+	setStarted(started)
+	schedule()
+	l.turn(context.Background())
+	if c.State().Members["n1"].ScheduledRestart == nil {
+		t.Fatal("setup: the scheduled restart is not shown")
+	}
+	setStarted(started.Add(time.Minute)) // restarted meanwhile
+	makeDue()
+	l.turn(context.Background())
+	if pg.called("stop") {
+		t.Fatalf("restart ran although PostgreSQL was restarted since it was scheduled: calls %v", pg.log())
+	}
+	if _, ok := l.ScheduledRestart(); ok || c.State().Members["n1"].ScheduledRestart != nil {
+		t.Fatalf("the restart is still scheduled or shown: %+v", c.State().Members["n1"].ScheduledRestart)
+	}
+
+	// Start time unknown when scheduled (read failed), then the same one
+	// on every turn: it fires.
+	setStarted(time.Time{})
+	schedule()
+	l.turn(context.Background())
+	setStarted(started.Add(time.Minute))
+	l.turn(context.Background())
+	l.turn(context.Background())
+	makeDue()
+	l.turn(context.Background())
+	if !pg.called("stop") || !pg.called("start") {
+		t.Fatalf("a restart whose server kept running did not fire: calls %v", pg.log())
+	}
+}
+
 // turnUntilStarting runs a turn in the background and returns once the
 // restart it carries out calls Start, which gate holds: the caller looks
 // at the loop mid-restart, then closes gate and reads the turn's outcome.

@@ -238,6 +238,31 @@ func TestOps_DynamicParametersPendingRestartInPlaceAndScheduled(t *testing.T) {
 		t.Errorf("flush with nothing scheduled:\n%s", out)
 	}
 
+	// A scheduled restart overtaken by an operator's restart is cancelled,
+	// as Patroni's (its postmaster_start_time changed): no second restart
+	// in a row.
+	at = time.Now().Add(8 * time.Second).UTC().Truncate(time.Second)
+	if out, err := leader.conclave("restart", r3.name, "--scheduled", at.Format(time.RFC3339), "--force"); err != nil ||
+		!strings.Contains(out, "Success: restart scheduled on member "+r3.name) {
+		t.Fatalf("scheduling a restart on %s: %v\n%s", r3.name, err, out)
+	}
+	if out, err := leader.conclave("restart", r3.name, "--force"); err != nil || !strings.Contains(out, "Success: restart on member "+r3.name) {
+		t.Fatalf("restarting %s now: %v\n%s", r3.name, err, out)
+	}
+	pid3 = r3.postmasterPID()
+	waitFor(t, 10*time.Second, "the overtaken scheduled restart of "+r3.name+" cancelled", func() error {
+		if r := members(t, leader)[r3.name].ScheduledRestart; r != nil {
+			return fmt.Errorf("still shown: %v", r)
+		}
+		return nil
+	})
+	holdsFor(t, time.Until(at.Add(2*time.Second)), "the overtaken restart of "+r3.name+" does not fire", func() error {
+		if p := r3.postmasterPID(); p != pid3 {
+			return fmt.Errorf("postmaster pid %d -> %d", pid3, p)
+		}
+		return nil
+	})
+
 	// Reinitialize: refused on the leader (data untouched), done on a replica
 	// whose old data directory is moved aside.
 	if out, err := leader.conclave("reinit", leader.name, "--force"); err == nil || strings.TrimSpace(out) != "conclave: No replica among provided members" {
