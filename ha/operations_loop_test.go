@@ -315,6 +315,33 @@ func TestLoop_ScheduledRestart_ServerRestartedSinceScheduled_Cancelled(t *testin
 		t.Fatalf("the restart is still scheduled or shown: %+v", c.State().Members["n1"].ScheduledRestart)
 	}
 
+	// Due while the start time cannot be read (starting, crash recovery):
+	// it waits, without fast turns, and a start time that changed meanwhile
+	// cancels it.
+	setStarted(started.Add(time.Minute))
+	schedule()
+	l.turn(context.Background())
+	setStarted(time.Time{})
+	makeDue()
+	next, err := l.turn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg.called("stop") {
+		t.Fatalf("restart ran while the start time could not be read: calls %v", pg.log())
+	}
+	if _, ok := l.ScheduledRestart(); !ok {
+		t.Fatal("the restart was dropped while the start time could not be read")
+	}
+	if next < 500*time.Millisecond {
+		t.Errorf("waiting for a readable start time: next turn in %v, want no fast turns", next)
+	}
+	setStarted(started.Add(2 * time.Minute))
+	l.turn(context.Background())
+	if pg.called("stop") || c.State().Members["n1"].ScheduledRestart != nil {
+		t.Fatalf("restarted meanwhile: calls %v, record %+v; want it cancelled", pg.log(), c.State().Members["n1"].ScheduledRestart)
+	}
+
 	// Start time unknown when scheduled (read failed), then the same one
 	// on every turn: it fires.
 	setStarted(time.Time{})
