@@ -224,12 +224,15 @@ func (l *Loop) pendingOperation(wall time.Time, dyn fsm.DynamicConfig, startedAt
 	if s := l.operations.scheduled; s != nil && l.operations.cur == nil && !wall.Before(s.At) && !dyn.Pause {
 		late := wall.Sub(s.At)
 		switch {
+		case late > staleScheduled(dyn) && s.unreadable:
+			l.operations.scheduled, l.operations.fired = nil, true
+			l.log.Warn("scheduled restart discarded: PostgreSQL's start time could not be read since its time, so whether it was restarted meanwhile is unknown", "at", s.At, "late", late.Round(time.Second))
 		case late > staleScheduled(dyn):
 			l.operations.scheduled, l.operations.fired = nil, true
 			l.log.Warn("scheduled restart found long past its time (paused, or the loop was held up): discarded", "at", s.At, "late", late.Round(time.Second))
 		case !s.startedAt.IsZero() && startedAt.IsZero():
 			if !s.unreadable {
-				l.log.Info("scheduled restart is due but PostgreSQL's start time cannot be read (starting, or in recovery): waiting", "at", s.At)
+				l.log.Info("scheduled restart waits: PostgreSQL's start time cannot be read (starting, or in recovery)", "at", s.At)
 			}
 			s.unreadable = true
 		default:

@@ -1,12 +1,14 @@
 package ha
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/conclave-ha/conclave/fsm"
+	"github.com/hashicorp/go-hclog"
 )
 
 // request runs f (a Restart or Reinitialize) in the background and returns
@@ -278,7 +280,8 @@ func TestLoop_ScheduledRestart_LongPastItsTime_DiscardedNotRun(t *testing.T) {
 // restart in a row would be a surprise. One whose server kept running
 // fires at its time, also when the start time was unknown when scheduled.
 func TestLoop_ScheduledRestart_ServerRestartedSinceScheduled_Cancelled(t *testing.T) {
-	l, c, pg, _ := newLeader(t, nil, nil)
+	var logs bytes.Buffer
+	l, c, pg, _ := newLeaderWith(t, nil, Config{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})})
 	started := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
 	setStarted := func(at time.Time) {
 		pg.mu.Lock()
@@ -336,14 +339,35 @@ func TestLoop_ScheduledRestart_ServerRestartedSinceScheduled_Cancelled(t *testin
 	if next < 500*time.Millisecond {
 		t.Errorf("waiting for a readable start time: next turn in %v, want no fast turns", next)
 	}
+	l.turn(context.Background()) // still unreadable
 	setStarted(started.Add(2 * time.Minute))
 	l.turn(context.Background())
 	if pg.called("stop") || c.State().Members["n1"].ScheduledRestart != nil {
 		t.Fatalf("restarted meanwhile: calls %v, record %+v; want it cancelled", pg.log(), c.State().Members["n1"].ScheduledRestart)
 	}
 
+	if n := strings.Count(logs.String(), "scheduled restart waits"); n != 1 {
+		t.Errorf("the wait for a readable start time logged %d times, want once", n)
+	}
+
+	// Due while unreadable, then the same start time again: it fires.
+	setStarted(started.Add(2 * time.Minute))
+	schedule()
+	l.turn(context.Background())
+	setStarted(time.Time{})
+	makeDue()
+	l.turn(context.Background())
+	setStarted(started.Add(2 * time.Minute))
+	l.turn(context.Background())
+	if !pg.called("stop") || !pg.called("start") {
+		t.Fatalf("a restart whose server kept running did not fire once its start time could be read: calls %v", pg.log())
+	}
+
 	// Start time unknown when scheduled (read failed), then the same one
 	// on every turn: it fires.
+	pg.mu.Lock()
+	pg.calls = nil
+	pg.mu.Unlock()
 	setStarted(time.Time{})
 	schedule()
 	l.turn(context.Background())

@@ -242,7 +242,7 @@ func TestOps_DynamicParametersPendingRestartInPlaceAndScheduled(t *testing.T) {
 	// A scheduled restart overtaken by an operator's restart is cancelled,
 	// as Patroni's (its postmaster_start_time changed): no second restart
 	// in a row.
-	at = time.Now().Add(8 * time.Second).UTC().Truncate(time.Second)
+	at = time.Now().Add(11 * time.Second).UTC().Truncate(time.Second)
 	if out, err := leader.conclave("restart", r3.name, "--scheduled", at.Format(time.RFC3339), "--force"); err != nil ||
 		!strings.Contains(out, "Success: restart scheduled on member "+r3.name) {
 		t.Fatalf("scheduling a restart on %s: %v\n%s", r3.name, err, out)
