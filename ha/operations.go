@@ -226,7 +226,7 @@ func (l *Loop) pendingOperation(wall time.Time, dyn fsm.DynamicConfig, startedAt
 		switch {
 		case late > staleScheduled(dyn) && s.unreadable:
 			l.operations.scheduled, l.operations.fired = nil, true
-			l.log.Warn("scheduled restart discarded: PostgreSQL's start time could not be read since its time, so whether it was restarted meanwhile is unknown", "at", s.At, "late", late.Round(time.Second))
+			l.log.Warn("scheduled restart discarded: PostgreSQL's start time unreadable since its time (restarted meanwhile or not is unknown)", "at", s.At, "late", late.Round(time.Second))
 		case late > staleScheduled(dyn):
 			l.operations.scheduled, l.operations.fired = nil, true
 			l.log.Warn("scheduled restart found long past its time (paused, or the loop was held up): discarded", "at", s.At, "late", late.Round(time.Second))
