@@ -51,7 +51,17 @@ func members(t testing.TB, n *node) map[string]memberView {
 	var v struct {
 		Members []memberView `json:"members"`
 	}
-	if code, err := getJSONWith(n.http(), n.apiURL()+"/cluster", &v); err != nil || code != 200 {
+	// Tried three times: one slow answer on a loaded machine is no failure
+	// (callers poll it inside waitFor), three in a row are.
+	var code int
+	var err error
+	for try := 0; try < 3; try++ {
+		if code, err = getJSONWith(n.http(), n.apiURL()+"/cluster", &v); err == nil && code == 200 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // between tries, not a wait for a condition
+	}
+	if err != nil || code != 200 {
 		t.Fatalf("GET /cluster on %s: %d %v", n.name, code, err)
 	}
 	out := map[string]memberView{}
