@@ -109,13 +109,13 @@ func ttlChangeThenCut(t *testing.T, from, to string, settle, bound time.Duration
 // its 30 s lease while the others counted 3 s: ~11 s of two writable nodes.
 func TestLease_TTLLoweredThenPrimaryCut_NeverTwoWritable(t *testing.T) {
 	ttlChangeThenCut(t, "    ttl: 30\n    loop_wait: 10\n    retry_timeout: 10",
-		`{"ttl":3,"loop_wait":1,"retry_timeout":1}`, 12*time.Second, 3*time.Second+7*time.Second)
+		`{"ttl":3,"loop_wait":1,"retry_timeout":1}`, 12*time.Second, 3*time.Second+scaled(7*time.Second))
 }
 
 // The reverse: ttl raised from 3 to 30; the others now count 30 s, the
 // holder trusts 30 s too, and the majority takes over only after that.
 func TestLease_TTLRaisedThenPrimaryCut_NeverTwoWritable(t *testing.T) {
-	ttlChangeThenCut(t, "", `{"ttl":30,"loop_wait":10,"retry_timeout":10}`, 5*time.Second, 30*time.Second+10*time.Second)
+	ttlChangeThenCut(t, "", `{"ttl":30,"loop_wait":10,"retry_timeout":10}`, 5*time.Second, 30*time.Second+scaled(10*time.Second))
 }
 
 // writeWAL inserts rows until at least mb megabytes of WAL were written.
