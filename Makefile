@@ -58,7 +58,7 @@ unit:
 # the whole suite (DESIGN.md, "Integration suite run time").
 INTEGRATION_PARALLEL ?= 3
 integration: build
-	@$(GO) test -tags integration -count=1 -timeout 25m -parallel $(INTEGRATION_PARALLEL) -v ./integration/ >integration.log 2>&1; rc=$$?; \
+	@$(GO) test -tags integration -count=1 -timeout 40m -parallel $(INTEGRATION_PARALLEL) -v ./integration/ >integration.log 2>&1; rc=$$?; \
 	grep -E '^ *(--- (PASS|FAIL|SKIP)|PASS$$|FAIL|ok )' integration.log; \
 	if [ $$rc -ne 0 ]; then \
 		echo "--- integration failures, test by test (whole output with agent logs: integration.log) ---"; \

@@ -156,7 +156,7 @@ func (p *Postgres) Observe(ctx context.Context) ha.PGStatus {
 			out.Running, out.InRecovery, out.Timeline, out.SystemID = st.Running, st.InRecovery, st.Timeline, st.SystemID
 			out.WALPosition, out.ReceivedLSN, out.ReplayedLSN = st.WALPosition, st.ReceiveLSN, st.ReplayLSN
 			out.Streaming = st.WALReceiverStatus == "streaming"
-			out.PendingRestart, out.ServerVersion = st.PendingRestart, st.ServerVersion
+			out.PendingRestart, out.ServerVersion, out.StartedAt = st.PendingRestart, st.ServerVersion, st.PostmasterStartTime
 			out.ForeignConfig = p.foreignConfig(st.ConfigFile) // takeover.go
 			for _, r := range st.Replication {
 				out.Replicas = append(out.Replicas, ha.Replica{Name: r.ApplicationName, State: r.State, SyncState: r.SyncState, FlushLSN: r.FlushLSN})

@@ -390,7 +390,7 @@ func (l *Loop) observe(ctx context.Context) Observation {
 		SyncInDoubt:       l.syncFence.inDoubt(st.Index),
 		SyncLegacyDoubt:   l.syncFence.legacyFor(st, l.cfg.Name),
 		RaftServers:       l.raftServers(),
-		Operation:         l.pendingOperation(time.Now(), dyn),
+		Operation:         l.pendingOperation(time.Now(), dyn, pgs.StartedAt),
 		AwaitedServers:    awaited,
 		AwaitedUnknown:    awaitedUnknown,
 		PromoteBackoff:    l.promoteBackoff(now),

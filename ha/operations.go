@@ -68,6 +68,15 @@ type ScheduledRestart struct {
 	At time.Time
 	Operation
 	Record fsm.ScheduledRestart // as the member record shows it
+	// startedAt is the start time of the server the restart was scheduled
+	// against, taken at the first turn that sees it running: once it
+	// changes, the restart was done already (as Patroni's
+	// postmaster_start_time in scheduled_restart). unreadable: due, but
+	// this turn could not read the start time (starting, crash recovery),
+	// so it waits rather than restart a server that may have been
+	// restarted already.
+	startedAt  time.Time
+	unreadable bool
 }
 
 // OperationRefused is a request Decide turned down; its text is Patroni's
@@ -193,15 +202,40 @@ func (l *Loop) ScheduledRestart() (ScheduledRestart, bool) {
 // scheduled restart once its time came (it becomes a request without a
 // waiter). As Patroni's, a scheduled restart waits while paused, and one
 // found long past its time (staleScheduled) is discarded rather than run
-// by surprise. Called by the loop goroutine at observation.
-func (l *Loop) pendingOperation(wall time.Time, dyn fsm.DynamicConfig) Operation {
+// by surprise; one whose server was restarted since it was scheduled (by
+// an operator's restart, or a crash and the agent's start) is cancelled,
+// as Patroni's: its purpose is served, and a second restart in a row would
+// be a surprise. startedAt is the server's start time this turn (zero when
+// unknown): once one was recorded, the restart fires only on a turn that
+// reads the same one, and waits meanwhile (a stale one is discarded).
+// Called by the loop goroutine at observation.
+func (l *Loop) pendingOperation(wall time.Time, dyn fsm.DynamicConfig, startedAt time.Time) Operation {
 	l.operations.mu.Lock()
 	defer l.operations.mu.Unlock()
+	if s := l.operations.scheduled; s != nil && !startedAt.IsZero() {
+		switch {
+		case s.startedAt.IsZero():
+			s.startedAt = startedAt
+		case !s.startedAt.Equal(startedAt):
+			l.operations.scheduled, l.operations.fired = nil, true
+			l.log.Info("scheduled restart cancelled: PostgreSQL was restarted since it was scheduled", "at", s.At, "postmaster_start_time", startedAt)
+		}
+	}
 	if s := l.operations.scheduled; s != nil && l.operations.cur == nil && !wall.Before(s.At) && !dyn.Pause {
-		if late := wall.Sub(s.At); late > staleScheduled(dyn) {
+		late := wall.Sub(s.At)
+		switch {
+		case late > staleScheduled(dyn) && s.unreadable:
+			l.operations.scheduled, l.operations.fired = nil, true
+			l.log.Warn("scheduled restart discarded: PostgreSQL's start time unreadable since its time (restarted meanwhile or not is unknown)", "at", s.At, "late", late.Round(time.Second))
+		case late > staleScheduled(dyn):
 			l.operations.scheduled, l.operations.fired = nil, true
 			l.log.Warn("scheduled restart found long past its time (paused, or the loop was held up): discarded", "at", s.At, "late", late.Round(time.Second))
-		} else {
+		case !s.startedAt.IsZero() && startedAt.IsZero():
+			if !s.unreadable {
+				l.log.Info("scheduled restart waits: PostgreSQL's start time cannot be read (starting, or in recovery)", "at", s.At)
+			}
+			s.unreadable = true
+		default:
 			l.operations.cur = &opRequest{op: s.Operation, started: make(chan struct{}), done: make(chan error, 1)}
 			l.operations.scheduled, l.operations.fired = nil, true
 			l.log.Info("scheduled restart is due", "at", s.At)
@@ -231,11 +265,12 @@ func staleScheduled(dyn fsm.DynamicConfig) time.Duration {
 }
 
 // untilScheduled shortens the wait before the next turn to the scheduled
-// restart's time (not while paused: it waits for the resume).
+// restart's time (not while paused: it waits for the resume, nor while
+// it waits for a readable start time).
 func (l *Loop) untilScheduled(wall time.Time, next time.Duration, paused bool) time.Duration {
 	l.operations.mu.Lock()
 	defer l.operations.mu.Unlock()
-	if s := l.operations.scheduled; s != nil && !paused {
+	if s := l.operations.scheduled; s != nil && !paused && !s.unreadable {
 		if d := s.At.Sub(wall); d < next {
 			return max(d, 0) + 10*time.Millisecond
 		}

@@ -1,12 +1,14 @@
 package ha
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/conclave-ha/conclave/fsm"
+	"github.com/hashicorp/go-hclog"
 )
 
 // request runs f (a Restart or Reinitialize) in the background and returns
@@ -269,6 +271,113 @@ func TestLoop_ScheduledRestart_LongPastItsTime_DiscardedNotRun(t *testing.T) {
 	}
 	if _, ok := l.ScheduledRestart(); ok || c.State().Members["n1"].ScheduledRestart != nil {
 		t.Fatalf("the stale restart is still scheduled or shown: %+v", c.State().Members["n1"].ScheduledRestart)
+	}
+}
+
+// A scheduled restart whose server was restarted since it was scheduled
+// (an operator's restart, or a crash and the agent's start) is cancelled,
+// as Patroni cancels one whose postmaster_start_time changed: a second
+// restart in a row would be a surprise. One whose server kept running
+// fires at its time, also when the start time was unknown when scheduled.
+func TestLoop_ScheduledRestart_ServerRestartedSinceScheduled_Cancelled(t *testing.T) {
+	var logs bytes.Buffer
+	l, c, pg, _ := newLeaderWith(t, nil, Config{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})})
+	started := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	setStarted := func(at time.Time) {
+		pg.mu.Lock()
+		pg.st.StartedAt = at
+		pg.mu.Unlock()
+	}
+	schedule := func() {
+		t.Helper()
+		s := ScheduledRestart{At: time.Now().Add(time.Hour)}
+		s.Record.Schedule = s.At.Format(time.RFC3339)
+		if err := l.ScheduleRestart(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	makeDue := func() {
+		l.operations.mu.Lock()
+		l.operations.scheduled.At = time.Now().Add(-time.Millisecond)
+		l.operations.mu.Unlock()
+	}
+
+	setStarted(started)
+	schedule()
+	l.turn(context.Background())
+	if c.State().Members["n1"].ScheduledRestart == nil {
+		t.Fatal("setup: the scheduled restart is not shown")
+	}
+	setStarted(started.Add(time.Minute)) // restarted meanwhile
+	makeDue()
+	l.turn(context.Background())
+	if pg.called("stop") {
+		t.Fatalf("restart ran although PostgreSQL was restarted since it was scheduled: calls %v", pg.log())
+	}
+	if _, ok := l.ScheduledRestart(); ok || c.State().Members["n1"].ScheduledRestart != nil {
+		t.Fatalf("the restart is still scheduled or shown: %+v", c.State().Members["n1"].ScheduledRestart)
+	}
+
+	// Due while the start time cannot be read (starting, crash recovery):
+	// it waits, without fast turns, and a start time that changed meanwhile
+	// cancels it.
+	setStarted(started.Add(time.Minute))
+	schedule()
+	l.turn(context.Background())
+	setStarted(time.Time{})
+	makeDue()
+	next, err := l.turn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg.called("stop") {
+		t.Fatalf("restart ran while the start time could not be read: calls %v", pg.log())
+	}
+	if _, ok := l.ScheduledRestart(); !ok {
+		t.Fatal("the restart was dropped while the start time could not be read")
+	}
+	if next < 500*time.Millisecond {
+		t.Errorf("waiting for a readable start time: next turn in %v, want no fast turns", next)
+	}
+	l.turn(context.Background()) // still unreadable
+	setStarted(started.Add(2 * time.Minute))
+	l.turn(context.Background())
+	if pg.called("stop") || c.State().Members["n1"].ScheduledRestart != nil {
+		t.Fatalf("restarted meanwhile: calls %v, record %+v; want it cancelled", pg.log(), c.State().Members["n1"].ScheduledRestart)
+	}
+
+	if n := strings.Count(logs.String(), "scheduled restart waits"); n != 1 {
+		t.Errorf("the wait for a readable start time logged %d times, want once", n)
+	}
+
+	// Due while unreadable, then the same start time again: it fires.
+	setStarted(started.Add(2 * time.Minute))
+	schedule()
+	l.turn(context.Background())
+	setStarted(time.Time{})
+	makeDue()
+	l.turn(context.Background())
+	setStarted(started.Add(2 * time.Minute))
+	l.turn(context.Background())
+	if !pg.called("stop") || !pg.called("start") {
+		t.Fatalf("a restart whose server kept running did not fire once its start time could be read: calls %v", pg.log())
+	}
+
+	// Start time unknown when scheduled (read failed), then the same one
+	// on every turn: it fires.
+	pg.mu.Lock()
+	pg.calls = nil
+	pg.mu.Unlock()
+	setStarted(time.Time{})
+	schedule()
+	l.turn(context.Background())
+	setStarted(started.Add(time.Minute))
+	l.turn(context.Background())
+	l.turn(context.Background())
+	makeDue()
+	l.turn(context.Background())
+	if !pg.called("stop") || !pg.called("start") {
+		t.Fatalf("a restart whose server kept running did not fire: calls %v", pg.log())
 	}
 }
 

@@ -142,6 +142,9 @@ type PGStatus struct {
 	BootstrapCutShort bool
 
 	ServerVersion int // server_version_num of the running server (0 = unknown)
+	// StartedAt is the running server's pg_postmaster_start_time() (zero
+	// when it is not running or the read failed).
+	StartedAt time.Time
 	// SyncStandbys are the names in synchronous_standby_names (primary);
 	// SyncAny is true for '*'.
 	SyncStandbys []string

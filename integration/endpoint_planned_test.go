@@ -134,6 +134,7 @@ func TestVIP_RestartAndSwitchover_AddressGoesBeforeTheStop_CallbacksReportTheRol
 		t.Fatalf("leader after the restart: %s, want %s", leader.name, old.name)
 	}
 	cand := b.others(old)[0]
+	waitReportedWithin1MB(t, cand)
 	t1 := time.Now()
 	if out, err := old.conclaveHere("switchover", scope, "--leader", old.name, "--candidate", cand.name, "--force"); err != nil ||
 		!strings.Contains(out, `Successfully switched over to "`+cand.name+`"`) {

@@ -109,13 +109,13 @@ func ttlChangeThenCut(t *testing.T, from, to string, settle, bound time.Duration
 // its 30 s lease while the others counted 3 s: ~11 s of two writable nodes.
 func TestLease_TTLLoweredThenPrimaryCut_NeverTwoWritable(t *testing.T) {
 	ttlChangeThenCut(t, "    ttl: 30\n    loop_wait: 10\n    retry_timeout: 10",
-		`{"ttl":3,"loop_wait":1,"retry_timeout":1}`, 12*time.Second, 3*time.Second+7*time.Second)
+		`{"ttl":3,"loop_wait":1,"retry_timeout":1}`, 12*time.Second, 3*time.Second+scaled(7*time.Second))
 }
 
 // The reverse: ttl raised from 3 to 30; the others now count 30 s, the
 // holder trusts 30 s too, and the majority takes over only after that.
 func TestLease_TTLRaisedThenPrimaryCut_NeverTwoWritable(t *testing.T) {
-	ttlChangeThenCut(t, "", `{"ttl":30,"loop_wait":10,"retry_timeout":10}`, 5*time.Second, 30*time.Second+10*time.Second)
+	ttlChangeThenCut(t, "", `{"ttl":30,"loop_wait":10,"retry_timeout":10}`, 5*time.Second, 30*time.Second+scaled(10*time.Second))
 }
 
 // writeWAL inserts rows until at least mb megabytes of WAL were written.
@@ -166,7 +166,7 @@ func TestLease_CrashRecoveryLongerThanTTL_RestartedInPlace(t *testing.T) {
 	t0 := time.Now()
 	pid := killPostmaster(t, old)
 	t.Logf("killed %s's postmaster (pid %d)", old.name, pid)
-	rto := b.w.waitWritesOn(t, old, t0, 2*time.Minute)
+	rto := writesResumeAfterNewPostmaster(t, b.w, old, pid, t0, 2*time.Minute)
 	t.Logf("writes resumed on %s %v after the crash", old.name, rto.Round(time.Millisecond))
 	if rto < ttl {
 		t.Logf("note: the crash recovery took less than the ttl (%v); this run did not exercise a recovery longer than the lease", ttl)

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,7 +51,17 @@ func members(t testing.TB, n *node) map[string]memberView {
 	var v struct {
 		Members []memberView `json:"members"`
 	}
-	if code, err := getJSONWith(n.http(), n.apiURL()+"/cluster", &v); err != nil || code != 200 {
+	// Tried three times: one slow answer on a loaded machine is no failure
+	// (callers poll it inside waitFor), three in a row are.
+	var code int
+	var err error
+	for try := 0; try < 3; try++ {
+		if code, err = getJSONWith(n.http(), n.apiURL()+"/cluster", &v); err == nil && code == 200 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // between tries, not a wait for a condition
+	}
+	if err != nil || code != 200 {
 		t.Fatalf("GET /cluster on %s: %d %v", n.name, code, err)
 	}
 	out := map[string]memberView{}
@@ -237,6 +248,35 @@ func TestOps_DynamicParametersPendingRestartInPlaceAndScheduled(t *testing.T) {
 	if out, _ := leader.conclave("flush", "restart", r3.name, "--force"); !strings.Contains(out, "No scheduled restart for member "+r3.name) {
 		t.Errorf("flush with nothing scheduled:\n%s", out)
 	}
+
+	// A scheduled restart overtaken by an operator's restart is cancelled,
+	// as Patroni's (its postmaster_start_time changed): no second restart
+	// in a row.
+	at = time.Now().Add(11 * time.Second).UTC().Truncate(time.Second)
+	if out, err := leader.conclave("restart", r3.name, "--scheduled", at.Format(time.RFC3339), "--force"); err != nil ||
+		!strings.Contains(out, "Success: restart scheduled on member "+r3.name) {
+		t.Fatalf("scheduling a restart on %s: %v\n%s", r3.name, err, out)
+	}
+	if out, err := leader.conclave("restart", r3.name, "--force"); err != nil || !strings.Contains(out, "Success: restart on member "+r3.name) {
+		t.Fatalf("restarting %s now: %v\n%s", r3.name, err, out)
+	}
+	pid3 = r3.postmasterPID()
+	// r3's earlier scheduled restart was flushed: no "is due" line so far.
+	waitFor(t, 10*time.Second, "the overtaken scheduled restart of "+r3.name+" cancelled", func() error {
+		if !r3.logs.contains("scheduled restart cancelled: PostgreSQL was restarted since it was scheduled") {
+			return errors.New("no cancellation logged")
+		}
+		if r := members(t, leader)[r3.name].ScheduledRestart; r != nil {
+			return fmt.Errorf("still shown: %v", r)
+		}
+		return nil
+	})
+	holdsFor(t, max(time.Until(at), 0)+3*time.Second, "the overtaken restart of "+r3.name+" does not fire", func() error {
+		if p := r3.postmasterPID(); p != pid3 || r3.logs.contains("scheduled restart is due") {
+			return fmt.Errorf("postmaster pid %d -> %d, or the restart logged as due", pid3, p)
+		}
+		return nil
+	})
 
 	// Reinitialize: refused on the leader (data untouched), done on a replica
 	// whose old data directory is moved aside.

@@ -190,7 +190,15 @@ func clusterTags(t testing.TB, n *node) map[string]map[string]any {
 			Tags map[string]any `json:"tags"`
 		} `json:"members"`
 	}
-	if code, err := getJSONWith(n.http(), n.apiURL()+"/cluster", &v); err != nil || code != 200 {
+	var code int
+	var err error
+	for try := 0; try < 3; try++ { // as members: one slow answer is no failure
+		if code, err = getJSONWith(n.http(), n.apiURL()+"/cluster", &v); err == nil && code == 200 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil || code != 200 {
 		t.Fatalf("GET /cluster on %s: %d %v", n.name, code, err)
 	}
 	out := map[string]map[string]any{}

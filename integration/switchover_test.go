@@ -155,8 +155,9 @@ func TestSwitchover_NamedCandidateUnderWrites_Scheduled_Flushed_Refused(t *testi
 	}
 	assertStreamsWithoutRewind(t, old)
 
-	// A scheduled switchover that is flushed does not fire.
-	at := time.Now().Add(3 * time.Second).UTC()
+	// A scheduled switchover that is flushed does not fire. Far enough ahead
+	// that the two CLI runs before it finish first on a loaded machine.
+	at := time.Now().Add(scaled(3 * time.Second)).UTC()
 	out, err = cand.conclave("switchover", "--leader", cand.name, "--candidate", old.name, "--scheduled", at.Format(time.RFC3339Nano), "--force")
 	if err != nil || !strings.Contains(out, "Switchover scheduled") {
 		t.Fatalf("scheduled switchover: %v\n%s", err, out)
@@ -178,7 +179,7 @@ func TestSwitchover_NamedCandidateUnderWrites_Scheduled_Flushed_Refused(t *testi
 	})
 
 	// A scheduled switchover fires at its time, not before.
-	at = time.Now().Add(2 * time.Second).UTC()
+	at = time.Now().Add(scaled(3 * time.Second)).UTC()
 	if out, err := cand.conclave("switchover", "--leader", cand.name, "--candidate", old.name, "--scheduled", at.Format(time.RFC3339Nano), "--force"); err != nil {
 		t.Fatalf("scheduled switchover: %v\n%s", err, out)
 	}
@@ -209,17 +210,28 @@ func TestSwitchover_NamedCandidateUnderWrites_Scheduled_Flushed_Refused(t *testi
 	// streams (the API refuses one whose record says otherwise, a race an
 	// immediate request loses on a loaded machine); the replication role may
 	// not log in until the old primary is seen waiting.
+	// The WAL receiver retries every wal_retrieve_retry_interval: at 1 s it
+	// reconnects well within the holder's wait once the role may log in.
+	patchConfig(t, old, `{"postgresql":{"parameters":{"wal_retrieve_retry_interval":"1s"}}}`)
+	waitFor(t, 10*time.Second, "wal_retrieve_retry_interval 1s on "+cand.name, func() error {
+		if v, err := cand.queryString("SHOW wal_retrieve_retry_interval"); err != nil || v != "1s" {
+			return fmt.Errorf("%q, %v", v, err)
+		}
+		return nil
+	})
 	waitReportedWithin1MB(t, cand)
 	tl, err := old.queryString(currentTimelineSQL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	at = time.Now().Add(3 * time.Second).UTC()
+	// The open replication connection outlives NOLOGIN: the API still sees
+	// the candidate streaming when the request is made.
+	old.exec(t, "ALTER ROLE replicator NOLOGIN")
+	at = time.Now().Add(scaled(4 * time.Second)).UTC()
 	if out, err := old.conclave("switchover", "--leader", old.name, "--candidate", cand.name, "--scheduled", at.Format(time.RFC3339Nano), "--force"); err != nil ||
 		!strings.Contains(out, "Switchover scheduled") {
 		t.Fatalf("scheduled switchover to %s: %v\n%s", cand.name, err, out)
 	}
-	old.exec(t, "ALTER ROLE replicator NOLOGIN")
 	walsender := fmt.Sprintf("FROM pg_stat_replication WHERE application_name = '%s'", cand.name)
 	if n, err := old.queryString("SELECT count(pg_terminate_backend(pid))::text " + walsender); err != nil || n != "1" {
 		t.Fatalf("terminating %s's walsender: %s terminated, %v", cand.name, n, err)

@@ -151,7 +151,10 @@ func TestSynchronousNodeCount2_BothReplicasAreSynchronous(t *testing.T) {
 		}
 		return nil
 	})
-	leader.exec(t, "CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+	// remote_apply: the commit returns once both standbys replayed it, so
+	// the row is there when they are read (on, the default, waits for
+	// their flush only).
+	leader.exec(t, "SET synchronous_commit = remote_apply; CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
 	for _, name := range reps {
 		if v, err := c.byName(name).queryString("SELECT count(*)::text FROM t"); err != nil || v != "1" {
 			t.Errorf("%s: committed row not there right after the commit: %q, %v", name, v, err)

@@ -328,6 +328,7 @@ func TestUpgrade_MixedCluster_NewPrimaryDies_AnOlderAgentTakesOver_NewOneRejoins
 	first.stop()
 	waitLeaderAmong(t, c, []*node{fresh, keep}, first, 60*time.Second)
 	first.start()
+	waitConverged(c, 90*time.Second) // first back in Raft before keep leaves: fresh alone has no quorum
 	keep.stop()
 	c.writeConfig(keep, clusterOptions{})
 	keep.start()
