@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
+	"github.com/conclave-ha/conclave/dynconfig"
 	"github.com/conclave-ha/conclave/fsm"
 )
 
@@ -59,8 +61,20 @@ func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request, merge bool)
 		return fmt.Errorf("set config: %w", err)
 	}
 	s.logger.Info("dynamic configuration changed", "index", st.ConfigIndex, "method", r.Method)
+	if unused := dynconfig.NotActedOnIn(next); len(unused) > 0 {
+		// Stored as Patroni stores them, but nothing happens: say so
+		// without changing Patroni's answer body.
+		w.Header().Set("Warning", notActedWarning(unused))
+		s.logger.Warn("dynamic configuration keys accepted but not acted on", "keys", strings.Join(unused, "; "))
+	}
 	writeJSON(w, http.StatusOK, maskConfig(next))
 	return nil
+}
+
+// notActedWarning is an HTTP Warning header (RFC 7234, code 299) naming the
+// keys stored but not acted on.
+func notActedWarning(unused []string) string {
+	return `299 conclave "accepted but not acted on: ` + strings.Join(unused, "; ") + `"`
 }
 
 // readJSONObject reads a request body that must be one JSON object. Numbers

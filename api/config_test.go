@@ -107,6 +107,21 @@ func TestConfigPatch_MergesDeletesNullsAndWrites(t *testing.T) {
 	}
 }
 
+// Keys Conclave stores but does not act on are named in a Warning header
+// (the body stays Patroni's); a document without them gets none.
+func TestConfigPatch_KeysNotActedOn_NamedInAWarningHeader(t *testing.T) {
+	srv := newTestServer(t, leaderNode(), compatCluster(t))
+	rec := srv.do(http.MethodPatch, "/config", `{"ttl": 40}`)
+	if rec.Code != http.StatusOK || rec.Header().Get("Warning") != "" {
+		t.Fatalf("PATCH ttl: %d, Warning %q; want 200 and none", rec.Code, rec.Header().Get("Warning"))
+	}
+	rec = srv.do(http.MethodPatch, "/config", `{"standby_cluster": {"host": "10.0.0.1", "port": 5432}}`)
+	want := `299 conclave "accepted but not acted on: standby_cluster (standby clusters are not supported)"`
+	if rec.Code != http.StatusOK || rec.Header().Get("Warning") != want {
+		t.Fatalf("PATCH standby_cluster: %d, Warning %q; want 200 and %q", rec.Code, rec.Header().Get("Warning"), want)
+	}
+}
+
 func TestConfigPut_ReplacesTheWholeConfig(t *testing.T) {
 	srv := newTestServer(t, leaderNode(), compatCluster(t))
 	rec := srv.do(http.MethodPut, "/config", `{"ttl": 30, "loop_wait": 10, "retry_timeout": 10, "pause": null}`)

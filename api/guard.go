@@ -127,7 +127,7 @@ func (s *Server) admit(r *http.Request) error {
 		if a.ConfigFile != "" {
 			where = " in " + a.ConfigFile
 		}
-		return fmt.Errorf("%w: %s %s from %s refused: without restapi.authentication, restapi.allowlist or restapi.verify_client (optional|required) set%s, state-changing requests are accepted only from loopback",
+		return fmt.Errorf("%w: %s %s from %s refused: without restapi.authentication, restapi.allowlist or restapi.verify_client (optional|required) set%s, state-changing requests are accepted only from loopback and the members' hosts (a node joins from another host with raft.password set on every node)",
 			errForbidden, r.Method, r.URL.Path, ipString(ip), where)
 	}
 	return nil

@@ -3,6 +3,8 @@ package config
 import (
 	"sort"
 	"strings"
+
+	"github.com/conclave-ha/conclave/dynconfig"
 )
 
 // Honest configuration: every key Conclave accepts is either acted on or
@@ -10,7 +12,7 @@ import (
 // notActedOn is the one list of keys Conclave accepts (so that a Patroni
 // file starts unchanged) but does not act on. When a key starts being
 // acted on, delete its row here and from the README's list.
-var notActedOn = []struct{ key, why string }{
+var notActedOn = append([]struct{ key, why string }{
 	{"namespace", "one Raft cluster holds one scope; there is no shared DCS to divide"},
 	{"raft.bind_addr", "the Raft port listens on raft.self_addr"},
 	{"restapi.request_queue_size", "the REST API's listen backlog is the kernel's (net.core.somaxconn)"},
@@ -22,15 +24,16 @@ var notActedOn = []struct{ key, why string }{
 	{"tags.nostream", "every replica streams"},
 	{"tags.replicatefrom", "shown as a tag; every replica streams from the primary (no cascading)"},
 	{"watchdog", "Conclave's own process watchdog always runs; /dev/watchdog is not used"},
-	{"bootstrap.dcs.standby_cluster", "standby clusters are not supported"},
-	{"bootstrap.dcs.maximum_lag_on_syncnode", "a lagging synchronous standby is not replaced"},
-	{"bootstrap.dcs.master_stop_timeout", "no stop timeout for the primary"},
-	{"bootstrap.dcs.primary_stop_timeout", "no stop timeout for the primary"},
-	{"bootstrap.dcs.check_timeline", "timelines are checked through the Raft state"},
-	{"bootstrap.dcs.max_timelines_history", "the history is kept whole"},
-	{"bootstrap.dcs.ignore_slots", "slots the agent did not create are left alone anyway"},
-	{"bootstrap.dcs.postgresql.remove_data_directory_on_rewind_failure", "a data directory is always moved aside, never removed"},
-	{"bootstrap.dcs.postgresql.remove_data_directory_on_diverged_timelines", "a data directory is always moved aside, never removed"},
+}, dcsNotActedOn()...)
+
+// dcsNotActedOn is dynconfig's list of dynamic keys not acted on, as set in
+// bootstrap.dcs (one list, which PATCH /config also names).
+func dcsNotActedOn() []struct{ key, why string } {
+	var out []struct{ key, why string }
+	for _, row := range dynconfig.NotActedOn {
+		out = append(out, struct{ key, why string }{"bootstrap.dcs." + row.Key, row.Why})
+	}
+	return out
 }
 
 // Unused is a key set in the file that Conclave accepts but does not act on.

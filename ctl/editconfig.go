@@ -102,7 +102,8 @@ func EditConfig(ctx context.Context, env Env, o EditConfigOptions) error {
 	if etag != "" {
 		hdr.Set("If-Match", etag)
 	}
-	if _, err := api.exchange(ctx, method, "/config", hdr, body, nil); err != nil {
+	answer, err := api.exchange(ctx, method, "/config", hdr, body, nil)
+	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status == http.StatusConflict {
 			return fmt.Errorf("config modification aborted due to concurrent changes (%s); run edit-config again", ae.Message)
@@ -110,7 +111,19 @@ func EditConfig(ctx context.Context, env Env, o EditConfigOptions) error {
 		return err
 	}
 	fmt.Fprintln(env.Out, "Configuration changed")
+	if w := warningText(answer.Get("Warning")); w != "" {
+		fmt.Fprintln(env.Out, "Warning: "+w)
+	}
 	return nil
+}
+
+// warningText is the quoted text of an HTTP Warning header ("" if none).
+func warningText(h string) string {
+	i, j := strings.Index(h, `"`), strings.LastIndex(h, `"`)
+	if i < 0 || j <= i {
+		return ""
+	}
+	return h[i+1 : j]
 }
 
 // editedConfig applies the request to current as patronictl does: --replace

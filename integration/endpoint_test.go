@@ -7,6 +7,7 @@ package integration
 
 import (
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"net/http"
@@ -430,8 +431,14 @@ func TestVIP_OnThePrimaryOnly_MovesOnFailover_DroppedBeforeTheNewPrimaryAddsIt(t
 	// PostgreSQL does not inherit the agent's network capabilities (a
 	// superuser's COPY ... PROGRAM must not reconfigure the host's network);
 	// the watchdog, which removes the address when it fences, keeps them.
+	// A cgo build (the -race agent of `make integration-race`) cannot clear
+	// them: the agent must then say so, as DESIGN's known limits tell.
 	if pm := capSets(t, b.leader.postmasterPID()); pm["CapEff"]&netCaps != 0 || pm["CapAmb"] != 0 {
-		t.Errorf("%s's postmaster has capabilities: %x", b.leader.name, pm)
+		if !builtWithCgo(t, binary) {
+			t.Errorf("%s's postmaster has capabilities: %x", b.leader.name, pm)
+		} else if !b.leader.logs.contains("the ambient capabilities could not be cleared in a binary built with cgo") {
+			t.Errorf("%s (a cgo build) passed its capabilities to PostgreSQL without the warning that says so", b.leader.name)
+		}
 	}
 	if wd := capSets(t, b.leader.watchdogPID()); wd["CapEff"]&netCaps != netCaps {
 		t.Errorf("%s's watchdog lacks CAP_NET_ADMIN and CAP_NET_RAW: %x", b.leader.name, wd)
@@ -470,6 +477,21 @@ func TestVIP_OnThePrimaryOnly_MovesOnFailover_DroppedBeforeTheNewPrimaryAddsIt(t
 
 // netCaps are CAP_NET_ADMIN and CAP_NET_RAW as bits of a capability set.
 const netCaps = 1<<12 | 1<<13
+
+// builtWithCgo reports whether the agent binary at path was built with cgo.
+func builtWithCgo(t testing.TB, path string) bool {
+	t.Helper()
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		t.Fatalf("build info of %s: %v", path, err)
+	}
+	for _, s := range info.Settings {
+		if s.Key == "CGO_ENABLED" {
+			return s.Value == "1"
+		}
+	}
+	return false
+}
 
 // capSets reads the capability sets (CapEff, CapAmb…) of process pid.
 func capSets(t testing.TB, pid int) map[string]uint64 {

@@ -63,6 +63,9 @@ func newFakeAgent(t *testing.T, listen, cluster string) *fakeAgent {
 				f.cfg = dynconfig.MergeDynamicPatch(f.cfg, patch)
 			}
 			f.idx++
+			if unused := dynconfig.NotActedOnIn(f.cfg); len(unused) > 0 { // as api.writeConfig
+				w.Header().Set("Warning", `299 conclave "accepted but not acted on: `+strings.Join(unused, "; ")+`"`)
+			}
 			json.NewEncoder(w).Encode(f.cfg)
 		default:
 			w.WriteHeader(http.StatusNotFound)

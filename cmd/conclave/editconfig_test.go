@@ -37,6 +37,19 @@ Apply these changes? [y/N]: Configuration changed
 	}
 }
 
+// A key the cluster stores but does not act on is named after the change.
+func TestEditConfig_KeyNotActedOn_WarnsAfterTheChange(t *testing.T) {
+	t.Setenv("CONCLAVE_CACHE_DIR", t.TempDir())
+	a := newFakeAgent(t, "", fakeCluster)
+	out, _, err := runCLI(t, "", "edit-config", "-c", writeConf(t, a.addr()), "-s", "standby_cluster.host=10.0.0.1", "--force")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(out, "Configuration changed\nWarning: accepted but not acted on: standby_cluster (standby clusters are not supported)\n") {
+		t.Fatalf("output:\n%s", out)
+	}
+}
+
 func TestEditConfig_AnswerNo_ChangesNothing(t *testing.T) {
 	t.Setenv("CONCLAVE_CACHE_DIR", t.TempDir())
 	a := newFakeAgent(t, "", fakeCluster)
