@@ -125,6 +125,10 @@ func (p *Postgres) Last() pgctl.Status {
 	return p.last
 }
 
+// RanAMember reports whether the data directory shows that this host ran a
+// member before (pgctl.Instance.RanAMember); Raft formation asks it.
+func (p *Postgres) RanAMember() (bool, error) { return p.inst.RanAMember() }
+
 func (p *Postgres) Observe(ctx context.Context) ha.PGStatus {
 	dd, err := p.inst.DataDirState()
 	cutShort, merr := p.bootstrapLeft()

@@ -105,6 +105,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	rc.SystemID, rc.PrepareReplace = a.localSystemID(ctx), a.prepareReplace
+	if rc.WasMember, err = a.pg.RanAMember(); err != nil {
+		logger.Warn("cannot tell whether this node ran a member before; if its Raft state is missing, "+
+			"formation treats it as lost and waits for every configured server", "error", err)
+	}
 	a.store, err = raftstore.Open(ctx, rc, fsm.New())
 	if errors.Is(err, raftstore.ErrLeft) {
 		logger.Info("not starting", "reason", err.Error())

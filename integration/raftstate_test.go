@@ -112,6 +112,79 @@ func TestRaftDataLost_AllNodesWiped_ReplicaWithoutData_ClonesInsteadOfInitializi
 	b.finish(noLoss)
 }
 
+// Issue 11: the Raft data of two nodes is lost while the third is down. The
+// two are a majority, but the third may hold entries only it and the lost
+// nodes had, and its old log could later overwrite a new cluster: they must
+// not form one while it is silent (FORMATION.md, "A node that lost its Raft
+// state"), so nothing runs and nothing is writable. When the third comes
+// back with its state, the two cannot join it: with their votes lost it has
+// no majority. The operator's repair, which the waiting nodes' log names,
+// is to move its raft.data_dir aside too; the three then rebuild the state
+// from PostgreSQL: the same primary and every acknowledged row.
+func TestRaftDataLost_TwoWipedWhileThirdDown_NoNewClusterUntilItAnswers(t *testing.T) {
+	b := setUp(t, clusterOptions{dcs: rebuildDCS}, nil)
+	before := stateFacts(t, b.leader)
+	stale := b.others(b.leader)[0]
+	var rest []*node
+	for _, n := range b.c.nodes {
+		if n != stale {
+			rest = append(rest, n)
+		}
+	}
+	stopWithPostgres(stale)
+	stopWithPostgres(rest...)
+	for _, n := range rest {
+		wipeRaft(t, n)
+		n.start()
+	}
+	nothingRuns := func() error {
+		for _, n := range b.c.nodes {
+			if _, err := n.cluster(); err == nil {
+				return fmt.Errorf("%s's REST API answers: a Raft cluster formed", n.name)
+			}
+			if pid := n.postmasterPID(); pid > 0 {
+				return fmt.Errorf("%s runs PostgreSQL (pid %d)", n.name, pid)
+			}
+		}
+		return nil
+	}
+	const waiting = "not forming a new Raft cluster: Raft state was lost on a node that ran a member before"
+	waitFor(t, 30*time.Second, "both wiped nodes say why they wait", func() error {
+		for _, n := range rest {
+			if !n.logs.containsAll(waiting, stale.raftAddr()) {
+				return fmt.Errorf("%s has not logged %q naming %s", n.name, waiting, stale.raftAddr())
+			}
+		}
+		return nil
+	})
+	holdsFor(t, scaled(8*time.Second), "no new cluster while "+stale.name+" is silent", nothingRuns)
+
+	const tryJoin = "join not done yet; retrying"
+	joinsBefore := map[*node]int{}
+	for _, n := range rest {
+		joinsBefore[n] = n.logs.count(tryJoin)
+	}
+	stale.start()
+	waitFor(t, 30*time.Second, "the wiped nodes try to join "+stale.name, func() error {
+		for _, n := range rest {
+			if n.logs.count(tryJoin) == joinsBefore[n] {
+				return fmt.Errorf("%s has not tried to join since %s started", n.name, stale.name)
+			}
+		}
+		return nil
+	})
+	holdsFor(t, scaled(5*time.Second), "no majority with two votes lost", nothingRuns)
+
+	stopWithPostgres(stale)
+	wipeRaft(t, stale)
+	stale.start()
+	leader := waitConverged(b.c, 120*time.Second)
+	if after := stateFacts(t, leader); after != before {
+		t.Errorf("after the rebuild %+v, before %+v: want the same system identifier, primary and timeline", after, before)
+	}
+	b.finish(noLoss)
+}
+
 // raftAddr is the node's raft.self_addr.
 func (n *node) raftAddr() string { return fmt.Sprintf("%s:%d", n.host, n.raftPort) }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,23 @@ const (
 // Conclave (or is absent). A data directory whose file was not is one being
 // taken over: its standby configuration is still the user's.
 func (i *Instance) ConfigManaged() bool { return i.writtenByConclave("postgresql.conf") }
+
+// RanAMember reports whether DataDir/postgresql.conf starts with Conclave's
+// header: this host ran a member of a Conclave cluster (initdb, clone and
+// takeover write the file before the first start; a clone copies it from
+// its source), where a takeover's hand-made data directory has the user's
+// file and a new node none. A read error other than a missing file comes
+// back with true, so a caller guarding on it stays on the careful side.
+func (i *Instance) RanAMember() (bool, error) {
+	b, err := os.ReadFile(filepath.Join(i.cfg.DataDir, "postgresql.conf"))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return true, err
+	}
+	return bytes.HasPrefix(b, []byte(configHeader)), nil
+}
 
 // writtenByConclave reports whether DataDir/name is missing or starts with
 // Conclave's header.

@@ -76,6 +76,14 @@ type Config struct {
 	// directory; formation sends it in its join request for ValidateJoin.
 	SystemID string
 
+	// WasMember tells that this host ran a member of a Conclave cluster
+	// before: the agent found a PostgreSQL data directory it configured.
+	// Such a node without Raft state lost it rather than being new, so
+	// formation bootstraps only once every configured server answers and
+	// none holds state, on this node and on every partner that hears it in
+	// hello (FORMATION.md, "A node that lost its Raft state").
+	WasMember bool
+
 	// ValidateJoin, when set, is called on the Raft leader before a node is
 	// added as a voter; an error refuses the join with its message.
 	ValidateJoin func(req JoinRequest, st fsm.State) error

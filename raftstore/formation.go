@@ -28,7 +28,12 @@ func (s *Store) form(ctx context.Context) {
 		s.bootstrap(set)
 		return
 	}
-	log.Info("no raft state: looking for a formed cluster or a majority of the configured servers", "servers", set)
+	if s.cfg.WasMember {
+		log.Warn("no raft state, though this node ran a member before: its Raft state was lost. "+
+			"Looking for a formed cluster; a new one forms only when every configured server answers without state", "servers", set)
+	} else {
+		log.Info("no raft state: looking for a formed cluster or a majority of the configured servers", "servers", set)
+	}
 	for {
 		if s.Formed() {
 			log.Info("raft state present: formation done")
@@ -54,10 +59,16 @@ type helloResult struct {
 }
 
 // formStep is one round: hello every partner, then join, bootstrap or wait.
+// A strict majority answering suffices to bootstrap only when no server that
+// answers lost its state (WasMember); otherwise every server must answer.
 func (s *Store) formStep(ctx context.Context, set, partners []string) {
 	th := s.limit
 	reachable := 1 // self
-	var joinVia, problems []string
+	var joinVia, problems, silent []string
+	var formerMembers []string // servers that ran a member before and have no state
+	if s.cfg.WasMember {
+		formerMembers = append(formerMembers, s.cfg.Addr)
+	}
 	var otherScope error // a formed cluster of another scope answered
 	nothingCommitted := true
 	for _, h := range s.helloAll(ctx, partners) {
@@ -69,6 +80,7 @@ func (s *Store) formStep(ctx context.Context, set, partners []string) {
 			reachable++
 			problems = append(problems, fmt.Sprintf("partner %s refused hello (%v): check raft.password and raft.certfile/keyfile/cafile on both", h.addr, h.err))
 		case h.err != nil:
+			silent = append(silent, h.addr)
 			th.debug(s, "unreachable:"+h.addr, "partner unreachable", "partner", h.addr, "error", h.err)
 		case h.info.Scope != s.cfg.Scope:
 			reachable++
@@ -86,6 +98,9 @@ func (s *Store) formStep(ctx context.Context, set, partners []string) {
 				h.addr, h.info.Servers, set, setDiff(set, h.info.Servers)))
 		default:
 			reachable++
+			if h.info.WasMember {
+				formerMembers = append(formerMembers, h.addr)
+			}
 		}
 	}
 	for _, p := range problems {
@@ -103,6 +118,17 @@ func (s *Store) formStep(ctx context.Context, set, partners []string) {
 		s.setJoinRejected(otherScope)
 	}
 	if len(problems) > 0 {
+		return
+	}
+	if len(formerMembers) > 0 && len(silent) > 0 {
+		// A server that is silent now may hold the state they lost: a new
+		// cluster formed without it could be overwritten by its old log,
+		// or lose entries only it and the lost nodes had (FORMATION.md).
+		th.error(s, "lost-state", "not forming a new Raft cluster: Raft state was lost on a node that ran a member before, "+
+			"and a configured server that may still hold it does not answer. Start it: if it holds Raft state, the others join it; "+
+			"if too few voters kept theirs for a majority, stop it and move its raft.data_dir aside too, and the state is rebuilt "+
+			"from PostgreSQL. If it is gone for good, remove it from raft.partner_addrs on every node",
+			"lost_state_on", formerMembers, "not_answering", silent)
 		return
 	}
 	if 2*reachable <= len(set) {

@@ -14,12 +14,13 @@ const membershipTimeout = 10 * time.Second
 func (s *Store) hello() *helloInfo {
 	withholding, _ := s.catchUp.state()
 	return &helloInfo{
-		Scope:    s.cfg.Scope,
-		Name:     s.cfg.Name,
-		ID:       s.cfg.Addr,
-		Servers:  s.cfg.serverSet(),
-		HasState: s.Formed(),
-		Leader:   s.Leader(),
+		Scope:     s.cfg.Scope,
+		Name:      s.cfg.Name,
+		ID:        s.cfg.Addr,
+		Servers:   s.cfg.serverSet(),
+		HasState:  s.Formed(),
+		WasMember: s.cfg.WasMember,
+		Leader:    s.Leader(),
 
 		LastIndex:   s.lastIndex(),
 		Withholding: withholding,

@@ -66,7 +66,9 @@ type helloInfo struct {
 	ID       string   `json:"id"`
 	Servers  []string `json:"servers"`   // its configured set: self ∪ partners, sorted
 	HasState bool     `json:"has_state"` // it has Raft state (a formed cluster)
-	Leader   string   `json:"leader,omitempty"`
+	// WasMember is its Config.WasMember: without state, it lost it.
+	WasMember bool   `json:"was_member,omitempty"`
+	Leader    string `json:"leader,omitempty"`
 	// LastIndex is its last log index; Withholding tells whether it
 	// withholds its vote (voteguard.go). The leader promotes a caught-up
 	// non-voter from these (voters.go).

@@ -221,6 +221,50 @@ func TestFormation_WaitsForMajority_ThenBootstraps(t *testing.T) {
 	}
 }
 
+// FORMATION.md, "A node that lost its Raft state": two of three nodes lost
+// their Raft state while the third is down. The third may hold entries only
+// it and the lost pair had, and its old log could later overwrite a new
+// cluster, so the pair must not bootstrap until it answers, even though
+// they are a majority. The node without the flag learns it from hello.
+func TestFormation_NodeThatLostItsState_WaitsForEveryServer(t *testing.T) {
+	lx, ly, lz := rafttest.Listener(t, "127.0.0.1:0"), rafttest.Listener(t, "127.0.0.1:0"), rafttest.Listener(t, "127.0.0.1:0")
+	set := []string{lx.Addr().String(), ly.Addr().String(), lz.Addr().String()}
+	cx := rafttest.Config(t, "x", lx, set)
+	cx.WasMember = true
+	sx := rafttest.OpenStore(t, cx, fsm.New())
+	sy := rafttest.OpenStore(t, rafttest.Config(t, "y", ly, set), fsm.New())
+	// z's port is open but nobody answers there yet: two of three answer.
+	rafttest.HoldsFor(t, 2*time.Second, notFormed(sx, sy))
+
+	sz := rafttest.OpenStore(t, rafttest.Config(t, "z", lz, set), fsm.New())
+	rafttest.WaitFor(t, 10*time.Second, func() error {
+		for _, s := range []*raftstore.Store{sx, sy, sz} {
+			if !s.Formed() {
+				return fmt.Errorf("%s not formed", s.Addr())
+			}
+		}
+		return nil
+	})
+	if _, err := sy.Propose(testCtx(t), upsert("m")); err != nil {
+		t.Fatalf("propose: %v", err)
+	}
+}
+
+// Without a node that lost its state (a takeover of a hand-made cluster, a
+// new cluster) a majority still forms: the flag, not the rule, changed.
+func TestFormation_NoNodeLostItsState_MajorityStillBootstraps(t *testing.T) {
+	lx, ly, lz := rafttest.Listener(t, "127.0.0.1:0"), rafttest.Listener(t, "127.0.0.1:0"), rafttest.Listener(t, "127.0.0.1:0")
+	set := []string{lx.Addr().String(), ly.Addr().String(), lz.Addr().String()}
+	sx := rafttest.OpenStore(t, rafttest.Config(t, "x", lx, set), fsm.New())
+	sy := rafttest.OpenStore(t, rafttest.Config(t, "y", ly, set), fsm.New())
+	rafttest.WaitFor(t, 10*time.Second, func() error {
+		if !sx.Formed() || !sy.Formed() {
+			return errors.New("not formed")
+		}
+		return nil
+	})
+}
+
 func TestFormation_SecretMismatch_DoesNotBootstrap(t *testing.T) {
 	lx, ly := rafttest.Listener(t, "127.0.0.1:0"), rafttest.Listener(t, "127.0.0.1:0")
 	set := []string{lx.Addr().String(), ly.Addr().String()}
