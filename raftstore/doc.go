@@ -36,8 +36,10 @@
 //  2. Otherwise it bootstraps only when a strict majority of the configured
 //     set {self} ∪ partners (counting itself) is reachable, every reachable
 //     partner reports the same scope and exactly the same set, and none has
-//     state. It then calls BootstrapCluster with that set (IDs = addresses,
-//     all voters), the identical call every other node makes, which
+//     state; when this node or a reachable partner lost its Raft state
+//     (Config.WasMember), every server of the set must answer instead. It
+//     then calls BootstrapCluster with that set (IDs = addresses, all
+//     voters), the identical call every other node makes, which
 //     hashicorp/raft documents as safe.
 //  3. A partner of another scope, with a different set, or refusing our
 //     secret blocks bootstrapping; it is logged about every 10 s.
