@@ -190,6 +190,7 @@ func runSchedule(t *testing.T, seed int64, kinds []string, steps int) {
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
 		cfg.LeaderLeaseTimeout, cfg.CommitTimeout = 150*time.Millisecond, 10*time.Millisecond
 		cfg.Logger = rafttest.LoggerAt(t, fmt.Sprintf("raft%d", i), hclog.Error)
+		cfg.WasMember = h.w.ranAMember(i) // as the agent sets it (agent.Run)
 	}})
 	h.agents = make([]*agentRun, n)
 	t.Logf("seed %d: %d nodes, clock rates %v; replay: %s go test ./ha -run Nemesis -v", seed, n, h.rates(), h.replay)

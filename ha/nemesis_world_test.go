@@ -95,6 +95,14 @@ func newWorld(n int, clocks []*nodeClock) *world {
 	return w
 }
 
+// ranAMember is what the agent tells Raft formation (raftstore.Config.
+// WasMember): node i has a data directory, which only a member makes.
+func (w *world) ranAMember(i int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pg[i].valid
+}
+
 func (w *world) since(t time.Time) string {
 	return fmt.Sprintf("%.3fs", t.Sub(w.origin).Seconds())
 }
