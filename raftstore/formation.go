@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -23,23 +24,44 @@ func (s *Store) form(ctx context.Context) {
 		s.formJoined(ctx)
 		return
 	}
+	if len(partners) == 0 && s.cfg.WasMember {
+		// A node that joined with `conclave join` may run without partners;
+		// alone it would split from the cluster it belonged to.
+		for ctx.Err() == nil {
+			s.limit.error(s, "lost-state-alone", "no raft state and no raft.partner_addrs, though this node's PostgreSQL data directory "+
+				"was configured by Conclave: its Raft state was lost, and a one-node cluster formed now could run a second primary "+
+				"beside the cluster it belonged to. Not forming one. To rejoin that cluster: stop the agent and run "+
+				"`conclave join --via HOST:PORT`. If this node was a one-node cluster: stop the agent and run "+
+				"`conclave raft recover --voters "+s.cfg.Addr+"`", "scope", s.cfg.Scope)
+			select {
+			case <-ctx.Done():
+			case <-time.After(s.cfg.FormationInterval):
+			}
+		}
+		return
+	}
 	if len(partners) == 0 {
 		log.Info("no partners configured: bootstrapping a one-node cluster")
 		s.bootstrap(set)
 		return
 	}
 	if s.cfg.WasMember {
-		log.Warn("no raft state, though this node ran a member before: its Raft state was lost. "+
-			"Looking for a formed cluster; a new one forms only when every configured server answers without state", "servers", set)
+		log.Warn("no raft state, though this node's PostgreSQL data directory was configured by Conclave: its Raft state was lost "+
+			"(or the data came from a Conclave cluster). Looking for a formed cluster; a new one forms only when every configured "+
+			"server answers without state", "servers", set)
 	} else {
 		log.Info("no raft state: looking for a formed cluster or a majority of the configured servers", "servers", set)
+	}
+	heard := map[string]bool{} // servers that said they lost their state, kept across rounds
+	if s.cfg.WasMember {
+		heard[s.cfg.Addr] = true
 	}
 	for {
 		if s.Formed() {
 			log.Info("raft state present: formation done")
 			return
 		}
-		s.formStep(ctx, set, partners)
+		s.formStep(ctx, set, partners, heard)
 		if s.Formed() {
 			log.Info("raft state present: formation done")
 			return
@@ -59,16 +81,13 @@ type helloResult struct {
 }
 
 // formStep is one round: hello every partner, then join, bootstrap or wait.
-// A strict majority answering suffices to bootstrap only when no server that
-// answers lost its state (WasMember); otherwise every server must answer.
-func (s *Store) formStep(ctx context.Context, set, partners []string) {
+// A strict majority answering suffices to bootstrap only when no server said
+// it lost its state (WasMember, remembered in formerMembers across rounds, so
+// one that misses a round still counts); otherwise every server must answer.
+func (s *Store) formStep(ctx context.Context, set, partners []string, formerMembers map[string]bool) {
 	th := s.limit
 	reachable := 1 // self
 	var joinVia, problems, silent []string
-	var formerMembers []string // servers that ran a member before and have no state
-	if s.cfg.WasMember {
-		formerMembers = append(formerMembers, s.cfg.Addr)
-	}
 	var otherScope error // a formed cluster of another scope answered
 	nothingCommitted := true
 	for _, h := range s.helloAll(ctx, partners) {
@@ -99,7 +118,7 @@ func (s *Store) formStep(ctx context.Context, set, partners []string) {
 		default:
 			reachable++
 			if h.info.WasMember {
-				formerMembers = append(formerMembers, h.addr)
+				formerMembers[h.addr] = true
 			}
 		}
 	}
@@ -127,8 +146,9 @@ func (s *Store) formStep(ctx context.Context, set, partners []string) {
 		th.error(s, "lost-state", "not forming a new Raft cluster: Raft state was lost on a node that ran a member before, "+
 			"and a configured server that may still hold it does not answer. Start it: if it holds Raft state, the others join it; "+
 			"if too few voters kept theirs for a majority, stop it and move its raft.data_dir aside too, and the state is rebuilt "+
-			"from PostgreSQL. If it is gone for good, remove it from raft.partner_addrs on every node",
-			"lost_state_on", formerMembers, "not_answering", silent)
+			"from PostgreSQL. Only if it is gone for good and no other node (one added with `conclave join` included) still runs "+
+			"this cluster, remove it from raft.partner_addrs on every node",
+			"lost_state_on", slices.Sorted(maps.Keys(formerMembers)), "not_answering", silent)
 		return
 	}
 	if 2*reachable <= len(set) {

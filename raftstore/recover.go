@@ -23,6 +23,8 @@ import (
 // elect a leader among themselves, the one with the longest log winning,
 // and continue the same state. Entries that only the lost nodes held are
 // gone: that is the price of recovering without a quorum (DESIGN.md).
+// On a node without Raft state (lost, and formation refusing to form alone:
+// FORMATION.md) it writes voters as a new cluster's first configuration.
 func Recover(dataDir, self string, voters []string, logger hclog.Logger) error {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
@@ -42,8 +44,8 @@ func Recover(dataDir, self string, voters []string, logger hclog.Logger) error {
 		return fmt.Errorf("recover: this node's raft.self_addr %s is not among the voters %v", self, voters)
 	}
 	dbPath := filepath.Join(dataDir, "raft.db")
-	if _, err := os.Stat(dbPath); err != nil {
-		return fmt.Errorf("recover: %s: %w (nothing to recover on this node)", dbPath, err)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("recover: %w", err)
 	}
 	bolt, err := raftboltdb.New(raftboltdb.Options{Path: dbPath, BoltOptions: &bbolt.Options{Timeout: time.Second}})
 	if err != nil {
@@ -58,6 +60,19 @@ func Recover(dataDir, self string, voters []string, logger hclog.Logger) error {
 	rc.LocalID = raft.ServerID(self)
 	rc.Logger = logger
 	_, trans := raft.NewInmemTransport(raft.ServerAddress(self))
+	hasState, err := raft.HasExistingState(bolt, bolt, snaps)
+	if err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	if !hasState {
+		// A node that lost its Raft state does not form a cluster on its
+		// own (FORMATION.md); the operator names its voters here instead.
+		if err := raft.BootstrapCluster(rc, bolt, bolt, snaps, trans, conf); err != nil {
+			return fmt.Errorf("recover: bootstrap %v on a node without Raft state: %w", voters, err)
+		}
+		logger.Warn("this node had no Raft state: wrote a new Raft configuration; the state is rebuilt from PostgreSQL", "voters", voters)
+		return nil
+	}
 	if err := raft.RecoverCluster(rc, fsm.New(), bolt, bolt, snaps, trans, conf); err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}

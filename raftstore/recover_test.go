@@ -1,10 +1,13 @@
 package raftstore_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/conclave-ha/conclave/fsm"
 	"github.com/conclave-ha/conclave/raftstore"
 	"github.com/conclave-ha/conclave/raftstore/rafttest"
 )
@@ -38,5 +41,36 @@ func TestRecover_SurvivorThatWithholds_VotesAgain(t *testing.T) {
 	}
 	if withholding, _ := c.Store(1).Withholding(); withholding {
 		t.Error("the recovered survivor still withholds its vote")
+	}
+}
+
+// A node without partners that lost its Raft state (one that joined with
+// `conclave join` may run without raft.partner_addrs) must not form a
+// one-node cluster beside the one it belonged to (FORMATION.md). When it was
+// a one-node cluster, `raft recover --voters SELF` forms it on purpose.
+func TestRecover_NodeAloneThatLostItsState_FormsOnlyWhenTold(t *testing.T) {
+	ln := rafttest.Listener(t, "127.0.0.1:0")
+	addr := ln.Addr().String()
+	cfg := rafttest.Config(t, "x", ln, []string{addr})
+	cfg.WasMember = true
+	s := rafttest.OpenStore(t, cfg, fsm.New())
+	rafttest.HoldsFor(t, time.Second, notFormed(s))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := raftstore.Recover(cfg.DataDir, addr, []string{addr}, nil); err != nil {
+		t.Fatalf("recover on a node without Raft state: %v", err)
+	}
+	cfg.Listener = rafttest.Listener(t, addr)
+	s = rafttest.OpenStore(t, cfg, fsm.New())
+	rafttest.WaitFor(t, 10*time.Second, func() error {
+		if !s.IsLeader() {
+			return errors.New("not leader")
+		}
+		return nil
+	})
+	if _, err := s.Propose(testCtx(t), upsert("m")); err != nil {
+		t.Fatalf("propose: %v", err)
 	}
 }
