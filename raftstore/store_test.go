@@ -250,6 +250,31 @@ func TestFormation_NodeThatLostItsState_WaitsForEveryServer(t *testing.T) {
 	}
 }
 
+// A partner that said it lost its state and then stops answering still
+// counts: three fresh nodes of five are a majority, but a former member was
+// heard, and the two silent servers may hold the old state.
+func TestFormation_FormerMemberHeardOnce_StillCounts(t *testing.T) {
+	var lns []net.Listener
+	var set []string
+	for range 5 {
+		ln := rafttest.Listener(t, "127.0.0.1:0")
+		lns, set = append(lns, ln), append(set, ln.Addr().String())
+	}
+	cy := rafttest.Config(t, "y", lns[0], set)
+	cy.WasMember = true
+	sy := rafttest.OpenStore(t, cy, fsm.New())
+	var fresh []*raftstore.Store
+	for i, name := range []string{"x", "z", "w"} {
+		fresh = append(fresh, rafttest.OpenStore(t, rafttest.Config(t, name, lns[i+1], set), fsm.New()))
+	}
+	// lns[4] stays silent.
+	rafttest.HoldsFor(t, time.Second, notFormed(append([]*raftstore.Store{sy}, fresh...)...))
+	if err := sy.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rafttest.HoldsFor(t, 2*time.Second, notFormed(fresh...))
+}
+
 // Without a node that lost its state (a takeover of a hand-made cluster, a
 // new cluster) a majority still forms: the flag, not the rule, changed.
 func TestFormation_NoNodeLostItsState_MajorityStillBootstraps(t *testing.T) {
