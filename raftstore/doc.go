@@ -46,7 +46,9 @@
 //
 // A refused join (other scope, Config.ValidateJoin) is retried, and reported
 // by JoinRejected so the caller can stop. A node with no partners bootstraps
-// a one-node cluster at once.
+// a one-node cluster at once, unless it lost its Raft state (WasMember): a
+// node added with `conclave join` may have no partners, and alone it would
+// split from its cluster.
 //
 // Two halves of a partitioned set cannot both form a cluster: each would
 // need a strict majority of the one set they agree on, and two disjoint

@@ -27,12 +27,13 @@ func (s *Store) form(ctx context.Context) {
 	if len(partners) == 0 && s.cfg.WasMember {
 		// A node that joined with `conclave join` may run without partners;
 		// alone it would split from the cluster it belonged to.
-		for ctx.Err() == nil {
+		// Still a server of its cluster, it gets the leader's entries anyway.
+		for ctx.Err() == nil && !s.Formed() {
 			s.limit.error(s, "lost-state-alone", "no raft state and no raft.partner_addrs, though this node's PostgreSQL data directory "+
 				"was configured by Conclave: its Raft state was lost, and a one-node cluster formed now could run a second primary "+
-				"beside the cluster it belonged to. Not forming one. To rejoin that cluster: stop the agent and run "+
-				"`conclave join --via HOST:PORT`. If this node was a one-node cluster: stop the agent and run "+
-				"`conclave raft recover --voters "+s.cfg.Addr+"`", "scope", s.cfg.Scope)
+				"beside the cluster it belonged to. Not forming one; waiting for a leader of its cluster to send its entries. "+
+				"If the cluster no longer lists this node: stop the agent and run `conclave join --via HOST:PORT`. Only if this node "+
+				"was a one-node cluster: stop the agent and run `conclave raft recover --voters "+s.cfg.Addr+"`", "scope", s.cfg.Scope)
 			select {
 			case <-ctx.Done():
 			case <-time.After(s.cfg.FormationInterval):

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 )
 
 // Two files in raft.data_dir carry a membership decision across restarts:
@@ -71,10 +74,30 @@ func CanJoin(dir string) error {
 	if hasLeft(dir) {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, "raft.db")); err == nil {
+	kept, err := raftLogKept(dir)
+	if err != nil {
+		return fmt.Errorf("%w: raft.data_dir %s: %v (is the agent running? stop it first)", ErrRejected, dir, err)
+	}
+	if kept {
 		return fmt.Errorf("%w: raft.data_dir %s holds Raft state: this node is already a member (run `conclave leave` first to move it)", ErrRejected, dir)
 	}
 	return nil
+}
+
+// raftLogKept reports whether dir's raft.db holds a term or a log entry.
+// An agent that lost its Raft state and ran since leaves an empty one,
+// which a join may replace. A running agent holds the file's lock.
+func raftLogKept(dir string) (bool, error) {
+	path := filepath.Join(dir, "raft.db")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bbolt.Options{ReadOnly: true, Timeout: time.Second}})
+	if err != nil {
+		return false, err
+	}
+	defer bolt.Close()
+	return logStateKept(bolt)
 }
 
 func readJoin(dir string) (*joinRecord, error) {
@@ -102,13 +125,22 @@ func writeOwned(path string, data []byte) error {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("raft.data_dir: %w", err)
 	}
-	if fi, err := os.Stat(filepath.Dir(dir)); err == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
-			_ = os.Chown(dir, int(st.Uid), int(st.Gid))
-			_ = os.Chown(path, int(st.Uid), int(st.Gid))
+	giveDirOwner(filepath.Dir(dir), dir, path)
+	return nil
+}
+
+// giveDirOwner gives paths the owner of dir when running as root, so an
+// agent running as another user than the CLI can use them.
+func giveDirOwner(dir string, paths ...string) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
+		for _, p := range paths {
+			_ = os.Chown(p, int(st.Uid), int(st.Gid))
 		}
 	}
-	return nil
 }
 
 // startJoined applies join.json at Open: its catch-up index, or, once the

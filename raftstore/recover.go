@@ -3,6 +3,7 @@ package raftstore
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -24,7 +25,7 @@ import (
 // and continue the same state. Entries that only the lost nodes held are
 // gone: that is the price of recovering without a quorum (DESIGN.md).
 // On a node without Raft state (lost, and formation refusing to form alone:
-// FORMATION.md) it writes voters as a new cluster's first configuration.
+// FORMATION.md) it only forms a one-node cluster of itself (recoverAlone).
 func Recover(dataDir, self string, voters []string, logger hclog.Logger) error {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
@@ -43,9 +44,23 @@ func Recover(dataDir, self string, voters []string, logger hclog.Logger) error {
 	if !seen[self] {
 		return fmt.Errorf("recover: this node's raft.self_addr %s is not among the voters %v", self, voters)
 	}
+	if _, err := os.Stat(dataDir); err != nil {
+		return fmt.Errorf("recover: raft.data_dir: %w", err)
+	}
 	dbPath := filepath.Join(dataDir, "raft.db")
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+	_, err := os.Stat(dbPath)
+	dbExisted := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("recover: %w", err)
+	}
+	if !dbExisted {
+		// Refuse before anything below creates a file.
+		if snaps, _ := os.ReadDir(filepath.Join(dataDir, "snapshots")); len(snaps) > 0 {
+			return fmt.Errorf("recover: %s is missing while snapshots remain: this node's Raft log was lost, nothing to recover on it", dbPath)
+		}
+		if err := aloneOnly(self, conf); err != nil {
+			return err
+		}
 	}
 	bolt, err := raftboltdb.New(raftboltdb.Options{Path: dbPath, BoltOptions: &bbolt.Options{Timeout: time.Second}})
 	if err != nil {
@@ -65,13 +80,7 @@ func Recover(dataDir, self string, voters []string, logger hclog.Logger) error {
 		return fmt.Errorf("recover: %w", err)
 	}
 	if !hasState {
-		// A node that lost its Raft state does not form a cluster on its
-		// own (FORMATION.md); the operator names its voters here instead.
-		if err := raft.BootstrapCluster(rc, bolt, bolt, snaps, trans, conf); err != nil {
-			return fmt.Errorf("recover: bootstrap %v on a node without Raft state: %w", voters, err)
-		}
-		logger.Warn("this node had no Raft state: wrote a new Raft configuration; the state is rebuilt from PostgreSQL", "voters", voters)
-		return nil
+		return recoverAlone(dataDir, dbPath, self, conf, rc, bolt, snaps, trans, logger)
 	}
 	if err := raft.RecoverCluster(rc, fsm.New(), bolt, bolt, snaps, trans, conf); err != nil {
 		return fmt.Errorf("recover: %w", err)
@@ -83,6 +92,39 @@ func Recover(dataDir, self string, voters []string, logger hclog.Logger) error {
 	// withholding has nothing left to protect.
 	if err := os.Remove(filepath.Join(dataDir, catchUpFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("recover: %w", err)
+	}
+	return nil
+}
+
+// recoverAlone forms a one-node cluster of a node without Raft state: a
+// one-node cluster whose Raft data was lost, which formation does not form
+// by itself (FORMATION.md). More voters are refused: a node without state
+// cannot tell which entries the others committed, and its vote, not
+// withheld after a bootstrap, could elect one that lacks them; such a node
+// joins the recovered survivors instead.
+func recoverAlone(dataDir, dbPath, self string, conf raft.Configuration, rc *raft.Config,
+	bolt *raftboltdb.BoltStore, snaps raft.SnapshotStore, trans raft.Transport, logger hclog.Logger) error {
+	if err := aloneOnly(self, conf); err != nil {
+		return err
+	}
+	if err := raft.BootstrapCluster(rc, bolt, bolt, snaps, trans, conf); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	// A new cluster: no ID of an old one, nothing to catch up with.
+	for _, name := range []string{idFileName, catchUpFile} {
+		if err := os.Remove(filepath.Join(dataDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("recover: %w", err)
+		}
+	}
+	giveDirOwner(dataDir, dbPath, filepath.Join(dataDir, "snapshots"))
+	logger.Warn("this node had no Raft state: formed a one-node Raft cluster; the agent rebuilds the state from PostgreSQL", "voter", self)
+	return nil
+}
+
+func aloneOnly(self string, conf raft.Configuration) error {
+	if len(conf.Servers) != 1 {
+		return fmt.Errorf("recover: this node has no Raft state, so it can only form a one-node cluster of itself (--voters %s); "+
+			"in a cluster, recover the survivors that kept their state and start this node's agent: it joins them", self)
 	}
 	return nil
 }

@@ -58,6 +58,22 @@ func TestRecover_NodeAloneThatLostItsState_FormsOnlyWhenTold(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// The agent ran and left an empty raft.db: `join` may replace it.
+	if err := raftstore.CanJoin(cfg.DataDir); err != nil {
+		t.Errorf("join refused on a node without Raft state: %v", err)
+	}
+
+	// Without state, its vote would not be withheld: no cluster of several.
+	if err := raftstore.Recover(cfg.DataDir, addr, []string{addr, rafttest.DeadAddr(t)}, nil); err == nil {
+		t.Fatal("recover with other voters accepted on a node without Raft state")
+	}
+	empty := t.TempDir()
+	if err := raftstore.Recover(empty, addr, []string{addr, rafttest.DeadAddr(t)}, nil); err == nil {
+		t.Fatal("recover with other voters accepted on an empty raft.data_dir")
+	}
+	if _, err := os.Stat(filepath.Join(empty, "raft.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused recover created raft.db: %v", err)
+	}
 
 	if err := raftstore.Recover(cfg.DataDir, addr, []string{addr}, nil); err != nil {
 		t.Fatalf("recover on a node without Raft state: %v", err)
@@ -72,5 +88,11 @@ func TestRecover_NodeAloneThatLostItsState_FormsOnlyWhenTold(t *testing.T) {
 	})
 	if _, err := s.Propose(testCtx(t), upsert("m")); err != nil {
 		t.Fatalf("propose: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := raftstore.CanJoin(cfg.DataDir); !errors.Is(err, raftstore.ErrRejected) {
+		t.Errorf("join on a node with Raft state: %v, want raftstore.ErrRejected", err)
 	}
 }
