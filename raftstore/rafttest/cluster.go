@@ -76,6 +76,17 @@ func NewWithOptions(t testing.TB, n int, opts Options) *Cluster {
 	}
 	c.Leader(t)
 	WaitFor(t, 10*time.Second, func() error { return c.CheckVoters(n) })
+	// A node that bootstrapped no cluster itself holds no state until the
+	// leader's first entries reach it; until then it does not answer as a
+	// server of the cluster (Store.CheckRemove counts it silent).
+	WaitFor(t, 10*time.Second, func() error {
+		for i := range n {
+			if !c.Store(i).Formed() {
+				return fmt.Errorf("node %d holds no raft state yet", i)
+			}
+		}
+		return nil
+	})
 	return c
 }
 
