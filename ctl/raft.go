@@ -113,9 +113,19 @@ func RaftRecover(ctx context.Context, env Env, voterFlags []string) error {
 			}
 		}
 	}
+	hadState, err := raftstore.HasRaftState(cfg.Raft.DataDir)
+	if err == nil && !hadState && len(cfg.Raft.PartnerAddrs) > 0 {
+		// Its formation rejoins them, or forms with them once all answer.
+		return fmt.Errorf("raft recover: this node has no Raft state and lists raft.partner_addrs (%s): start its agent and it finds "+
+			"its cluster through them. Recover forms a one-node cluster only of a node without partners", cfg.Path)
+	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "recover", Output: env.Err, Level: hclog.Warn})
 	if err := raftstore.Recover(cfg.Raft.DataDir, cfg.Raft.SelfAddr, voters, logger); err != nil {
 		return fmt.Errorf("raft recover (%s): %w", cfg.Raft.DataDir, err)
+	}
+	if !hadState {
+		fmt.Fprintf(env.Out, "%s is now a one-node Raft cluster; start the agent: it rebuilds the state from PostgreSQL\n", cfg.Raft.SelfAddr)
+		return nil
 	}
 	fmt.Fprintf(env.Out, "Raft configuration of %s is now %s; start the agent (do the same on every survivor)\n", cfg.Raft.SelfAddr, strings.Join(voters, ", "))
 	return nil

@@ -9,9 +9,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
-
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 )
 
 // Two files in raft.data_dir carry a membership decision across restarts:
@@ -76,28 +73,12 @@ func CanJoin(dir string) error {
 	}
 	kept, err := raftLogKept(dir)
 	if err != nil {
-		return fmt.Errorf("%w: raft.data_dir %s: %v (is the agent running? stop it first)", ErrRejected, dir, err)
+		return fmt.Errorf("%w: %v", ErrRejected, err)
 	}
 	if kept {
 		return fmt.Errorf("%w: raft.data_dir %s holds Raft state: this node is already a member (run `conclave leave` first to move it)", ErrRejected, dir)
 	}
 	return nil
-}
-
-// raftLogKept reports whether dir's raft.db holds a term or a log entry.
-// An agent that lost its Raft state and ran since leaves an empty one,
-// which a join may replace. A running agent holds the file's lock.
-func raftLogKept(dir string) (bool, error) {
-	path := filepath.Join(dir, "raft.db")
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	bolt, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bbolt.Options{ReadOnly: true, Timeout: time.Second}})
-	if err != nil {
-		return false, err
-	}
-	defer bolt.Close()
-	return logStateKept(bolt)
 }
 
 func readJoin(dir string) (*joinRecord, error) {

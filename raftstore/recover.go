@@ -3,7 +3,6 @@ package raftstore
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -48,17 +47,18 @@ func Recover(dataDir, self string, voters []string, logger hclog.Logger) error {
 		return fmt.Errorf("recover: raft.data_dir: %w", err)
 	}
 	dbPath := filepath.Join(dataDir, "raft.db")
-	_, err := os.Stat(dbPath)
-	dbExisted := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// Decide before anything below creates a file.
+	logKept, err := raftLogKept(dataDir)
+	if err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
-	if !dbExisted {
-		// Refuse before anything below creates a file.
-		if snaps, _ := os.ReadDir(filepath.Join(dataDir, "snapshots")); len(snaps) > 0 {
-			return fmt.Errorf("recover: %s is missing while snapshots remain: this node's Raft log was lost, nothing to recover on it", dbPath)
+	alone := !logKept
+	if alone {
+		if snapshotsKept(dataDir) {
+			return fmt.Errorf("recover: %s holds no log while snapshots remain: this node's Raft log was lost. "+
+				"Leave it out of --voters, recover the other survivors, then move its raft.data_dir aside and let it join", dbPath)
 		}
-		if err := aloneOnly(self, conf); err != nil {
+		if err := aloneOnly(dataDir, self, conf); err != nil {
 			return err
 		}
 	}
@@ -75,11 +75,7 @@ func Recover(dataDir, self string, voters []string, logger hclog.Logger) error {
 	rc.LocalID = raft.ServerID(self)
 	rc.Logger = logger
 	_, trans := raft.NewInmemTransport(raft.ServerAddress(self))
-	hasState, err := raft.HasExistingState(bolt, bolt, snaps)
-	if err != nil {
-		return fmt.Errorf("recover: %w", err)
-	}
-	if !hasState {
+	if alone {
 		return recoverAlone(dataDir, dbPath, self, conf, rc, bolt, snaps, trans, logger)
 	}
 	if err := raft.RecoverCluster(rc, fsm.New(), bolt, bolt, snaps, trans, conf); err != nil {
@@ -96,7 +92,7 @@ func Recover(dataDir, self string, voters []string, logger hclog.Logger) error {
 	return nil
 }
 
-// recoverAlone forms a one-node cluster of a node without Raft state: a
+// recoverAlone forms a one-node cluster of a node without a Raft log: a
 // one-node cluster whose Raft data was lost, which formation does not form
 // by itself (FORMATION.md). More voters are refused: a node without state
 // cannot tell which entries the others committed, and its vote, not
@@ -104,27 +100,32 @@ func Recover(dataDir, self string, voters []string, logger hclog.Logger) error {
 // joins the recovered survivors instead.
 func recoverAlone(dataDir, dbPath, self string, conf raft.Configuration, rc *raft.Config,
 	bolt *raftboltdb.BoltStore, snaps raft.SnapshotStore, trans raft.Transport, logger hclog.Logger) error {
-	if err := aloneOnly(self, conf); err != nil {
-		return err
-	}
-	if err := raft.BootstrapCluster(rc, bolt, bolt, snaps, trans, conf); err != nil {
-		return fmt.Errorf("recover: %w", err)
-	}
-	// A new cluster: no ID of an old one, nothing to catch up with.
+	// The agent must be able to open what this creates, whatever happens next.
+	defer giveDirOwner(dataDir, dbPath, filepath.Join(dataDir, "snapshots"))
+	// A new cluster: no ID of an old one, nothing to catch up with. Removed
+	// first, so a failure leaves the node without state, as it was.
 	for _, name := range []string{idFileName, catchUpFile} {
 		if err := os.Remove(filepath.Join(dataDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("recover: %w", err)
 		}
 	}
-	giveDirOwner(dataDir, dbPath, filepath.Join(dataDir, "snapshots"))
+	if err := raft.BootstrapCluster(rc, bolt, bolt, snaps, trans, conf); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
 	logger.Warn("this node had no Raft state: formed a one-node Raft cluster; the agent rebuilds the state from PostgreSQL", "voter", self)
 	return nil
 }
 
-func aloneOnly(self string, conf raft.Configuration) error {
+// aloneOnly refuses what recoverAlone must not do: form a cluster of
+// several voters, or of a node that is joining one.
+func aloneOnly(dataDir, self string, conf raft.Configuration) error {
 	if len(conf.Servers) != 1 {
 		return fmt.Errorf("recover: this node has no Raft state, so it can only form a one-node cluster of itself (--voters %s); "+
-			"in a cluster, recover the survivors that kept their state and start this node's agent: it joins them", self)
+			"in a cluster, recover the survivors that kept their state, then bring this node back with `conclave join --via HOST:PORT`", self)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, joinFile)); err == nil {
+		return fmt.Errorf("recover: this node is joining a cluster (%s): start its agent, or move raft.data_dir aside first",
+			filepath.Join(dataDir, joinFile))
 	}
 	return nil
 }

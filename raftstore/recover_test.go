@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/conclave-ha/conclave/fsm"
 	"github.com/conclave-ha/conclave/raftstore"
@@ -75,8 +78,19 @@ func TestRecover_NodeAloneThatLostItsState_FormsOnlyWhenTold(t *testing.T) {
 		t.Errorf("a refused recover created raft.db: %v", err)
 	}
 
+	// An old cluster's ID and catch-up target must not carry over.
+	for _, name := range []string{"cluster_id", "catchup.json"} {
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := raftstore.Recover(cfg.DataDir, addr, []string{addr}, nil); err != nil {
 		t.Fatalf("recover on a node without Raft state: %v", err)
+	}
+	for _, name := range []string{"cluster_id", "catchup.json"} {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left by recover: %v", name, err)
+		}
 	}
 	cfg.Listener = rafttest.Listener(t, addr)
 	s = rafttest.OpenStore(t, cfg, fsm.New())
@@ -94,5 +108,57 @@ func TestRecover_NodeAloneThatLostItsState_FormsOnlyWhenTold(t *testing.T) {
 	}
 	if err := raftstore.CanJoin(cfg.DataDir); !errors.Is(err, raftstore.ErrRejected) {
 		t.Errorf("join on a node with Raft state: %v, want raftstore.ErrRejected", err)
+	}
+}
+
+// Recover refuses, before writing anything, a node whose log was lost while
+// snapshots remain, and one that is joining a cluster.
+func TestRecover_LogLostWithSnapshotsOrJoining_RefusedNothingCreated(t *testing.T) {
+	addr := rafttest.DeadAddr(t)
+	snapsOnly := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(snapsOnly, "snapshots", "2-10-1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	joining := t.TempDir()
+	if err := os.WriteFile(filepath.Join(joining, "join.json"), []byte(`{"servers":["x"],"index":3}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, dir := range map[string]string{"snapshots without a log": snapsOnly, "joining": joining} {
+		if err := raftstore.Recover(dir, addr, []string{addr}, nil); err == nil {
+			t.Errorf("%s: recover accepted", name)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "raft.db")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: a refused recover created raft.db: %v", name, err)
+		}
+	}
+}
+
+// join and recover read raft.db without the agent: an empty or foreign
+// file is an error naming the file, never a panic; a running agent's file
+// is "in use"; a bolt file without Raft's buckets holds no state.
+func TestCanJoin_RaftDBUnreadableInUseOrEmpty(t *testing.T) {
+	zero := t.TempDir()
+	if err := os.WriteFile(filepath.Join(zero, "raft.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := raftstore.CanJoin(zero); !errors.Is(err, raftstore.ErrRejected) || !strings.Contains(err.Error(), "cannot read") {
+		t.Errorf("zero-byte raft.db: %v, want raftstore.ErrRejected naming the unreadable file", err)
+	}
+
+	bare := t.TempDir()
+	db, err := bbolt.Open(filepath.Join(bare, "raft.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := raftstore.CanJoin(bare); err != nil {
+		t.Errorf("bolt file without Raft's buckets: %v, want nil", err)
+	}
+
+	c := rafttest.New(t, 1)
+	if err := raftstore.CanJoin(c.DataDir(0)); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("raft.db of a running node: %v, want in use", err)
 	}
 }
