@@ -135,11 +135,13 @@ func TestRestart_AllNodesFromExistingState_KeepStateWithoutBootstrap(t *testing.
 	c := rafttest.New(t, 3)
 	var last uint64
 	for _, name := range []string{"a", "b", "c"} {
-		idx, err := c.Follower(t).Propose(testCtx(t), upsert(name))
-		if err != nil {
-			t.Fatalf("propose %s: %v", name, err)
-		}
-		last = idx
+		// An election on a loaded machine can leave an outcome unknown;
+		// the upsert is idempotent.
+		rafttest.WaitFor(t, 10*time.Second, func() error {
+			idx, err := c.Follower(t).Propose(testCtx(t), upsert(name))
+			last = idx
+			return err
+		})
 	}
 	c.WaitApplied(t, last)
 	before := c.Store(0).State()
