@@ -25,20 +25,7 @@ func (s *Store) form(ctx context.Context) {
 		return
 	}
 	if len(partners) == 0 && s.cfg.WasMember {
-		// A node that joined with `conclave join` may run without partners;
-		// alone it would split from the cluster it belonged to.
-		// Still a server of its cluster, it gets the leader's entries anyway.
-		for ctx.Err() == nil && !s.Formed() {
-			s.limit.error(s, "lost-state-alone", "no raft state and no raft.partner_addrs, though this node's PostgreSQL data directory "+
-				"was configured by Conclave: its Raft state was lost, and a one-node cluster formed now could run a second primary "+
-				"beside the cluster it belonged to. Not forming one; waiting for a leader of its cluster to send its entries. "+
-				"If the cluster no longer lists this node: stop the agent and run `conclave join --via HOST:PORT`. Only if this node "+
-				"was a one-node cluster: stop the agent and run `conclave raft recover --voters "+s.cfg.Addr+"`", "scope", s.cfg.Scope)
-			select {
-			case <-ctx.Done():
-			case <-time.After(s.cfg.FormationInterval):
-			}
-		}
+		s.waitAloneForOwnCluster(ctx)
 		return
 	}
 	if len(partners) == 0 {
@@ -53,16 +40,16 @@ func (s *Store) form(ctx context.Context) {
 	} else {
 		log.Info("no raft state: looking for a formed cluster or a majority of the configured servers", "servers", set)
 	}
-	heard := map[string]bool{} // servers that said they lost their state, kept across rounds
+	formerMembers := map[string]bool{} // servers that said they lost their state, kept across rounds
 	if s.cfg.WasMember {
-		heard[s.cfg.Addr] = true
+		formerMembers[s.cfg.Addr] = true
 	}
 	for {
 		if s.Formed() {
 			log.Info("raft state present: formation done")
 			return
 		}
-		s.formStep(ctx, set, partners, heard)
+		s.formStep(ctx, set, partners, formerMembers)
 		if s.Formed() {
 			log.Info("raft state present: formation done")
 			return
@@ -70,6 +57,25 @@ func (s *Store) form(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-time.After(s.cfg.FormationInterval):
+		}
+	}
+}
+
+// waitAloneForOwnCluster is formation on a node without partners that lost
+// its Raft state: a node that joined with `conclave join` may run without
+// partners, and a one-node cluster of its own would split from the cluster
+// it belonged to. It waits for that cluster's leader, which still lists it,
+// to send its entries, and says what to do otherwise.
+func (s *Store) waitAloneForOwnCluster(ctx context.Context) {
+	for ctx.Err() == nil && !s.Formed() {
+		s.limit.error(s, "lost-state-alone", "no raft state and no raft.partner_addrs, though this node's PostgreSQL data directory "+
+			"was configured by Conclave: its Raft state was lost, and a one-node cluster formed now could run a second primary "+
+			"beside the cluster it belonged to. Not forming one; waiting for a leader of its cluster to send its entries. "+
+			"If the cluster no longer lists this node: stop the agent and run `conclave join --via HOST:PORT`. Only if this node "+
+			"was a one-node cluster: stop the agent and run `conclave raft recover --voters "+s.cfg.Addr+"`", "scope", s.cfg.Scope)
+		select {
+		case <-ctx.Done():
 		case <-time.After(s.cfg.FormationInterval):
 		}
 	}
